@@ -1,0 +1,149 @@
+#include "cli/cli_context.h"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+
+namespace secretfs::cli {
+
+Result<keyring::KeySource> CliContext::KeySource() const {
+  std::string spec = options_.key_source;
+  if (spec.empty()) {
+    const int tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (tty < 0)
+      throw UsageError{
+          "no key given: use -k SOURCE or $SECRETFS_KEY (file:PATH, passphrase, "
+          "fd:N or credential:NAME)"};
+    close(tty);
+    spec = "passphrase";
+  }
+  auto source = keyring::ParseKeySource(spec);
+  if (!source && source.status().code() == EINVAL) throw UsageError{source.status().message()};
+  return source;
+}
+
+Result<keyring::KeyMaterial> CliContext::LoadKey(keyring::Prompt prompt) const {
+  auto source = KeySource();
+  if (!source) return source.status();
+  return keyring::LoadKeyMaterial(*source, prompt, "the store at " + options_.store_dir);
+}
+
+Result<std::unique_ptr<store::SecretStore>> CliContext::OpenUnlocked() const {
+  auto store = store::SecretStore::Open(options_.store_dir);
+  if (!store) return store.status();
+  auto key = LoadKey(keyring::Prompt::kOnce);
+  if (!key) return key.status();
+  SECRETFS_RETURN_IF_ERROR((*store)->Unlock(*key));
+  return store;
+}
+
+int CliContext::Fail(const std::string& what, const Status& status) {
+  return Fail(what, status.message());
+}
+
+int CliContext::Fail(const std::string& what, const std::string& why) {
+  std::cerr << "secretfs: " << what << ": " << why << std::endl;
+  return kExitError;
+}
+
+std::string CliContext::Author() {
+  const uid_t uid = getuid();
+  passwd pw{};
+  passwd* found = nullptr;
+  char buf[4096];
+  if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found != nullptr)
+    return std::string("user:") + found->pw_name;
+  return "uid:" + std::to_string(uid);
+}
+
+Result<keyring::SecretBuffer> ReadValue(int fd, size_t max_bytes, const std::string& what) {
+  // Grows in locked memory; every outgrown buffer is wiped when it is freed.
+  keyring::SecretBuffer buf(std::min<size_t>(max_bytes + 1, 64 * 1024));
+  size_t used = 0;
+  for (;;) {
+    if (used == buf.size()) {
+      if (used > max_bytes)
+        return Status(EFBIG, what + ": the value is over the limit of " +
+                                 std::to_string(max_bytes) + " bytes");
+      keyring::SecretBuffer bigger(std::min(buf.size() * 2, max_bytes + 1));
+      std::copy_n(buf.data(), used, bigger.data());
+      buf = std::move(bigger);
+    }
+    const ssize_t n = read(fd, buf.data() + used, buf.size() - used);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno(errno, what);
+    if (n == 0) break;
+    used += static_cast<size_t>(n);
+  }
+  if (used > max_bytes)
+    return Status(
+        EFBIG, what + ": the value is over the limit of " + std::to_string(max_bytes) + " bytes");
+  buf.Shrink(used);
+  return buf;
+}
+
+Status WriteAll(int fd, std::span<const uint8_t> bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = write(fd, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno(errno, "writing the output");
+    bytes = bytes.subspan(static_cast<size_t>(n));
+  }
+  return Status::Ok();
+}
+
+std::string FormatTime(int64_t ns, bool with_nanos) {
+  const time_t secs = static_cast<time_t>(ns / 1'000'000'000);
+  tm utc{};
+  gmtime_r(&secs, &utc);
+  char buf[64];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &utc);
+  std::string out = buf;
+  if (with_nanos) {
+    char frac[16];
+    snprintf(frac, sizeof frac, ".%09lld", static_cast<long long>(ns % 1'000'000'000));
+    out += frac;
+  }
+  return out + "Z";
+}
+
+std::string FormatSize(uint64_t bytes) {
+  if (bytes < 1024) return std::to_string(bytes) + " B";
+  const char* units[] = {"KiB", "MiB", "GiB"};
+  double v = static_cast<double>(bytes);
+  int u = -1;
+  while (v >= 1024 && u < 2) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
+  return buf;
+}
+
+Result<uint64_t> ParseVersion(std::string_view text) {
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || v == 0)
+    return Status(EINVAL, "'" + std::string(text) + "' is not a version number (1, 2, ...)");
+  return v;
+}
+
+bool ConfirmOnTerminal(const std::string& question, const std::string& expected) {
+  FILE* tty = fopen("/dev/tty", "r+e");
+  if (tty == nullptr) return false;
+  fprintf(tty, "%s\nType '%s' to confirm: ", question.c_str(), expected.c_str());
+  fflush(tty);
+  char line[256] = {};
+  const bool ok = fgets(line, sizeof line, tty) != nullptr &&
+                  std::string_view(line).substr(0, std::string_view(line).find('\n')) == expected;
+  fclose(tty);
+  return ok;
+}
+
+}  // namespace secretfs::cli

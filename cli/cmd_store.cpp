@@ -1,0 +1,79 @@
+// secretfs init | backup DEST | verify
+#include <unistd.h>
+
+#include <iostream>
+
+#include "cli/commands.h"
+
+namespace secretfs::cli {
+namespace {
+
+int Init(CliContext& ctx, const std::string& label, const std::string& pwhash) {
+  const std::string& dir = ctx.options().store_dir;
+  auto limits = keyring::PwhashLimits::Named(pwhash);
+  if (!limits) throw UsageError{limits.status().message()};
+  auto key = ctx.LoadKey(keyring::Prompt::kConfirm);
+  if (!key) return CliContext::Fail("init", key.status());
+  if (Status s = store::SecretStore::Create(dir, *key, *limits, label); !s.ok())
+    return CliContext::Fail("init " + dir, s);
+  std::cout << "created store " << dir << " with key slot 1 (" << key->origin << ")\n";
+  return kExitOk;
+}
+
+int Backup(CliContext& ctx, const std::string& dest) {
+  auto store = ctx.OpenUnlocked();
+  if (!store) return CliContext::Fail("backup", store.status());
+  if (Status s = (*store)->Backup(dest); !s.ok()) return CliContext::Fail("backup " + dest, s);
+  std::cout << "backed up " << ctx.options().store_dir << " to " << dest
+            << " (opens with the same keys)\n";
+  return kExitOk;
+}
+
+int Verify(CliContext& ctx) {
+  auto store = ctx.OpenUnlocked();
+  if (!store) return CliContext::Fail("verify", store.status());
+  const bool terminal = isatty(STDERR_FILENO) != 0;
+  size_t shown = 0;
+  auto report = (*store)->Verify([&](size_t done, size_t total) {
+    if (!terminal || (done != total && done - shown < std::max<size_t>(total / 100, 1))) return;
+    shown = done;
+    std::cerr << "\rverifying: " << done << "/" << total << " versions" << std::flush;
+  });
+  if (terminal && shown > 0) std::cerr << "\n";
+  if (!report) return CliContext::Fail("verify", report.status());
+  for (const auto& p : report->problems) {
+    std::string where = p.workspace;
+    if (!p.key.empty()) where += "/" + p.key;
+    if (p.version != 0) where += " version " + std::to_string(p.version);
+    std::cout << "FAILED " << where << ": " << p.message << "\n";
+  }
+  std::cout << report->workspaces << " workspace(s), " << report->secrets << " secret(s), "
+            << report->versions_ok << " version(s) open; " << report->problems.size()
+            << " problem(s)\n";
+  return report->problems.empty() ? kExitOk : kExitError;
+}
+
+}  // namespace
+
+void AddStoreCommands(CLI::App& app, CliContext& ctx, Action& action) {
+  auto* init = app.add_subcommand("init", "Create the store and its first key slot");
+  auto label = std::make_shared<std::string>("initial");
+  auto pwhash = std::make_shared<std::string>("moderate");
+  init->add_option("--label", *label, "Label of the first key slot");
+  init->add_option("--pwhash", *pwhash,
+                   "Argon2id cost of a passphrase slot: interactive, moderate or sensitive");
+  init->callback([&ctx, &action, label, pwhash] {
+    action = [&ctx, label, pwhash] { return Init(ctx, *label, *pwhash); };
+  });
+
+  auto* backup = app.add_subcommand("backup", "Copy a consistent, compacted snapshot to DEST");
+  auto dest = std::make_shared<std::string>();
+  backup->add_option("DEST", *dest, "Directory for the copy (created; must not hold a store)")
+      ->required();
+  backup->callback([&ctx, &action, dest] { action = [&ctx, dest] { return Backup(ctx, *dest); }; });
+
+  auto* verify = app.add_subcommand("verify", "Open every record and report any that fail");
+  verify->callback([&ctx, &action] { action = [&ctx] { return Verify(ctx); }; });
+}
+
+}  // namespace secretfs::cli

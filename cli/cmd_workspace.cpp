@@ -1,0 +1,100 @@
+// secretfs workspace create W [--naming env] | list [--json] | delete W [--purge] [--yes]
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/table.h"
+
+namespace secretfs::cli {
+namespace {
+
+int Create(CliContext& ctx, const std::string& name, const std::string& naming_text) {
+  auto naming = store::ParseNaming(naming_text);
+  if (!naming) throw UsageError{naming.status().message()};
+  if (Status s = store::ValidateWorkspaceName(name); !s.ok())
+    return CliContext::Fail("workspace create", s);
+  auto store = ctx.OpenUnlocked();
+  if (!store) return CliContext::Fail("workspace create " + name, store.status());
+  if (Status s = (*store)->CreateWorkspace(name, *naming); !s.ok())
+    return CliContext::Fail("workspace create " + name, s);
+  std::cout << "created workspace " << name << " (naming " << store::NamingName(*naming) << ")\n";
+  return kExitOk;
+}
+
+int List(CliContext& ctx, bool json) {
+  auto store = ctx.OpenUnlocked();
+  if (!store) return CliContext::Fail("workspace list", store.status());
+  auto list = (*store)->ListWorkspaces();
+  if (!list) return CliContext::Fail("workspace list", list.status());
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& w : *list)
+      out.push_back({{"name", w.name},
+                     {"naming", store::NamingName(w.naming)},
+                     {"secrets", w.live_secrets},
+                     {"deleted_secrets", w.deleted_secrets},
+                     {"key_generation", w.key_generation},
+                     {"created", FormatTime(w.created_ns, true)}});
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  Table table({"WORKSPACE", "NAMING", "SECRETS", "DELETED", "CREATED"});
+  for (const auto& w : *list)
+    table.Add({w.name, std::string(store::NamingName(w.naming)), std::to_string(w.live_secrets),
+               std::to_string(w.deleted_secrets), FormatTime(w.created_ns)});
+  table.Print(std::cout);
+  return kExitOk;
+}
+
+int Delete(CliContext& ctx, const std::string& name, bool purge, bool yes) {
+  auto store = ctx.OpenUnlocked();
+  if (!store) return CliContext::Fail("workspace delete " + name, store.status());
+  auto info = (*store)->GetWorkspace(name);
+  if (!info) return CliContext::Fail("workspace delete " + name, info.status());
+  if (purge && !yes &&
+      !ConfirmOnTerminal("This destroys workspace " + name + ", its " +
+                             std::to_string(info->live_secrets + info->deleted_secrets) +
+                             " secret(s), every version and its data key, for good.",
+                         name))
+    return CliContext::Fail("workspace delete " + name,
+                            "not confirmed (type the workspace name on a terminal, or add --yes)");
+  if (Status s = (*store)->DeleteWorkspace(name, purge); !s.ok())
+    return CliContext::Fail("workspace delete " + name, s);
+  std::cout << (purge ? "purged workspace " : "deleted workspace ") << name << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddWorkspaceCommands(CLI::App& app, CliContext& ctx, Action& action) {
+  auto* ws = app.add_subcommand("workspace", "Create, list and delete workspaces");
+  ws->require_subcommand(1);
+
+  auto* create = ws->add_subcommand("create", "Create workspace W with its own data key");
+  auto name = std::make_shared<std::string>();
+  auto naming = std::make_shared<std::string>("default");
+  create->add_option("W", *name, "Workspace name ([a-z0-9][a-z0-9_-]{0,62})")->required();
+  create->add_option("--naming", *naming,
+                     "Key naming rule: default, or env (environment variable names only)");
+  create->callback([&ctx, &action, name, naming] {
+    action = [&ctx, name, naming] { return Create(ctx, *name, *naming); };
+  });
+
+  auto* list = ws->add_subcommand("list", "List workspaces");
+  auto json = std::make_shared<bool>(false);
+  list->add_flag("--json", *json, "JSON output");
+  list->callback([&ctx, &action, json] { action = [&ctx, json] { return List(ctx, *json); }; });
+
+  auto* del = ws->add_subcommand(
+      "delete", "Delete an empty workspace; --purge destroys its secrets and data key");
+  auto del_name = std::make_shared<std::string>();
+  auto purge = std::make_shared<bool>(false);
+  auto yes = std::make_shared<bool>(false);
+  del->add_option("W", *del_name, "Workspace name")->required();
+  del->add_flag("--purge", *purge, "Also destroy every secret, version and the data key");
+  del->add_flag("--yes", *yes, "Do not ask for confirmation");
+  del->callback([&ctx, &action, del_name, purge, yes] {
+    action = [&ctx, del_name, purge, yes] { return Delete(ctx, *del_name, *purge, *yes); };
+  });
+}
+
+}  // namespace secretfs::cli

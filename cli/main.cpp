@@ -1,0 +1,77 @@
+// The secretfs command.
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <iostream>
+
+#include "cli/commands.h"
+
+namespace {
+
+// Keys and values pass through this process: no core dumps, no ptrace by other users.
+void DisableCoreDumps() {
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  const rlimit none{0, 0};
+  setrlimit(RLIMIT_CORE, &none);
+}
+
+// LMDB maps the store file; a damaged page number can point past the end of the file, and the
+// kernel answers that read with SIGBUS (or SIGSEGV). Say so in one line instead of dumping.
+// Sanitizer builds keep their own handlers, which report more.
+void ReportDamagedStoreOnFault() {
+#if !defined(__SANITIZE_ADDRESS__)
+  struct sigaction sa {};
+  sa.sa_handler = [](int) {
+    static const char kMessage[] =
+        "secretfs: store: the store file is damaged (a read fell outside it); run secretfs "
+        "verify, or restore a backup\n";
+    [[maybe_unused]] ssize_t n = write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+    _exit(1);
+  };
+  sa.sa_flags = SA_RESETHAND;
+  sigaction(SIGBUS, &sa, nullptr);
+  sigaction(SIGSEGV, &sa, nullptr);
+#endif
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  DisableCoreDumps();
+  ReportDamagedStoreOnFault();
+  using namespace secretfs::cli;
+  CLI::App app{"secretfs: secrets as files, sealed with libsodium in an LMDB store", "secretfs"};
+  GlobalOptions options;
+  CliContext ctx(options);
+  Action action;
+  BuildApp(app, options, ctx, action);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "secretfs: usage: " << e.what() << "\n(see secretfs --help)" << std::endl;
+    return kExitUsage;
+  }
+  if (!action) {
+    std::cerr << app.help();
+    return kExitUsage;
+  }
+  try {
+    return action();
+  } catch (const UsageError& e) {
+    std::cerr << "secretfs: usage: " << e.message << std::endl;
+    return kExitUsage;
+  } catch (const std::bad_alloc&) {
+    return CliContext::Fail("out of memory",
+                            "could not allocate (locked) memory; check RLIMIT_MEMLOCK (ulimit -l)");
+  } catch (const std::exception& e) {
+    return CliContext::Fail("internal error", e.what());
+  }
+}

@@ -1,0 +1,56 @@
+// Memory for keys and plaintext.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace secretfs::keyring {
+
+// Initialises libsodium once per process. Safe to call from any thread, any number of times.
+// Every keyring entry point calls it; callers only need it to learn early that it failed.
+Status InitCrypto();
+
+// A fixed-size buffer in sodium_malloc memory: guard pages around it, locked out of swap,
+// excluded from core dumps, wiped when freed. Move-only: a copy of a secret is a leak, so copies
+// must be explicit (Clone). Not thread-safe; share it only read-only.
+//
+// Construction throws std::bad_alloc when the memory cannot be had (also when RLIMIT_MEMLOCK is
+// exhausted on systems where sodium_malloc refuses unlocked memory).
+class SecretBuffer {
+ public:
+  SecretBuffer() noexcept = default;  // empty, owns nothing
+  explicit SecretBuffer(size_t size);
+  SecretBuffer(SecretBuffer&& other) noexcept;
+  SecretBuffer& operator=(SecretBuffer&& other) noexcept;
+  SecretBuffer(const SecretBuffer&) = delete;
+  SecretBuffer& operator=(const SecretBuffer&) = delete;
+  ~SecretBuffer();
+
+  // A new buffer holding a copy of `bytes`.
+  static SecretBuffer CopyOf(std::span<const uint8_t> bytes);
+  SecretBuffer Clone() const { return CopyOf(bytes()); }
+
+  uint8_t* data() noexcept { return data_; }
+  const uint8_t* data() const noexcept { return data_; }
+  size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  std::span<uint8_t> bytes() noexcept { return {data_, size_}; }
+  std::span<const uint8_t> bytes() const noexcept { return {data_, size_}; }
+
+  // Forgets the last bytes: size() becomes `new_size` (<= size()); the tail is wiped, the
+  // allocation is kept.
+  void Shrink(size_t new_size) noexcept;
+
+  // Constant-time comparison of contents (sizes are compared first, in variable time).
+  bool Equals(std::span<const uint8_t> other) const noexcept;
+
+ private:
+  uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace secretfs::keyring

@@ -1,0 +1,262 @@
+#include "store/lmdb_env.h"
+
+#include <lmdb.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <utility>
+
+namespace secretfs::store {
+namespace {
+
+constexpr const char* kDbNames[] = {"meta", "slots", "workspaces", "secrets", "versions", "audit"};
+static_assert(std::size(kDbNames) == static_cast<size_t>(Db::kCount));
+
+// Growth is bounded so a runaway writer cannot reserve unbounded address space.
+constexpr size_t kMaxMapBytes = size_t{1} << 40;
+constexpr int kMaxGrowRounds = 16;
+
+MDB_val Val(Bytes b) { return MDB_val{b.size(), const_cast<uint8_t*>(b.data())}; }
+Bytes Span(const MDB_val& v) { return {static_cast<const uint8_t*>(v.mv_data), v.mv_size}; }
+
+bool HasPrefix(Bytes key, Bytes prefix) {
+  return key.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), key.begin());
+}
+
+// A cursor that is always closed, also on early return.
+class Cursor {
+ public:
+  Cursor(MDB_txn* txn, MDB_dbi dbi) { rc_ = mdb_cursor_open(txn, dbi, &cursor_); }
+  ~Cursor() {
+    if (cursor_ != nullptr) mdb_cursor_close(cursor_);
+  }
+  Cursor(const Cursor&) = delete;
+  Cursor& operator=(const Cursor&) = delete;
+  int open_rc() const { return rc_; }
+  int Get(MDB_val& k, MDB_val& v, MDB_cursor_op op) { return mdb_cursor_get(cursor_, &k, &v, op); }
+
+ private:
+  MDB_cursor* cursor_ = nullptr;
+  int rc_ = 0;
+};
+
+// Aborts a transaction unless it was handed to commit.
+class TxnGuard {
+ public:
+  explicit TxnGuard(MDB_txn* txn) : txn_(txn) {}
+  ~TxnGuard() {
+    if (txn_ != nullptr) mdb_txn_abort(txn_);
+  }
+  TxnGuard(const TxnGuard&) = delete;
+  TxnGuard& operator=(const TxnGuard&) = delete;
+  // mdb_txn_commit frees the handle even when it fails, so let go of it first.
+  int Commit() { return mdb_txn_commit(std::exchange(txn_, nullptr)); }
+
+ private:
+  MDB_txn* txn_;
+};
+
+}  // namespace
+
+Status FromLmdb(int rc, const std::string& what) {
+  switch (rc) {
+    case MDB_SUCCESS:
+      return Status::Ok();
+    case MDB_NOTFOUND:
+      return Status(ENOENT, what + ": not found");
+    case MDB_MAP_FULL:
+      return Status(ENOSPC, what + ": the store's map is full and cannot grow further");
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_BAD_TXN:
+    case MDB_BAD_VALSIZE:
+    case MDB_PANIC:
+      return Status(EIO, what + ": the store is damaged (" + mdb_strerror(rc) +
+                             "); restore it from a backup");
+    case MDB_VERSION_MISMATCH:
+      return Status(EIO, what + ": the store was written by an incompatible LMDB version");
+    case MDB_READERS_FULL:
+      return Status(EAGAIN, what + ": too many concurrent readers of the store");
+    case MDB_TXN_FULL:
+      return Status(EFBIG, what + ": the change is too large for one transaction");
+    case MDB_MAP_RESIZED:
+      return Status(EAGAIN, what + ": the store grew in another process; retry");
+    default:
+      if (rc > 0) return Status::FromErrno(rc, what);
+      return Status(EIO, what + ": " + mdb_strerror(rc));
+  }
+}
+
+Result<std::unique_ptr<Env>> Env::Open(const std::string& dir, const Options& options) {
+  struct stat st {};
+  if (stat((dir + "/data.mdb").c_str(), &st) != 0) {
+    const int err = errno;
+    if (err != ENOENT) return Status::FromErrno(err, "store " + dir);
+    if (!options.create)
+      return Status(ENOENT, "no store at " + dir + " (create one with: secretfs init)");
+  } else if (options.create) {
+    return Status(EEXIST, "a store already exists at " + dir);
+  }
+
+  MDB_env* raw = nullptr;
+  if (int rc = mdb_env_create(&raw); rc != 0) return FromLmdb(rc, "store");
+  std::unique_ptr<Env> env(new Env(raw));
+  mdb_env_set_maxdbs(raw, static_cast<MDB_dbi>(Db::kCount));
+  mdb_env_set_maxreaders(raw, 512);
+  if (options.create) mdb_env_set_mapsize(raw, options.initial_map_bytes);
+  // MDB_NOTLS: reader slots belong to transactions, not threads, so FUSE worker threads can come
+  // and go. Mode 0600: only the store's owner may open it.
+  if (int rc = mdb_env_open(raw, dir.c_str(), MDB_NOTLS, 0600); rc != 0)
+    return FromLmdb(rc, "opening the store at " + dir);
+  int dead = 0;
+  mdb_reader_check(raw, &dead);  // clear reader slots left by killed processes
+
+  MDB_txn* txn = nullptr;
+  if (int rc = mdb_txn_begin(raw, nullptr, options.create ? 0 : MDB_RDONLY, &txn); rc != 0)
+    return FromLmdb(rc, "opening the store at " + dir);
+  TxnGuard guard(txn);
+  for (int i = 0; i < static_cast<int>(Db::kCount); ++i) {
+    MDB_dbi dbi = 0;
+    const int rc = mdb_dbi_open(txn, kDbNames[i], options.create ? MDB_CREATE : 0, &dbi);
+    if (rc == MDB_NOTFOUND)
+      return Status(EIO, "the store at " + dir + " lacks its '" + kDbNames[i] +
+                             "' table: not a secretfs store, or damaged");
+    if (rc != 0) return FromLmdb(rc, "opening the store at " + dir);
+    env->dbis_[i] = dbi;
+  }
+  // Handles opened in a read-only transaction stay valid after it ends, as long as it commits.
+  if (int rc = guard.Commit(); rc != 0) return FromLmdb(rc, "opening the store at " + dir);
+  return env;
+}
+
+Env::~Env() { mdb_env_close(env_); }
+
+size_t Env::map_bytes() const {
+  MDB_envinfo info{};
+  mdb_env_info(env_, &info);
+  return info.me_mapsize;
+}
+
+Status Env::Begin(bool write, MDB_txn** txn) {
+  int rc = mdb_txn_begin(env_, nullptr, write ? 0 : MDB_RDONLY, txn);
+  if (rc == MDB_MAP_RESIZED) return Status(EAGAIN, "map resized");  // caller adopts and retries
+  return FromLmdb(rc, "starting a store transaction");
+}
+
+// Called with no transaction of this thread open and resize_mutex_ not held.
+Status Env::Grow() {
+  std::unique_lock lock(resize_mutex_);
+  MDB_envinfo info{};
+  mdb_env_info(env_, &info);
+  const size_t current = info.me_mapsize;
+  if (current >= kMaxMapBytes) return Status(ENOSPC, "the store has reached its maximum size");
+  // Another thread may have grown it already; growing twice is harmless.
+  return FromLmdb(mdb_env_set_mapsize(env_, std::min(current * 2, kMaxMapBytes)),
+                  "growing the store");
+}
+
+Status Env::Read(const std::function<Status(Txn&)>& body) {
+  for (int round = 0;; ++round) {
+    MDB_txn* raw = nullptr;
+    {
+      std::shared_lock lock(resize_mutex_);
+      Status s = Begin(false, &raw);
+      if (s.ok()) {
+        TxnGuard guard(raw);
+        Txn txn(raw, dbis_);
+        return body(txn);  // read transactions are aborted, never committed
+      }
+      if (s.code() != EAGAIN || round > 0) return s;
+    }
+    // Another process grew the map: adopt its size (0 = take the size from the file).
+    std::unique_lock lock(resize_mutex_);
+    mdb_env_set_mapsize(env_, 0);
+  }
+}
+
+Status Env::Write(const std::function<Status(Txn&)>& body) {
+  for (int round = 0; round < kMaxGrowRounds; ++round) {
+    int rc = 0;
+    {
+      std::shared_lock lock(resize_mutex_);
+      MDB_txn* raw = nullptr;
+      Status s = Begin(true, &raw);
+      if (!s.ok() && s.code() != EAGAIN) return s;
+      if (s.ok()) {
+        TxnGuard guard(raw);
+        Txn txn(raw, dbis_);
+        s = body(txn);
+        if (s.ok()) {
+          rc = guard.Commit();
+          if (rc == MDB_SUCCESS) return Status::Ok();
+          if (rc != MDB_MAP_FULL) return FromLmdb(rc, "committing to the store");
+        } else if (!txn.map_full_) {
+          return s;  // an ordinary failure: the guard aborts, nothing is stored
+        }
+      } else {
+        rc = MDB_MAP_RESIZED;
+      }
+    }
+    if (rc == MDB_MAP_RESIZED) {
+      std::unique_lock lock(resize_mutex_);
+      mdb_env_set_mapsize(env_, 0);
+      continue;
+    }
+    SECRETFS_RETURN_IF_ERROR(Grow());
+  }
+  return Status(ENOSPC, "the store could not grow enough for this change");
+}
+
+Status Env::CopyCompact(const std::string& dest) {
+  std::shared_lock lock(resize_mutex_);
+  return FromLmdb(mdb_env_copy2(env_, dest.c_str(), MDB_CP_COMPACT),
+                  "copying the store to " + dest);
+}
+
+Status Txn::Get(Db db, Bytes key, Bytes& value) const {
+  MDB_val k = Val(key), v{};
+  const int rc = mdb_get(txn_, dbis_[static_cast<int>(db)], &k, &v);
+  if (rc == MDB_NOTFOUND) return Status(ENOENT, "not found");
+  if (rc != 0) return FromLmdb(rc, "reading the store");
+  value = Span(v);
+  return Status::Ok();
+}
+
+Status Txn::Put(Db db, Bytes key, Bytes value) {
+  MDB_val k = Val(key), v = Val(value);
+  const int rc = mdb_put(txn_, dbis_[static_cast<int>(db)], &k, &v, 0);
+  if (rc == MDB_MAP_FULL) map_full_ = true;
+  return FromLmdb(rc, "writing the store");
+}
+
+Status Txn::Del(Db db, Bytes key) {
+  MDB_val k = Val(key);
+  const int rc = mdb_del(txn_, dbis_[static_cast<int>(db)], &k, nullptr);
+  if (rc == MDB_NOTFOUND) return Status(ENOENT, "not found");
+  return FromLmdb(rc, "writing the store");
+}
+
+Status Txn::Scan(Db db, Bytes prefix,
+                 const std::function<bool(Bytes key, Bytes value)>& visit) const {
+  Cursor cursor(txn_, dbis_[static_cast<int>(db)]);
+  if (cursor.open_rc() != 0) return FromLmdb(cursor.open_rc(), "reading the store");
+  MDB_val k = Val(prefix), v{};
+  int rc = cursor.Get(k, v, prefix.empty() ? MDB_FIRST : MDB_SET_RANGE);
+  while (rc == 0 && HasPrefix(Span(k), prefix)) {
+    if (!visit(Span(k), Span(v))) return Status::Ok();
+    rc = cursor.Get(k, v, MDB_NEXT);
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND) return FromLmdb(rc, "reading the store");
+  return Status::Ok();
+}
+
+size_t Txn::Entries(Db db) const {
+  MDB_stat st{};
+  if (mdb_stat(txn_, dbis_[static_cast<int>(db)], &st) != 0) return 0;
+  return st.ms_entries;
+}
+
+}  // namespace secretfs::store

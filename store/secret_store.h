@@ -1,0 +1,228 @@
+// SecretStore: workspaces, versioned secrets and key slots in one LMDB environment.
+//
+// Values are sealed by keyring before they reach LMDB and opened into locked memory on the way out;
+// the store never holds plaintext on disk. Every change is one LMDB write transaction: it is
+// either wholly committed or not at all (also on ENOSPC and crashes).
+//
+// Thread-safety: one SecretStore may be used from many threads at once (the filesystem daemon's
+// workers). Reads run in parallel and never block a writer; writes are serialised by LMDB. Other
+// processes (the CLI, another mount) may use the same store at the same time; their commits are
+// visible to the next call here.
+//
+// Errors (Status::code()): EINVAL invalid name or argument, ENOENT no such workspace/secret/version
+// (or the secret is deleted), EEXIST already exists, EFBIG value over max_value_bytes, EBUSY a
+// check-and-set lost, ENOTEMPTY workspace not empty, EACCES wrong key, EIO a record that does not
+// open or decode (that secret only), ENOSPC disk full (nothing half-written).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "keyring/key_slot.h"
+#include "keyring/keys.h"
+#include "keyring/secure_buffer.h"
+#include "store/lmdb_env.h"
+#include "store/names.h"
+#include "store/schema.h"
+
+namespace secretfs::store {
+
+inline constexpr size_t kDefaultMaxValueBytes = size_t{1} << 20;
+
+// The secret types SPEC §4 names.
+bool IsKnownType(std::string_view type);
+
+struct StoreOptions {
+  size_t initial_map_bytes = size_t{64} << 20;  // LMDB map at creation; grows by itself
+  size_t max_value_bytes = kDefaultMaxValueBytes;
+};
+
+struct WorkspaceInfo {
+  std::string name;
+  Naming naming = Naming::kDefault;
+  int64_t created_ns = 0;
+  uint32_t key_generation = 0;
+  size_t live_secrets = 0;
+  size_t deleted_secrets = 0;
+};
+
+struct SecretInfo {
+  std::string workspace;
+  std::string key;
+  SecretRecord record;
+};
+
+struct VersionInfo {
+  uint64_t version = 0;
+  int64_t created_ns = 0;
+  std::string author;
+  uint64_t size = 0;
+  uint32_t key_generation = 0;
+};
+
+// Changes to a secret's metadata; unset fields stay as they are. A tag mapped to nullopt is
+// removed.
+struct MetadataUpdate {
+  std::optional<std::string> description;
+  std::optional<std::string> type;
+  std::map<std::string, std::optional<std::string>> tags;
+  bool empty() const { return !description && !type && tags.empty(); }
+};
+
+// Checks an update against the metadata rules (known type, tag names [A-Za-z0-9_.-]{1,63}, values
+// without ',' or control characters, bounded sizes). EINVAL naming the rule.
+Status ValidateMetadata(const MetadataUpdate& update);
+
+struct WriteRequest {
+  std::string_view workspace;
+  std::string_view key;
+  std::span<const uint8_t> value;
+  std::string author;  // recorded as updated_by and in the version
+  std::optional<uint64_t>
+      expect_version;        // check-and-set: EBUSY unless this is current (0: absent)
+  bool create_only = false;  // EEXIST when the secret is live
+  MetadataUpdate metadata;
+};
+
+struct WriteResult {
+  uint64_t version = 0;    // the current version after the write
+  bool created = false;    // the secret was not live before
+  bool unchanged = false;  // same value as the current version: no new version was made
+};
+
+struct OpenedValue {
+  uint64_t version = 0;
+  keyring::SecretBuffer value;
+};
+
+struct KeySlotInfo {
+  uint32_t id = 0;
+  keyring::SlotKind kind = keyring::SlotKind::kKeyFile;
+  std::string label;
+  int64_t created_unix = 0;
+};
+
+struct VerifyProblem {
+  std::string workspace;
+  std::string key;  // empty for a workspace-level problem
+  uint64_t version = 0;
+  std::string message;
+};
+
+struct VerifyReport {
+  size_t workspaces = 0;
+  size_t secrets = 0;
+  size_t versions_ok = 0;
+  std::vector<VerifyProblem> problems;
+};
+
+class SecretStore {
+ public:
+  // Creates a store in `dir` (created 0700 if missing; EEXIST if it holds a store) with a new
+  // master key and one key slot opening with `first_key`.
+  static Status Create(const std::string& dir, const keyring::KeyMaterial& first_key,
+                       keyring::PwhashLimits limits, const std::string& label,
+                       const StoreOptions& options = {});
+
+  // Opens an existing store, locked: metadata can be read, values cannot until Unlock.
+  static Result<std::unique_ptr<SecretStore>> Open(const std::string& dir,
+                                                   const StoreOptions& options = {});
+
+  // EACCES when no slot opens with `material`; nothing in the store changes either way.
+  Status Unlock(const keyring::KeyMaterial& material);
+  bool unlocked() const { return master_ != nullptr; }
+  // The slot that opened the store (0 before Unlock).
+  uint32_t unlocked_slot() const { return unlocked_slot_; }
+  const std::string& dir() const { return dir_; }
+  const StoreOptions& options() const { return options_; }
+
+  // Key slots. AddSlot and RemoveSlot need the store unlocked; RemoveSlot refuses (EBUSY) to
+  // remove the last slot.
+  Result<std::vector<KeySlotInfo>> ListSlots();
+  Result<uint32_t> AddSlot(const keyring::KeyMaterial& material, const std::string& label,
+                           keyring::PwhashLimits limits);
+  Status RemoveSlot(uint32_t id);
+
+  // Workspaces. CreateWorkspace needs the store unlocked (it wraps a new data key).
+  // DeleteWorkspace refuses with ENOTEMPTY while any secret (live or deleted) remains, unless
+  // `purge`, which erases every secret and version and destroys the data key.
+  Status CreateWorkspace(std::string_view name, Naming naming);
+  Result<std::vector<WorkspaceInfo>> ListWorkspaces();
+  Result<WorkspaceInfo> GetWorkspace(std::string_view name);
+  Status DeleteWorkspace(std::string_view name, bool purge);
+
+  // Secrets. Stat and List include soft-deleted secrets (record.deleted).
+  Result<SecretInfo> Stat(std::string_view workspace, std::string_view key);
+  Result<std::vector<SecretInfo>> List(std::string_view workspace);
+  // The current value (ENOENT when deleted), or version `version` (deleted or not).
+  Result<OpenedValue> Read(std::string_view workspace, std::string_view key,
+                           std::optional<uint64_t> version = std::nullopt);
+  Result<WriteResult> Write(const WriteRequest& request);
+  Status SetMetadata(std::string_view workspace, std::string_view key, const MetadataUpdate& update,
+                     const std::string& author);
+  Result<std::vector<VersionInfo>> History(std::string_view workspace, std::string_view key);
+  // Soft delete: hidden from listings, versions kept. ENOENT when not live.
+  Status Remove(std::string_view workspace, std::string_view key, const std::string& author);
+  // EINVAL when the secret is live.
+  Status Undelete(std::string_view workspace, std::string_view key, const std::string& author);
+  // A new version holding version `version`'s value (the secret becomes live if it was deleted).
+  Result<WriteResult> Rollback(std::string_view workspace, std::string_view key, uint64_t version,
+                               const std::string& author);
+  // Erases one version for good (EBUSY for the current one), or with no version the secret and
+  // all its versions.
+  Status Destroy(std::string_view workspace, std::string_view key, std::optional<uint64_t> version);
+
+  // A compacted, consistent copy into directory `dest` (created if missing; EEXIST if it holds a
+  // store). The copy opens with the same key slots.
+  Status Backup(const std::string& dest);
+  // Opens every record (needs the store unlocked); reports each one that fails. `progress`, when
+  // set, is called as (versions done, versions total).
+  Result<VerifyReport> Verify(const std::function<void(size_t, size_t)>& progress = {});
+
+ private:
+  SecretStore(std::string dir, std::unique_ptr<Env> env, std::vector<uint8_t> store_id,
+              StoreOptions options);
+
+  // The data key of `workspace` at `generation`, unwrapped once and cached.
+  Result<std::shared_ptr<const keyring::DataKey>> DataKeyFor(const Txn& txn,
+                                                             std::string_view workspace,
+                                                             uint32_t generation);
+  Result<WorkspaceRecord> LoadWorkspace(const Txn& txn, std::string_view name);
+  // Opens version `version` of W/K inside `txn`.
+  Result<keyring::SecretBuffer> OpenVersion(const Txn& txn, std::string_view workspace,
+                                            std::string_view key, uint64_t version);
+  // Makes `value` the current value of W/K inside `txn`: no new version when it equals the
+  // current live value; else a new version sealed under the workspace's data key. `meta` is the
+  // secret's record (nullopt for a new secret) and is updated with `metadata` in either case.
+  Result<WriteResult> PutValue(Txn& txn, std::string_view workspace, std::string_view key,
+                               const WorkspaceRecord& ws, std::optional<SecretRecord> meta,
+                               std::span<const uint8_t> value, const std::string& author,
+                               const MetadataUpdate& metadata);
+  Status RequireUnlocked() const;
+
+  std::string dir_;
+  std::unique_ptr<Env> env_;
+  std::vector<uint8_t> store_id_;
+  StoreOptions options_;
+  std::unique_ptr<keyring::MasterKey> master_;
+  uint32_t unlocked_slot_ = 0;
+
+  // Unwrapped data keys by workspace; guarded by keys_mutex_ (taken inside a transaction, never
+  // held while starting one).
+  std::mutex keys_mutex_;
+  std::map<std::string, std::shared_ptr<const keyring::DataKey>, std::less<>> data_keys_;
+};
+
+// Nanoseconds since the Unix epoch, now.
+int64_t NowNs();
+
+}  // namespace secretfs::store
