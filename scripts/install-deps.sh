@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages secretfs needs to build and test, when any is missing.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libsodium-dev liblmdb-dev libinih-dev libcli11-dev nlohmann-json3-dev
+  libgtest-dev libgmock-dev
+  libfuse3-dev fuse3 libsystemd-dev
+  lmdb-utils
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "Installing: ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
