@@ -1,12 +1,15 @@
 #include "keyring/key_source.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sodium.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <charconv>
 #include <cstdlib>
+#include <iterator>
 
 namespace secretfs::keyring {
 namespace {
@@ -40,11 +43,28 @@ Result<SecretBuffer> ReadFile(const std::string& path, const std::string& what) 
   return r;
 }
 
+// The terminal to restore when a signal ends the process at the prompt (Ctrl-C): without this
+// the operator's shell would be left with echo off.
+std::atomic<int> prompt_tty{-1};
+termios prompt_saved{};
+
+void RestoreTerminalAndDie(int sig) {
+  const int fd = prompt_tty.load();
+  if (fd >= 0) tcsetattr(fd, TCSANOW, &prompt_saved);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
 // Turns terminal echo off for its lifetime. TCSANOW, not TCSAFLUSH: type-ahead is kept.
 class EchoOff {
  public:
   explicit EchoOff(int fd) : fd_(fd) {
     if (tcgetattr(fd_, &saved_) != 0) return;
+    prompt_saved = saved_;
+    prompt_tty = fd_;
+    struct sigaction restore {};
+    restore.sa_handler = RestoreTerminalAndDie;
+    for (size_t i = 0; i < std::size(kSignals); ++i) sigaction(kSignals[i], &restore, &old_[i]);
     termios quiet = saved_;
     quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
     quiet.c_lflag |= ECHONL;
@@ -52,13 +72,17 @@ class EchoOff {
   }
   ~EchoOff() {
     if (active_) tcsetattr(fd_, TCSANOW, &saved_);
+    if (prompt_tty.exchange(-1) < 0) return;
+    for (size_t i = 0; i < std::size(kSignals); ++i) sigaction(kSignals[i], &old_[i], nullptr);
   }
   EchoOff(const EchoOff&) = delete;
   EchoOff& operator=(const EchoOff&) = delete;
 
  private:
+  static constexpr int kSignals[] = {SIGINT, SIGTERM, SIGQUIT, SIGHUP};
   int fd_;
   termios saved_{};
+  struct sigaction old_[std::size(kSignals)]{};
   bool active_ = false;
 };
 

@@ -47,7 +47,7 @@ std::vector<uint8_t> RecordAd(const RecordAddress& a, uint32_t generation) {
 std::vector<uint8_t> RandomBytes(size_t n) {
   if (!InitCrypto().ok()) throw std::runtime_error("libsodium unavailable");
   std::vector<uint8_t> out(n);
-  randombytes_buf(out.data(), out.size());
+  if (n > 0) randombytes_buf(out.data(), out.size());
   return out;
 }
 

@@ -7,6 +7,8 @@
 #include <new>
 #include <utility>
 
+#include "keyring/locked_pool.h"
+
 namespace secretfs::keyring {
 
 Status InitCrypto() {
@@ -17,25 +19,38 @@ Status InitCrypto() {
 
 SecretBuffer::SecretBuffer(size_t size) : size_(size) {
   if (!InitCrypto().ok()) throw std::bad_alloc();
+  data_ = PoolAllocate(size, pooled_capacity_);
+  if (data_ != nullptr) return;
+  pooled_capacity_ = 0;
   // sodium_malloc(0) is valid in libsodium, but a real page keeps data() non-null for callers.
   data_ = static_cast<uint8_t*>(sodium_malloc(std::max<size_t>(size, 1)));
   if (data_ == nullptr) throw std::bad_alloc();
 }
 
 SecretBuffer::SecretBuffer(SecretBuffer&& other) noexcept
-    : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+    : data_(std::exchange(other.data_, nullptr)),
+      size_(std::exchange(other.size_, 0)),
+      pooled_capacity_(std::exchange(other.pooled_capacity_, 0)) {}
 
 SecretBuffer& SecretBuffer::operator=(SecretBuffer&& other) noexcept {
   if (this != &other) {
-    if (data_ != nullptr) sodium_free(data_);
+    Free();
     data_ = std::exchange(other.data_, nullptr);
     size_ = std::exchange(other.size_, 0);
+    pooled_capacity_ = std::exchange(other.pooled_capacity_, 0);
   }
   return *this;
 }
 
-SecretBuffer::~SecretBuffer() {
-  if (data_ != nullptr) sodium_free(data_);  // wipes, unlocks and unmaps
+SecretBuffer::~SecretBuffer() { Free(); }
+
+void SecretBuffer::Free() noexcept {
+  if (data_ == nullptr) return;
+  if (pooled_capacity_ != 0)
+    PoolFree(data_, pooled_capacity_);  // wipes the chunk
+  else
+    sodium_free(data_);  // wipes, unlocks and unmaps
+  data_ = nullptr;
 }
 
 SecretBuffer SecretBuffer::CopyOf(std::span<const uint8_t> bytes) {
@@ -54,6 +69,44 @@ bool SecretBuffer::Equals(std::span<const uint8_t> other) const noexcept {
   if (other.size() != size_) return false;
   if (size_ == 0) return true;
   return sodium_memcmp(data_, other.data(), size_) == 0;
+}
+
+SecretBuilder::SecretBuilder(size_t limit, std::span<const uint8_t> initial) : limit_(limit) {
+  if (!initial.empty() && Reserve(initial.size())) {
+    std::copy(initial.begin(), initial.end(), buf_.data());
+    size_ = initial.size();
+  }
+}
+
+bool SecretBuilder::Reserve(size_t size) {
+  if (size > limit_) return false;
+  if (size <= buf_.size()) return true;
+  size_t capacity = std::max<size_t>(buf_.size(), 4096);
+  while (capacity < size) capacity *= 2;
+  SecretBuffer bigger(std::min(capacity, limit_));
+  if (size_ > 0) std::copy_n(buf_.data(), size_, bigger.data());
+  buf_ = std::move(bigger);
+  return true;
+}
+
+bool SecretBuilder::WriteAt(size_t offset, std::span<const uint8_t> bytes) {
+  if (offset > limit_ || bytes.size() > limit_ - offset) return false;
+  const size_t end = offset + bytes.size();
+  if (!Reserve(end)) return false;
+  if (offset > size_) sodium_memzero(buf_.data() + size_, offset - size_);
+  std::copy(bytes.begin(), bytes.end(), buf_.data() + offset);
+  size_ = std::max(size_, end);
+  return true;
+}
+
+bool SecretBuilder::Resize(size_t size) {
+  if (!Reserve(size)) return false;
+  if (size > size_)
+    sodium_memzero(buf_.data() + size_, size - size_);
+  else if (size < size_)
+    sodium_memzero(buf_.data() + size, size_ - size);
+  size_ = size;
+  return true;
 }
 
 }  // namespace secretfs::keyring

@@ -14,8 +14,9 @@ namespace secretfs::keyring {
 // Every keyring entry point calls it; callers only need it to learn early that it failed.
 Status InitCrypto();
 
-// A fixed-size buffer in sodium_malloc memory: guard pages around it, locked out of swap,
-// excluded from core dumps, wiped when freed. Move-only: a copy of a secret is a leak, so copies
+// A fixed-size buffer in sodium_malloc memory: locked out of swap, excluded from core dumps,
+// wiped when freed, guard pages around it (buffers of up to 4 KiB share guarded slabs, see
+// locked_pool.h). Move-only: a copy of a secret is a leak, so copies
 // must be explicit (Clone). Not thread-safe; share it only read-only.
 //
 // Construction throws std::bad_alloc when the memory cannot be had (also when RLIMIT_MEMLOCK is
@@ -49,8 +50,34 @@ class SecretBuffer {
   bool Equals(std::span<const uint8_t> other) const noexcept;
 
  private:
+  void Free() noexcept;
   uint8_t* data_ = nullptr;
   size_t size_ = 0;
+  size_t pooled_capacity_ = 0;  // non-zero: a chunk of the locked pool, else sodium_malloc'd
+};
+
+// A value being built up by writes at arbitrary offsets (a file opened for writing), in locked
+// memory. Capacity grows by doubling up to `limit`; every outgrown buffer is wiped when freed.
+class SecretBuilder {
+ public:
+  explicit SecretBuilder(size_t limit) : limit_(limit) {}
+  // Starts from a copy of `initial` (the current value, for appends and partial writes).
+  SecretBuilder(size_t limit, std::span<const uint8_t> initial);
+
+  // Writes `bytes` at `offset`, zero-filling any gap. False (nothing changed) when the value
+  // would pass the limit.
+  bool WriteAt(size_t offset, std::span<const uint8_t> bytes);
+  // Cuts or zero-extends the value to `size`. False when `size` passes the limit.
+  bool Resize(size_t size);
+
+  size_t size() const noexcept { return size_; }
+  std::span<const uint8_t> bytes() const noexcept { return buf_.bytes().first(size_); }
+
+ private:
+  bool Reserve(size_t size);
+  size_t limit_;
+  size_t size_ = 0;
+  SecretBuffer buf_;
 };
 
 }  // namespace secretfs::keyring

@@ -1,11 +1,17 @@
 #include "store/lmdb_env.h"
 
+#include <fcntl.h>
 #include <lmdb.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
+#include <fstream>
 #include <mutex>
+#include <sstream>
 #include <utility>
 
 namespace secretfs::store {
@@ -58,6 +64,22 @@ class TxnGuard {
   MDB_txn* txn_;
 };
 
+// LMDB writes its lock file through a shared mapping; on a full disk the first touch of a page
+// that has no block behind it kills the process with SIGBUS. Reserving the blocks first turns
+// that into an ordinary ENOSPC.
+Status ReserveLockFile(const std::string& dir) {
+  constexpr off_t kLockFileBytes = 64 * 1024;  // > LMDB's lock file for 512 readers
+  const std::string path = dir + "/lock.mdb";
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return errno == EACCES || errno == EROFS ? Status::Ok()  // LMDB will say why
+                                             : Status::FromErrno(errno, path);
+  const int rc = posix_fallocate(fd, 0, kLockFileBytes);
+  close(fd);
+  if (rc == ENOSPC) return Status(ENOSPC, "no space left for " + path + ": the disk is full");
+  return Status::Ok();  // other filesystems may not support it; LMDB copes
+}
+
 }  // namespace
 
 Status FromLmdb(int rc, const std::string& what) {
@@ -101,9 +123,10 @@ Result<std::unique_ptr<Env>> Env::Open(const std::string& dir, const Options& op
     return Status(EEXIST, "a store already exists at " + dir);
   }
 
+  SECRETFS_RETURN_IF_ERROR(ReserveLockFile(dir));
   MDB_env* raw = nullptr;
   if (int rc = mdb_env_create(&raw); rc != 0) return FromLmdb(rc, "store");
-  std::unique_ptr<Env> env(new Env(raw));
+  std::unique_ptr<Env> env(new Env(raw, dir));
   mdb_env_set_maxdbs(raw, static_cast<MDB_dbi>(Db::kCount));
   mdb_env_set_maxreaders(raw, 512);
   if (options.create) mdb_env_set_mapsize(raw, options.initial_map_bytes);
@@ -113,6 +136,9 @@ Result<std::unique_ptr<Env>> Env::Open(const std::string& dir, const Options& op
     return FromLmdb(rc, "opening the store at " + dir);
   int dead = 0;
   mdb_reader_check(raw, &dead);  // clear reader slots left by killed processes
+  MDB_stat env_stat{};
+  if (mdb_env_stat(raw, &env_stat) == 0) env->page_bytes_ = env_stat.ms_psize;
+  env->LocateMap();
 
   MDB_txn* txn = nullptr;
   if (int rc = mdb_txn_begin(raw, nullptr, options.create ? 0 : MDB_RDONLY, &txn); rc != 0)
@@ -140,6 +166,52 @@ size_t Env::map_bytes() const {
   return info.me_mapsize;
 }
 
+size_t Env::used_bytes() const {
+  MDB_envinfo info{};
+  MDB_stat st{};
+  mdb_env_info(env_, &info);
+  mdb_env_stat(env_, &st);
+  return (info.me_last_pgno + 1) * st.ms_psize;
+}
+
+Txn::Extent Env::CurrentExtent() const {
+  MDB_envinfo info{};
+  mdb_env_info(env_, &info);
+  return {map_base_.load(), info.me_mapsize, (info.me_last_pgno + 1) * page_bytes_};
+}
+
+void Env::LocateMap() {
+  map_base_ = nullptr;
+  int fd = -1;
+  struct stat st {};
+  if (mdb_env_get_fd(env_, &fd) != 0 || fstat(fd, &st) != 0) return;
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    // start-end perms offset major:minor inode path
+    std::istringstream fields(line);
+    std::string range, perms, offset, device;
+    unsigned long long inode = 0;
+    fields >> range >> perms >> offset >> device >> inode;
+    if (inode != st.st_ino || std::stoull(offset, nullptr, 16) != 0) continue;
+    const std::string::size_type colon = device.find(':');
+    if (colon == std::string::npos ||
+        makedev(std::stoul(device.substr(0, colon), nullptr, 16),
+                std::stoul(device.substr(colon + 1), nullptr, 16)) != st.st_dev)
+      continue;
+    map_base_ = reinterpret_cast<const uint8_t*>(std::stoull(range, nullptr, 16));
+    return;
+  }
+}
+
+bool Txn::InsideFile(Bytes b) const {
+  const uint8_t* p = b.data();
+  if (extent_.map == nullptr || p < extent_.map || p >= extent_.map + extent_.map_bytes)
+    return true;  // not in the map: a page this write transaction copied to memory
+  const size_t offset = static_cast<size_t>(p - extent_.map);
+  return offset <= extent_.used_bytes && b.size() <= extent_.used_bytes - offset;
+}
+
 Status Env::Begin(bool write, MDB_txn** txn) {
   int rc = mdb_txn_begin(env_, nullptr, write ? 0 : MDB_RDONLY, txn);
   if (rc == MDB_MAP_RESIZED) return Status(EAGAIN, "map resized");  // caller adopts and retries
@@ -154,8 +226,9 @@ Status Env::Grow() {
   const size_t current = info.me_mapsize;
   if (current >= kMaxMapBytes) return Status(ENOSPC, "the store has reached its maximum size");
   // Another thread may have grown it already; growing twice is harmless.
-  return FromLmdb(mdb_env_set_mapsize(env_, std::min(current * 2, kMaxMapBytes)),
-                  "growing the store");
+  const int rc = mdb_env_set_mapsize(env_, std::min(current * 2, kMaxMapBytes));
+  LocateMap();
+  return FromLmdb(rc, "growing the store");
 }
 
 Status Env::Read(const std::function<Status(Txn&)>& body) {
@@ -166,7 +239,7 @@ Status Env::Read(const std::function<Status(Txn&)>& body) {
       Status s = Begin(false, &raw);
       if (s.ok()) {
         TxnGuard guard(raw);
-        Txn txn(raw, dbis_);
+        Txn txn(raw, dbis_, CurrentExtent());
         return body(txn);  // read transactions are aborted, never committed
       }
       if (s.code() != EAGAIN || round > 0) return s;
@@ -174,6 +247,7 @@ Status Env::Read(const std::function<Status(Txn&)>& body) {
     // Another process grew the map: adopt its size (0 = take the size from the file).
     std::unique_lock lock(resize_mutex_);
     mdb_env_set_mapsize(env_, 0);
+    LocateMap();
   }
 }
 
@@ -187,12 +261,12 @@ Status Env::Write(const std::function<Status(Txn&)>& body) {
       if (!s.ok() && s.code() != EAGAIN) return s;
       if (s.ok()) {
         TxnGuard guard(raw);
-        Txn txn(raw, dbis_);
+        Txn txn(raw, dbis_, CurrentExtent());
         s = body(txn);
         if (s.ok()) {
           rc = guard.Commit();
           if (rc == MDB_SUCCESS) return Status::Ok();
-          if (rc != MDB_MAP_FULL) return FromLmdb(rc, "committing to the store");
+          if (rc != MDB_MAP_FULL) return CommitError(rc);
         } else if (!txn.map_full_) {
           return s;  // an ordinary failure: the guard aborts, nothing is stored
         }
@@ -203,11 +277,25 @@ Status Env::Write(const std::function<Status(Txn&)>& body) {
     if (rc == MDB_MAP_RESIZED) {
       std::unique_lock lock(resize_mutex_);
       mdb_env_set_mapsize(env_, 0);
+      LocateMap();
       continue;
     }
     SECRETFS_RETURN_IF_ERROR(Grow());
   }
   return Status(ENOSPC, "the store could not grow enough for this change");
+}
+
+Status Env::CommitError(int rc) const {
+  if (rc == EIO || rc == ENOSPC) {
+    struct statvfs fs {};
+    // LMDB had a page to write and the disk took only part of it.
+    constexpr uint64_t kNearlyFull = 16 * 1024 * 1024;
+    if (rc == ENOSPC ||
+        (statvfs(dir_.c_str(), &fs) == 0 && uint64_t{fs.f_bavail} * fs.f_frsize < kNearlyFull))
+      return Status(ENOSPC, "committing to the store: the disk holding " + dir_ +
+                                " is full; nothing of this change was stored");
+  }
+  return FromLmdb(rc, "committing to the store");
 }
 
 Status Env::CopyCompact(const std::string& dest) {
@@ -222,6 +310,8 @@ Status Txn::Get(Db db, Bytes key, Bytes& value) const {
   if (rc == MDB_NOTFOUND) return Status(ENOENT, "not found");
   if (rc != 0) return FromLmdb(rc, "reading the store");
   value = Span(v);
+  if (!InsideFile(value))
+    return Status(EIO, "a record of the store is damaged (it points outside the file)");
   return Status::Ok();
 }
 
@@ -245,8 +335,11 @@ Status Txn::Scan(Db db, Bytes prefix,
   if (cursor.open_rc() != 0) return FromLmdb(cursor.open_rc(), "reading the store");
   MDB_val k = Val(prefix), v{};
   int rc = cursor.Get(k, v, prefix.empty() ? MDB_FIRST : MDB_SET_RANGE);
-  while (rc == 0 && HasPrefix(Span(k), prefix)) {
-    if (!visit(Span(k), Span(v))) return Status::Ok();
+  while (rc == 0) {
+    if (!InsideFile(Span(k)))
+      return Status(EIO, "a key of the store is damaged (it points outside the file)");
+    if (!HasPrefix(Span(k), prefix)) break;
+    if (!visit(Span(k), InsideFile(Span(v)) ? Span(v) : Bytes{})) return Status::Ok();
     rc = cursor.Get(k, v, MDB_NEXT);
   }
   if (rc != 0 && rc != MDB_NOTFOUND) return FromLmdb(rc, "reading the store");

@@ -7,6 +7,7 @@
 // LMDB's writer lock.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -38,15 +39,27 @@ class Txn {
   Status Del(Db db, Bytes key);
   // Calls `visit` for each entry whose key starts with `prefix`, in key order, until it returns
   // false. The cursor is closed before Scan returns (it must be, before a write txn commits).
+  // A value that points outside the file (damage) is passed as empty: every record of the schema
+  // is non-empty, so its decoder reports it. A damaged key ends the scan with EIO.
   Status Scan(Db db, Bytes prefix, const std::function<bool(Bytes key, Bytes value)>& visit) const;
   // The number of entries in `db` (from LMDB's statistics, not a scan).
   size_t Entries(Db db) const;
 
  private:
   friend class Env;
-  Txn(MDB_txn* txn, const unsigned* dbis) : txn_(txn), dbis_(dbis) {}
+  struct Extent {
+    const uint8_t* map = nullptr;  // the mapped data file
+    size_t map_bytes = 0;
+    size_t used_bytes = 0;  // pages LMDB has written; nothing valid lies beyond
+  };
+  Txn(MDB_txn* txn, const unsigned* dbis, Extent extent)
+      : txn_(txn), dbis_(dbis), extent_(extent) {}
+  // LMDB has no checksums: a damaged length or page number can point a value past the end of
+  // the file, and touching it would be SIGBUS. Such a value is EIO instead.
+  bool InsideFile(Bytes b) const;
   MDB_txn* txn_;
   const unsigned* dbis_;
+  Extent extent_;
   bool map_full_ = false;  // a Put hit MDB_MAP_FULL: Env::Write grows the map and retries
 };
 
@@ -76,13 +89,25 @@ class Env {
   Status CopyCompact(const std::string& dest);
 
   size_t map_bytes() const;
+  // Bytes of the map that hold pages (the high-water mark of the data file).
+  size_t used_bytes() const;
 
  private:
-  explicit Env(MDB_env* env) : env_(env) {}
+  Env(MDB_env* env, std::string dir) : env_(env), dir_(std::move(dir)) {}
+  // A failed commit as a Status: a short write on a nearly full disk surfaces from LMDB as EIO,
+  // and is reported as the ENOSPC it is.
+  Status CommitError(int rc) const;
   Status Begin(bool write, MDB_txn** txn);
   Status Grow();
+  Txn::Extent CurrentExtent() const;
+  // Finds where LMDB mapped the data file (the API does not say) in /proc/self/maps. Called
+  // after open and after every map resize, with no transaction of this process running.
+  void LocateMap();
 
   MDB_env* env_;
+  std::string dir_;
+  size_t page_bytes_ = 4096;
+  std::atomic<const uint8_t*> map_base_{nullptr};
   unsigned dbis_[static_cast<int>(Db::kCount)] = {};
   std::shared_mutex resize_mutex_;
 };

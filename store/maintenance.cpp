@@ -42,7 +42,6 @@ Result<VerifyReport> SecretStore::Verify(const std::function<void(size_t, size_t
     }));
 
     // Secrets: each record decodes and its current version exists.
-    Status scan_error;
     SECRETFS_RETURN_IF_ERROR(txn.Scan(Db::kSecrets, {}, [&](Bytes k, Bytes v) {
       VerifyProblem p;
       if (!SplitSecretKey(k, p.workspace, p.key)) {
@@ -57,15 +56,14 @@ Result<VerifyReport> SecretStore::Verify(const std::function<void(size_t, size_t
         return true;
       }
       Bytes version;
-      if (!txn.Get(Db::kVersions, VersionKey(p.workspace, p.key, rec->version), version).ok()) {
-        p.version = rec->version;
-        p.message = "the current version is missing";
-        report.problems.push_back(std::move(p));
-      }
-      if (!key_ok.count(p.workspace)) {
-        p.message = "belongs to a workspace that does not exist";
-        report.problems.push_back(std::move(p));
-      }
+      // A current version that is there but damaged is reported by the version scan below.
+      if (txn.Get(Db::kVersions, VersionKey(p.workspace, p.key, rec->version), version).code() ==
+          ENOENT)
+        report.problems.push_back(
+            {p.workspace, p.key, rec->version, "the current version is missing"});
+      if (!key_ok.count(p.workspace))
+        report.problems.push_back(
+            {p.workspace, p.key, 0, "belongs to a workspace that does not exist"});
       return true;
     }));
 
@@ -88,7 +86,7 @@ Result<VerifyReport> SecretStore::Verify(const std::function<void(size_t, size_t
       if (progress) progress(++done, total);
       return true;
     }));
-    return scan_error;
+    return Status::Ok();
   }));
   return report;
 }

@@ -64,6 +64,11 @@ Status ValidateMetadata(const MetadataUpdate& update) {
   if (update.description && update.description->size() > kMaxDescription)
     return Status(EINVAL,
                   "a description has at most " + std::to_string(kMaxDescription) + " bytes");
+  // Listings print descriptions: no line breaks or escape sequences to forge rows with.
+  if (update.description &&
+      std::any_of(update.description->begin(), update.description->end(),
+                  [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
+    return Status(EINVAL, "a description may not contain control characters (newlines, escapes)");
   if (update.type && !update.type->empty() && !IsKnownType(*update.type))
     return Status(EINVAL, "unknown type '" + *update.type +
                               "' (use api-token, database, service or generic)");
@@ -90,7 +95,7 @@ Result<keyring::SecretBuffer> SecretStore::OpenVersion(const Txn& txn, std::stri
   Bytes v;
   Status s = txn.Get(Db::kVersions, VersionKey(workspace, key, version), v);
   if (s.code() == ENOENT) return Status(ENOENT, "no " + what);
-  SECRETFS_RETURN_IF_ERROR(s);
+  SECRETFS_RETURN_IF_ERROR(s.Wrap(what));
   auto rec = VersionRecord::Decode(v);
   if (!rec) return rec.status().Wrap(what);
   auto data_key = DataKeyFor(txn, workspace, rec->key_generation);
@@ -316,6 +321,41 @@ Result<WriteResult> SecretStore::Rollback(std::string_view workspace, std::strin
     if (!old) return old.status();
     result = PutValue(txn, workspace, key, *ws, std::move(*meta), old->bytes(), author, {});
     return result.status();
+  }));
+  return result;
+}
+
+Result<WriteResult> SecretStore::Rename(std::string_view workspace, std::string_view from,
+                                        std::string_view to, bool no_replace,
+                                        const std::string& author) {
+  SECRETFS_RETURN_IF_ERROR(CheckNames(workspace, from));
+  SECRETFS_RETURN_IF_ERROR(ValidateKeyName(to));
+  SECRETFS_RETURN_IF_ERROR(RequireUnlocked());
+  Result<WriteResult> result = Status(EIO, "not written");
+  SECRETFS_RETURN_IF_ERROR(env_->Write([&](Txn& txn) -> Status {
+    auto ws = LoadWorkspace(txn, workspace);
+    if (!ws) return ws.status();
+    SECRETFS_RETURN_IF_ERROR(ValidateKeyName(to, ws->naming));
+    auto source = LoadLiveSecret(txn, workspace, from);
+    if (!source) return source.status();
+    if (from == to) {
+      result = WriteResult{source->version, false, true};
+      return Status::Ok();
+    }
+    std::optional<SecretRecord> target;
+    if (auto rec = LoadSecret(txn, workspace, to))
+      target = std::move(*rec);
+    else if (rec.status().code() != ENOENT)
+      return rec.status();
+    if (no_replace && target && !target->deleted)
+      return Status(EEXIST, PathText(workspace, to) + " already exists");
+    auto value = OpenVersion(txn, workspace, from, source->version);
+    if (!value) return value.status();
+    result = PutValue(txn, workspace, to, *ws, std::move(target), value->bytes(), author, {});
+    if (!result) return result.status();
+    source->deleted = true;
+    source->deleted_ns = NowNs();
+    return txn.Put(Db::kSecrets, SecretKey(workspace, from), source->Encode());
   }));
   return result;
 }

@@ -125,6 +125,11 @@ struct VerifyReport {
   std::vector<VerifyProblem> problems;
 };
 
+struct StoreUsage {
+  size_t map_bytes = 0;   // what the store may hold before its map is enlarged
+  size_t used_bytes = 0;  // what it holds now
+};
+
 class SecretStore {
  public:
   // Creates a store in `dir` (created 0700 if missing; EEXIST if it holds a store) with a new
@@ -177,9 +182,16 @@ class SecretStore {
   // A new version holding version `version`'s value (the secret becomes live if it was deleted).
   Result<WriteResult> Rollback(std::string_view workspace, std::string_view key, uint64_t version,
                                const std::string& author);
+  // Gives `to` a new version with `from`'s current value and soft-deletes `from`, in one
+  // transaction (what mv and editors that save by rename need). EEXIST when `no_replace` and `to`
+  // is live; ENOENT when `from` is not live.
+  Result<WriteResult> Rename(std::string_view workspace, std::string_view from, std::string_view to,
+                             bool no_replace, const std::string& author);
   // Erases one version for good (EBUSY for the current one), or with no version the secret and
   // all its versions.
   Status Destroy(std::string_view workspace, std::string_view key, std::optional<uint64_t> version);
+
+  StoreUsage Usage() const { return {env_->map_bytes(), env_->used_bytes()}; }
 
   // A compacted, consistent copy into directory `dest` (created if missing; EEXIST if it holds a
   // store). The copy opens with the same key slots.
@@ -216,10 +228,15 @@ class SecretStore {
   std::unique_ptr<keyring::MasterKey> master_;
   uint32_t unlocked_slot_ = 0;
 
-  // Unwrapped data keys by workspace; guarded by keys_mutex_ (taken inside a transaction, never
-  // held while starting one).
+  // Unwrapped data keys by workspace, with the wrapped bytes they came from: a workspace deleted
+  // and created again (by any process) has the same name and generation but another key.
+  // Guarded by keys_mutex_ (taken inside a transaction, never held while starting one).
+  struct CachedKey {
+    std::vector<uint8_t> wrapped;
+    std::shared_ptr<const keyring::DataKey> key;
+  };
   std::mutex keys_mutex_;
-  std::map<std::string, std::shared_ptr<const keyring::DataKey>, std::less<>> data_keys_;
+  std::map<std::string, CachedKey, std::less<>> data_keys_;
 };
 
 // Nanoseconds since the Unix epoch, now.
