@@ -1,7 +1,6 @@
 #include "cli/cli_context.h"
 
 #include <fcntl.h>
-#include <pwd.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -46,20 +45,28 @@ int CliContext::Fail(const std::string& what, const Status& status) {
   return Fail(what, status.message());
 }
 
+std::string OneLine(std::string_view text) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c != 0x7f) {
+      out += ch;
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
 int CliContext::Fail(const std::string& what, const std::string& why) {
-  std::cerr << "secretfs: " << what << ": " << why << std::endl;
+  std::cerr << "secretfs: " << OneLine(what) << ": " << OneLine(why) << std::endl;
   return kExitError;
 }
 
-std::string CliContext::Author() {
-  const uid_t uid = getuid();
-  passwd pw{};
-  passwd* found = nullptr;
-  char buf[4096];
-  if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found != nullptr)
-    return std::string("user:") + found->pw_name;
-  return "uid:" + std::to_string(uid);
-}
+std::string CliContext::Author() { return UserLabel(getuid()); }
 
 Result<keyring::SecretBuffer> ReadValue(int fd, size_t max_bytes, const std::string& what) {
   // Grows in locked memory; every outgrown buffer is wiped when it is freed.
@@ -95,21 +102,6 @@ Status WriteAll(int fd, std::span<const uint8_t> bytes) {
     bytes = bytes.subspan(static_cast<size_t>(n));
   }
   return Status::Ok();
-}
-
-std::string FormatTime(int64_t ns, bool with_nanos) {
-  const time_t secs = static_cast<time_t>(ns / 1'000'000'000);
-  tm utc{};
-  gmtime_r(&secs, &utc);
-  char buf[64];
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &utc);
-  std::string out = buf;
-  if (with_nanos) {
-    char frac[16];
-    snprintf(frac, sizeof frac, ".%09lld", static_cast<long long>(ns % 1'000'000'000));
-    out += frac;
-  }
-  return out + "Z";
 }
 
 std::string FormatSize(uint64_t bytes) {

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "common/status.h"
+#include "common/text_format.h"
 #include "keyring/key_source.h"
 #include "keyring/secure_buffer.h"
 #include "store/secret_store.h"
@@ -60,13 +61,15 @@ class CliContext {
   GlobalOptions& options_;
 };
 
+// `text` with control characters shown as \xNN: names from the command line or the store cannot
+// break an error into several lines or send escape sequences to the terminal.
+std::string OneLine(std::string_view text);
+
 // Reads a whole value from `fd` into locked memory. EFBIG once it passes `max_bytes`.
 Result<keyring::SecretBuffer> ReadValue(int fd, size_t max_bytes, const std::string& what);
 // Writes all of `bytes` to `fd`, retrying short writes.
 Status WriteAll(int fd, std::span<const uint8_t> bytes);
 
-// "2026-11-22T10:04:05Z" (human) and "2026-11-22T10:04:05.123456789Z" (JSON).
-std::string FormatTime(int64_t ns, bool with_nanos = false);
 // "12 B", "3.4 KiB", ...
 std::string FormatSize(uint64_t bytes);
 // Parses a version number (>= 1); UsageError-worthy EINVAL otherwise.

@@ -75,11 +75,11 @@ int Put(CliContext& ctx, const PutArgs& a) {
   return kExitOk;
 }
 
-int Get(CliContext& ctx, const std::string& text, const std::string& version_text) {
+int Get(CliContext& ctx, const std::string& text, const std::optional<std::string>& version_text) {
   const store::SecretPath path = PathArg(text);
   std::optional<uint64_t> version;
-  if (!version_text.empty()) {
-    auto v = ParseVersion(version_text);
+  if (version_text) {
+    auto v = ParseVersion(*version_text);
     if (!v) throw UsageError{v.status().message()};
     version = *v;
   }
@@ -130,9 +130,12 @@ void AddSecretCommands(CLI::App& app, CliContext& ctx, Action& action) {
   auto get_version = std::make_shared<std::string>();
   auto* get = app.add_subcommand("get", "Write the value of W/K, exact bytes, to stdout");
   get->add_option("W/K", *get_path, "Workspace and key")->required();
-  get->add_option("--version", *get_version, "An earlier version instead of the current one");
-  get->callback([&ctx, &action, get_path, get_version] {
-    action = [&ctx, get_path, get_version] { return Get(ctx, *get_path, *get_version); };
+  auto* get_version_opt =
+      get->add_option("--version", *get_version, "An earlier version instead of the current one");
+  get->callback([&ctx, &action, get_path, get_version, get_version_opt] {
+    std::optional<std::string> v;
+    if (get_version_opt->count() > 0) v = *get_version;
+    action = [&ctx, get_path, v] { return Get(ctx, *get_path, v); };
   });
 
   auto path = std::make_shared<std::string>();
@@ -185,11 +188,12 @@ void AddSecretCommands(CLI::App& app, CliContext& ctx, Action& action) {
   auto* destroy =
       app.add_subcommand("destroy", "Erase W/K and all its versions for good, or only --version N");
   destroy->add_option("W/K", *path, "Workspace and key")->required();
-  destroy->add_option("--version", *version, "Erase only this version");
-  destroy->callback([&ctx, &action, path, version] {
-    action = [&ctx, path, version] {
+  auto* destroy_version = destroy->add_option("--version", *version, "Erase only this version");
+  destroy->callback([&ctx, &action, path, version, destroy_version] {
+    const bool one = destroy_version->count() > 0;
+    action = [&ctx, path, version, one] {
       std::optional<uint64_t> n;
-      if (!version->empty()) n = VersionArg(*version);
+      if (one) n = VersionArg(*version);
       return Change(ctx, "destroy", *path,
                     [&](store::SecretStore& s, const store::SecretPath& p) -> Result<std::string> {
                       SECRETFS_RETURN_IF_ERROR(s.Destroy(p.workspace, p.key, n));

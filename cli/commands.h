@@ -5,6 +5,9 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "cli/cli_context.h"
 
@@ -17,6 +20,15 @@ void AddWorkspaceCommands(CLI::App& app, CliContext& ctx, Action& action);  // w
 void AddSecretCommands(CLI::App& app, CliContext& ctx, Action& action);     // put get rm ...
 void AddListCommands(CLI::App& app, CliContext& ctx, Action& action);       // ls history
 void AddKeyringCommands(CLI::App& app, CliContext& ctx, Action& action);    // keyring ...
+void AddMountCommands(CLI::App& app, CliContext& ctx, Action& action);      // mount
+
+// The mount(8) form `secretfs STORE MOUNTPOINT [-o OPTS]...` rewritten as
+// `secretfs -s STORE mount MOUNTPOINT [-o OPTS]...`; other command lines are returned unchanged.
+std::vector<std::string> RewriteMountHelperForm(const std::vector<std::string>& args);
+
+// The first word of `args` when it is neither an option nor a subcommand (after the rewrite
+// above), so the error can name it.
+std::optional<std::string> UnknownCommand(const std::vector<std::string>& args);
 
 // Builds the whole command line.
 void BuildApp(CLI::App& app, GlobalOptions& options, CliContext& ctx, Action& action);

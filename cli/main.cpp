@@ -47,8 +47,16 @@ int main(int argc, char** argv) {
   CliContext ctx(options);
   Action action;
   BuildApp(app, options, ctx, action);
+  std::vector<std::string> args(argv, argv + argc);
+  args = RewriteMountHelperForm(args);
+  if (auto unknown = UnknownCommand(args)) {
+    std::cerr << "secretfs: usage: unknown command '" << OneLine(*unknown)
+              << "' (see secretfs --help)" << std::endl;
+    return kExitUsage;
+  }
+  std::vector<std::string> reversed(args.rbegin(), args.rend() - 1);  // CLI11 wants them reversed
   try {
-    app.parse(argc, argv);
+    app.parse(reversed);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
@@ -56,7 +64,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "secretfs: usage: " << e.what() << "\n(see secretfs --help)" << std::endl;
+    std::cerr << "secretfs: usage: " << OneLine(e.what()) << " (see secretfs --help)" << std::endl;
     return kExitUsage;
   }
   if (!action) {
@@ -66,7 +74,7 @@ int main(int argc, char** argv) {
   try {
     return action();
   } catch (const UsageError& e) {
-    std::cerr << "secretfs: usage: " << e.message << std::endl;
+    std::cerr << "secretfs: usage: " << OneLine(e.message) << std::endl;
     return kExitUsage;
   } catch (const std::bad_alloc&) {
     return CliContext::Fail("out of memory",

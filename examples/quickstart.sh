@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # secretfs in one minute: installs what is missing, builds, creates a demo store under ./demo with a
-# generated key file, and shows secrets written, read back and versioned.
+# generated key file, shows secrets written, read back and versioned with the CLI, then mounts
+# it and does the same with ls, cat, echo, rm and getfattr.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,6 +62,37 @@ echo "no match: values are sealed with XChaCha20-Poly1305 before they reach LMDB
 
 step "secretfs verify"
 secretfs verify
+
+# The same store as files.
+mnt="$demo/mnt"
+mkdir -p "$mnt"
+trap 'fusermount3 -u "$mnt" 2>/dev/null || umount "$mnt" 2>/dev/null || true' EXIT
+step "secretfs mount demo/mnt"
+secretfs mount "$mnt"
+step "ls -l demo/mnt/prod"
+ls -l "$mnt/prod"
+step "cat demo/mnt/prod/DATABASE_URL"
+cat "$mnt/prod/DATABASE_URL"; echo
+step "echo -n 'sk_live_rotated' > demo/mnt/prod/API_KEY"
+echo -n 'sk_live_rotated' > "$mnt/prod/API_KEY"
+step "cat demo/mnt/prod/API_KEY"
+cat "$mnt/prod/API_KEY"; echo
+step "getfattr -d demo/mnt/prod/API_KEY"
+if command -v getfattr >/dev/null; then getfattr -d "$mnt/prod/API_KEY"; else
+  python3 -c 'import os,sys; [print(n, "=", os.getxattr(sys.argv[1], n).decode()) for n in os.listxattr(sys.argv[1])]' "$mnt/prod/API_KEY"
+fi
+step "ls demo/mnt/prod/.versions/API_KEY && cat demo/mnt/prod/.versions/API_KEY/1"
+ls "$mnt/prod/.versions/API_KEY"
+cat "$mnt/prod/.versions/API_KEY/1"; echo
+step "echo -n tmp > demo/mnt/prod/SCRATCH && rm demo/mnt/prod/SCRATCH && ls demo/mnt/prod"
+echo -n tmp > "$mnt/prod/SCRATCH"
+rm "$mnt/prod/SCRATCH"
+ls "$mnt/prod"
+step "secretfs history prod/API_KEY (the write through the mount is version 2)"
+secretfs history prod/API_KEY
+step "fusermount3 -u demo/mnt"
+fusermount3 -u "$mnt"
+trap - EXIT
 
 printf '\nThe demo store is in %s; try: SECRETFS_STORE=%s SECRETFS_KEY=%s ./build/secretfs --help\n' \
   "$demo" "$SECRETFS_STORE" "$SECRETFS_KEY"

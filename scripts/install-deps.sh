@@ -7,7 +7,7 @@ packages=(
   libsodium-dev liblmdb-dev libinih-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev
   libfuse3-dev fuse3 libsystemd-dev
-  lmdb-utils
+  attr lmdb-utils
 )
 
 missing=()

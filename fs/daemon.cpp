@@ -1,0 +1,201 @@
+#include "fs/daemon.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <vector>
+
+#include "fs/fuse_ops.h"
+#include "fs/log.h"
+#include "fs/proc_info.h"
+#include "fs/secrets_fs.h"
+#include "store/secret_store.h"
+
+namespace secretfs::fs {
+namespace {
+
+std::string Absolute(const std::string& path) {
+  char resolved[PATH_MAX];
+  if (realpath(path.c_str(), resolved) != nullptr) return resolved;
+  return path;
+}
+
+// Everything the serving process owns, torn down in reverse order.
+struct Served {
+  std::unique_ptr<store::SecretStore> store;
+  std::unique_ptr<SecretsFs> fs;
+  fuse_session* session = nullptr;
+  bool mounted = false;
+
+  ~Served() {
+    if (session == nullptr) return;
+    if (mounted) fuse_session_unmount(session);
+    fuse_remove_signal_handlers(session);
+    fuse_session_destroy(session);
+  }
+};
+
+// Opens and unlocks the store and mounts it. Runs in the process that will serve.
+Status Prepare(const MountRequest& r, const keyring::KeyMaterial& key, Served& served) {
+  store::StoreOptions store_options;
+  store_options.max_value_bytes = r.options.max_size;
+  auto store = store::SecretStore::Open(r.store_dir, store_options);
+  if (!store) return store.status();
+  SECRETFS_RETURN_IF_ERROR((*store)->Unlock(key));
+  if (!r.options.workspace.empty())
+    SECRETFS_RETURN_IF_ERROR((*store)->GetWorkspace(r.options.workspace).status());
+  served.store = std::move(*store);
+  served.fs = std::make_unique<SecretsFs>(
+      *served.store, r.options, r.options.uid.value_or(getuid()), r.options.gid.value_or(getgid()));
+
+  std::string fuse_opts = "subtype=secretfs";
+  bool named = false;
+  for (const std::string& o : r.options.fuse_options) {
+    fuse_opts += "," + o;
+    named = named || o.rfind("fsname=", 0) == 0;
+  }
+  if (!named) fuse_opts += ",fsname=" + r.store_dir;
+  if (r.options.read_only) fuse_opts += ",ro";
+  std::vector<std::string> argv_text = {"secretfs", "-o", fuse_opts};
+  std::vector<char*> argv;
+  for (auto& a : argv_text) argv.push_back(a.data());
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  const fuse_lowlevel_ops ops = SecretsFsOperations();
+  served.session = fuse_session_new(&args, &ops, sizeof ops, served.fs.get());
+  fuse_opt_free_args(&args);
+  if (served.session == nullptr)
+    return Status(EINVAL, "libfuse refused the options '" + fuse_opts + "'");
+  if (fuse_set_signal_handlers(served.session) != 0)
+    return Status(EIO, "cannot install signal handlers");
+  signal(SIGHUP, SIG_IGN);  // reserved for policy reloads, never a reason to unmount
+  if (fuse_session_mount(served.session, r.mountpoint.c_str()) != 0)
+    return Status(EIO, "mounting on " + r.mountpoint + " failed (see the message above)");
+  served.mounted = true;
+  served.fs->SetMountId(MountIdOf(r.mountpoint));
+  return Status::Ok();
+}
+
+int Serve(Served& served, const MountRequest& r) {
+  LogInfo("serving " + r.store_dir + " on " + r.mountpoint);
+  fuse_loop_config* config = fuse_loop_cfg_create();
+  fuse_loop_cfg_set_idle_threads(config, 8);
+  fuse_loop_cfg_set_max_threads(config, 64);
+  const int rc = fuse_session_loop_mt(served.session, config);
+  fuse_loop_cfg_destroy(config);
+  LogInfo("unmounting " + r.mountpoint);
+  return rc == 0 ? 0 : 1;
+}
+
+void DetachStdio() {
+  const int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null < 0) return;
+  dup2(null, STDIN_FILENO);
+  dup2(null, STDOUT_FILENO);
+  dup2(null, STDERR_FILENO);
+  close(null);
+}
+
+// The child of a background mount: opens the store, mounts, tells the parent, serves.
+int ServeDetached(const MountRequest& r, keyring::KeyMaterial inherited, int report_fd) {
+  setsid();
+  // Locked memory is not inherited across fork: move the key into fresh locked memory.
+  keyring::KeyMaterial key{inherited.kind, keyring::SecretBuffer::CopyOf(inherited.bytes.bytes()),
+                           inherited.origin};
+  inherited = {};
+  Served served;
+  Status s = Prepare(r, key, served);
+  key = {};
+  if (!s.ok()) {
+    const std::string& m = s.message();
+    [[maybe_unused]] ssize_t n = write(report_fd, m.data(), m.size());
+    return 1;
+  }
+  [[maybe_unused]] int cd = chdir("/");
+  DetachStdio();
+  const char ready = '\0';
+  [[maybe_unused]] ssize_t n = write(report_fd, &ready, 1);
+  close(report_fd);
+  return Serve(served, r);  // `served` unmounts as it goes out of scope
+}
+
+}  // namespace
+
+Status CheckMountpoint(const std::string& mountpoint) {
+  struct stat st {};
+  if (stat(mountpoint.c_str(), &st) != 0) {
+    // ENOTCONN; ECONNABORTED in the moment right after the daemon died.
+    if (errno == ENOTCONN || errno == ECONNABORTED)
+      return Status(ENOTCONN, mountpoint +
+                                  " is a crashed FUSE mount (transport endpoint is not "
+                                  "connected); clear it with: fusermount3 -u " +
+                                  mountpoint);
+    return Status::FromErrno(errno, "mount point " + mountpoint);
+  }
+  if (!S_ISDIR(st.st_mode))
+    return Status(ENOTDIR, "mount point " + mountpoint + " is not a directory");
+  if (MountedType(Absolute(mountpoint)) == "fuse.secretfs")
+    return Status(EBUSY, "a secretfs is already mounted on " + mountpoint);
+  return Status::Ok();
+}
+
+int Mount(const MountRequest& request, keyring::KeyMaterial key) {
+  MountRequest r = request;
+  r.store_dir = Absolute(r.store_dir);  // the daemon changes to / when it detaches
+  r.mountpoint = Absolute(r.mountpoint);
+  auto fail = [](const Status& s) {
+    std::cerr << "secretfs: mount: " << s.message() << std::endl;
+    return 1;
+  };
+  if (Status s = CheckMountpoint(r.mountpoint); !s.ok()) return fail(s);
+  OpenLog(r.foreground);
+
+  if (r.foreground) {
+    Served served;
+    if (Status s = Prepare(r, key, served); !s.ok()) return fail(s);
+    key = {};  // unlocked: the key material is no longer needed
+    return Serve(served, r);
+  }
+
+  // LMDB must not cross a fork, so the child opens the store; it reports back through a pipe
+  // (an empty message: serving; otherwise the error) so the operator sees failures here.
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) != 0) return fail(Status::FromErrno(errno, "pipe"));
+  const pid_t child = fork();
+  if (child < 0) return fail(Status::FromErrno(errno, "fork"));
+  if (child > 0) {
+    close(pipefd[1]);
+    key = {};
+    std::string message;
+    char buf[512];
+    ssize_t n = 0;
+    bool got_any = false;
+    while ((n = read(pipefd[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+      if (n > 0) {
+        message.append(buf, static_cast<size_t>(n));
+        got_any = true;
+      }
+    close(pipefd[0]);
+    if (got_any && message.size() == 1 && message[0] == '\0') return 0;
+    if (!got_any) {
+      int status = 0;
+      waitpid(child, &status, 0);
+      return fail(Status(EIO, "the daemon exited before it was ready"));
+    }
+    waitpid(child, nullptr, 0);
+    std::cerr << "secretfs: mount: " << message << std::endl;
+    return 1;
+  }
+
+  close(pipefd[0]);
+  _exit(ServeDetached(r, std::move(key), pipefd[1]));
+}
+
+}  // namespace secretfs::fs

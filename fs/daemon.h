@@ -1,0 +1,29 @@
+// Mounting a store: checks, daemonizing, the FUSE session and clean unmounting.
+#pragma once
+
+#include <string>
+
+#include "common/status.h"
+#include "fs/mount_options.h"
+#include "keyring/key_slot.h"
+
+namespace secretfs::fs {
+
+struct MountRequest {
+  std::string store_dir;
+  std::string mountpoint;
+  MountOptions options;
+  bool foreground = false;
+};
+
+// Refuses a mount point that is a stale (crashed) FUSE mount, with the command that clears it,
+// or that already has a secretfs mounted on it.
+Status CheckMountpoint(const std::string& mountpoint);
+
+// Mounts and serves until unmounted or signalled (SIGTERM/SIGINT). The store is opened and
+// unlocked first, so a wrong key or a missing workspace fails here, on the operator's terminal.
+// Unless foreground, the daemon forks after mounting and this call returns in the parent once the
+// child serves (or has failed, with its error). Returns the process exit status.
+int Mount(const MountRequest& request, keyring::KeyMaterial key);
+
+}  // namespace secretfs::fs

@@ -1,0 +1,92 @@
+// FUSE callbacks for file handles: open, create, read, write, flush, fsync, release.
+#include "fs/fuse_ops_internal.h"
+
+namespace secretfs::fs::ops {
+
+// Secret files bypass the page cache: plaintext never lands in kernel caches, and every open
+// reads what the store holds now. Read-only handles need no FLUSH round trip.
+void SetOpenFlags(fuse_file_info* fi, const OpenFile& file) {
+  fi->direct_io = 1;
+  fi->keep_cache = 0;
+  fi->noflush = file.writable ? 0 : 1;
+  fi->fh = reinterpret_cast<uintptr_t>(&file);
+}
+
+void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Guard(req, "open", [&] {
+    std::unique_ptr<OpenFile> file;
+    if (int rc = FsOf(req).Open(CallerOf(req), ino, fi->flags, file); rc != 0) return rc;
+    SetOpenFlags(fi, *file);
+    if (fuse_reply_open(req, fi) != 0) {
+      FsOf(req).Release(std::move(file));  // the opener went away (interrupted)
+      return 0;
+    }
+    file.release();  // owned by the kernel's file now; freed in Release
+    return 0;
+  });
+}
+
+void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t, fuse_file_info* fi) {
+  Guard(req, "create", [&] {
+    SecretsFs& fs = FsOf(req);
+    std::unique_ptr<OpenFile> file;
+    EntryReply e;
+    if (int rc = fs.Create(CallerOf(req), parent, name, fi->flags, e, file); rc != 0) return rc;
+    SetOpenFlags(fi, *file);
+    fuse_entry_param param{};
+    param.ino = e.ino;
+    param.attr = e.attr;
+    param.attr_timeout = fs.attr_timeout();
+    param.entry_timeout = fs.entry_timeout();
+    if (fuse_reply_create(req, &param, fi) != 0) {
+      fs.Release(std::move(file));
+      return 0;
+    }
+    file.release();
+    return 0;
+  });
+}
+
+void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_info* fi) {
+  Guard(req, "read", [&] {
+    return FsOf(req).Read(*FileOf(fi), size, offset, [&](std::span<const uint8_t> bytes) {
+      fuse_reply_buf(req, reinterpret_cast<const char*>(bytes.data()), bytes.size());
+      return 0;
+    });
+  });
+}
+
+void Write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t offset,
+           fuse_file_info* fi) {
+  Guard(req, "write", [&] {
+    const long n =
+        FsOf(req).Write(*FileOf(fi), {reinterpret_cast<const uint8_t*>(buf), size}, offset);
+    if (n < 0) return static_cast<int>(n);
+    fuse_reply_write(req, static_cast<size_t>(n));
+    return 0;
+  });
+}
+
+void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  Guard(req, "flush", [&] {
+    if (int rc = FsOf(req).Commit(CallerOf(req), *FileOf(fi), /*closing=*/true); rc != 0) return rc;
+    fuse_reply_err(req, 0);
+    return 0;
+  });
+}
+
+void Fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
+  Guard(req, "fsync", [&] {
+    if (int rc = FsOf(req).Commit(CallerOf(req), *FileOf(fi), /*closing=*/false); rc != 0)
+      return rc;
+    fuse_reply_err(req, 0);
+    return 0;
+  });
+}
+
+void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  FsOf(req).Release(std::unique_ptr<OpenFile>(FileOf(fi)));  // wipes the plaintext
+  fuse_reply_err(req, 0);
+}
+
+}  // namespace secretfs::fs::ops

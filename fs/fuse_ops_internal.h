@@ -1,0 +1,90 @@
+// Internal to fs/: what every fuse_ops_*.cpp file shares. Each callback builds the Caller, hands
+// the request to SecretsFs through Guard, and sends exactly one reply: Guard replies with the
+// error when the body returns one (or throws), otherwise the body has replied.
+#pragma once
+
+#include <fuse_lowlevel.h>
+
+#include <cstdint>
+#include <utility>
+
+#include "fs/log.h"
+#include "fs/secrets_fs.h"
+
+namespace secretfs::fs::ops {
+
+inline SecretsFs& FsOf(fuse_req_t req) { return *static_cast<SecretsFs*>(fuse_req_userdata(req)); }
+
+inline Caller CallerOf(fuse_req_t req) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  return Caller{ctx->uid, ctx->gid, ctx->pid};
+}
+
+inline OpenFile* FileOf(const fuse_file_info* fi) {
+  return fi ? reinterpret_cast<OpenFile*>(static_cast<uintptr_t>(fi->fh)) : nullptr;
+}
+
+// Runs `body`; a negative result (or an exception) becomes the error reply.
+template <class Body>
+void Guard(fuse_req_t req, const char* op, Body&& body) noexcept {
+  int rc = 0;
+  try {
+    rc = std::forward<Body>(body)();
+  } catch (const std::bad_alloc&) {
+    rc = -ENOMEM;
+  } catch (const std::exception& e) {
+    LogError(op, Status(EIO, e.what()));
+    rc = -EIO;
+  } catch (...) {
+    rc = -EIO;
+  }
+  if (rc < 0) fuse_reply_err(req, -rc);
+}
+
+inline int ReplyEntry(fuse_req_t req, const SecretsFs& fs, const EntryReply& e) {
+  fuse_entry_param param{};
+  param.ino = e.ino;
+  param.attr = e.attr;
+  param.attr_timeout = fs.attr_timeout();
+  param.entry_timeout = fs.entry_timeout();
+  fuse_reply_entry(req, &param);
+  return 0;
+}
+
+// Secret files bypass the page cache: plaintext never lands in kernel caches, and every open
+// reads what the store holds now. Read-only handles need no FLUSH round trip.
+// The callbacks, defined in fuse_ops_tree.cpp, fuse_ops_file.cpp and fuse_ops_xattr.cpp.
+void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name);
+void Forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
+void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets);
+void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi);
+void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+void ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi);
+void ReleaseDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name);
+void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent,
+            const char* new_name, unsigned int flags);
+void Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode);
+void Rmdir(fuse_req_t req, fuse_ino_t parent, const char* name);
+void StatFs(fuse_req_t req, fuse_ino_t ino);
+void Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev);
+void Symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name);
+void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent, const char* new_name);
+
+void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi);
+void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi);
+void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t offset,
+           fuse_file_info* fi);
+void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+void Fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi);
+void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+
+void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size);
+void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+              int flags);
+void RemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name);
+
+}  // namespace secretfs::fs::ops

@@ -1,0 +1,33 @@
+#include "fs/log.h"
+
+#include <syslog.h>
+
+#include <atomic>
+#include <cstdio>
+
+namespace secretfs::fs {
+namespace {
+
+std::atomic<bool> to_stderr{true};
+
+void Emit(int priority, const std::string& line) {
+  syslog(priority, "%s", line.c_str());
+  if (to_stderr) fprintf(stderr, "secretfs: %s\n", line.c_str());
+}
+
+}  // namespace
+
+void OpenLog(bool foreground) {
+  openlog("secretfs", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+  to_stderr = foreground;
+}
+
+void LogInfo(const std::string& message) { Emit(LOG_INFO, message); }
+void LogWarning(const std::string& what, const Status& status) {
+  Emit(LOG_WARNING, what + ": " + status.message());
+}
+void LogError(const std::string& what, const Status& status) {
+  Emit(LOG_ERR, what + ": " + status.message());
+}
+
+}  // namespace secretfs::fs

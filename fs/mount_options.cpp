@@ -1,0 +1,158 @@
+#include "fs/mount_options.h"
+
+#include <ini.h>
+
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <set>
+
+namespace secretfs::fs {
+namespace {
+
+// FUSE and mount(8) options passed through. Anything else unknown is refused, so a typo never
+// silently weakens a mount.
+const std::set<std::string, std::less<>> kFuseOptions = {
+    "allow_other", "allow_root",  "auto_unmount", "default_permissions",
+    "fsname",      "subtype",     "max_read",     "rw",
+    "dev",         "nodev",       "suid",         "nosuid",
+    "exec",        "noexec",      "atime",        "noatime",
+    "relatime",    "strictatime", "nodiratime",   "sync",
+    "async",       "dirsync",     "auto",         "noauto",
+    "user",        "nouser",      "users",        "_netdev",
+    "nofail",      "defaults"};
+// Options of SPEC §9 that arrive with the policy and audit layers.
+const std::set<std::string, std::less<>> kLaterOptions = {"role", "policy", "audit",
+                                                          "audit_flush_ms", "audit_list"};
+
+template <class T>
+Status ParseNumber(const std::string& name, const std::string& text, T& out, int base = 10) {
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out, base);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty())
+    return Status(EINVAL, "mount option " + name + "=" + text + ": not a number");
+  return Status::Ok();
+}
+
+Status ParseSeconds(const std::string& name, const std::string& text, double& out) {
+  char* end = nullptr;
+  out = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !std::isfinite(out) || out < 0 || out > 86400)
+    return Status(EINVAL, "mount option " + name + "=" + text + ": not a number of seconds");
+  return Status::Ok();
+}
+
+// Options that take no value.
+bool IsFlag(const std::string& name) {
+  return name == "ro" ||
+         (kFuseOptions.count(name) && name != "fsname" && name != "subtype" && name != "max_read");
+}
+
+struct IniState {
+  MountOptions* options;
+  Status status;
+  std::string path;
+};
+
+}  // namespace
+
+Status ApplyOption(const std::string& name, const std::optional<std::string>& value,
+                   MountOptions& o) {
+  auto need = [&]() -> Status {
+    if (!value || value->empty())
+      return Status(EINVAL, "mount option " + name + " needs a value (" + name + "=...)");
+    return Status::Ok();
+  };
+  if (name == "ro") {
+    o.read_only = true;
+  } else if (name == "workspace") {
+    SECRETFS_RETURN_IF_ERROR(need());
+    o.workspace = *value;
+  } else if (name == "key") {
+    SECRETFS_RETURN_IF_ERROR(need());
+    o.key_source = *value;
+  } else if (name == "max_size") {
+    SECRETFS_RETURN_IF_ERROR(need());
+    SECRETFS_RETURN_IF_ERROR(ParseNumber(name, *value, o.max_size));
+    if (o.max_size > (size_t{64} << 20))
+      return Status(EINVAL, "mount option max_size: at most 67108864 bytes");
+  } else if (name == "uid" || name == "gid") {
+    SECRETFS_RETURN_IF_ERROR(need());
+    uint32_t id = 0;
+    SECRETFS_RETURN_IF_ERROR(ParseNumber(name, *value, id));
+    (name == "uid" ? o.uid : o.gid) = id;
+  } else if (name == "umask") {
+    SECRETFS_RETURN_IF_ERROR(need());
+    SECRETFS_RETURN_IF_ERROR(ParseNumber(name, *value, o.umask, 8));
+    if (o.umask > 0777) return Status(EINVAL, "mount option umask=" + *value + ": not a umask");
+  } else if (name == "entry_timeout") {
+    SECRETFS_RETURN_IF_ERROR(need());
+    SECRETFS_RETURN_IF_ERROR(ParseSeconds(name, *value, o.entry_timeout));
+  } else if (name == "attr_timeout") {
+    SECRETFS_RETURN_IF_ERROR(need());
+    SECRETFS_RETURN_IF_ERROR(ParseSeconds(name, *value, o.attr_timeout));
+  } else if (name == "config") {
+    SECRETFS_RETURN_IF_ERROR(need());
+    SECRETFS_RETURN_IF_ERROR(ApplyConfigFile(*value, o));
+  } else if (kFuseOptions.count(name)) {
+    if (name != "rw" && name != "defaults")
+      o.fuse_options.push_back(value ? name + "=" + *value : name);
+  } else if (kLaterOptions.count(name)) {
+    return Status(ENOTSUP, "mount option " + name + " is not supported by this version yet");
+  } else {
+    return Status(EINVAL, "unknown mount option '" + name + "'");
+  }
+  return Status::Ok();
+}
+
+Status ApplyOptionList(const std::string& list, MountOptions& options) {
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t comma = list.find(',', start);
+    const std::string item =
+        list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!item.empty()) {
+      const size_t eq = item.find('=');
+      std::optional<std::string> value;
+      if (eq != std::string::npos) value = item.substr(eq + 1);
+      SECRETFS_RETURN_IF_ERROR(ApplyOption(item.substr(0, eq), value, options));
+    }
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return Status::Ok();
+}
+
+Status ApplyConfigFile(const std::string& path, MountOptions& options) {
+  IniState state{&options, Status::Ok(), path};
+  const int rc = ini_parse(
+      path.c_str(),
+      [](void* user, const char* section, const char* name, const char* value) -> int {
+        auto* st = static_cast<IniState*>(user);
+        const std::string sec = section;
+        if (!sec.empty() && sec != "mount") {
+          st->status = Status(EINVAL, "unknown section [" + sec + "]");
+          return 0;
+        }
+        const std::string n = name;
+        if (n == "config") {
+          st->status = Status(EINVAL, "config= cannot be nested in a config file");
+          return 0;
+        }
+        const std::string v = value;
+        std::optional<std::string> opt = v;
+        if (IsFlag(n)) {  // ro = yes / no, allow_other = true, ...
+          if (v == "0" || v == "no" || v == "false") return 1;
+          if (v.empty() || v == "1" || v == "yes" || v == "true") opt.reset();
+        }
+        st->status = ApplyOption(n, opt, *st->options);
+        return st->status.ok() ? 1 : 0;
+      },
+      &state);
+  if (rc < 0) return Status(ENOENT, "config file " + path + ": cannot be opened");
+  if (rc > 0)
+    return Status(EINVAL, "config file " + path + " line " + std::to_string(rc) + ": " +
+                              (state.status.ok() ? "syntax error" : state.status.message()));
+  return Status::Ok();
+}
+
+}  // namespace secretfs::fs

@@ -1,0 +1,39 @@
+// Mount options (SPEC §9): from -o lists, and from an inih config file named by config=FILE.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace secretfs::fs {
+
+struct MountOptions {
+  bool read_only = false;
+  std::string workspace;   // non-empty: this workspace is the mount root
+  std::string key_source;  // key=SOURCE
+  size_t max_size = size_t{1} << 20;
+  std::optional<uint32_t> uid;  // default: the mounting user
+  std::optional<uint32_t> gid;
+  uint32_t umask = 0027;
+  double entry_timeout = 1.0;
+  double attr_timeout = 1.0;
+  // Options handed to libfuse and the kernel unchanged (allow_other, fsname=..., ...).
+  std::vector<std::string> fuse_options;
+};
+
+// Applies a comma-separated -o list on top of `options`. config=FILE is read where it appears, so
+// later options override it. EINVAL naming the option for an unknown option or a bad value; the
+// config file's errors name the file and line.
+Status ApplyOptionList(const std::string& list, MountOptions& options);
+
+// Applies one NAME or NAME=VALUE option.
+Status ApplyOption(const std::string& name, const std::optional<std::string>& value,
+                   MountOptions& options);
+
+// Reads an inih config file ([mount] section or none) whose keys are option names.
+Status ApplyConfigFile(const std::string& path, MountOptions& options);
+
+}  // namespace secretfs::fs

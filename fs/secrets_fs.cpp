@@ -1,0 +1,237 @@
+// SecretsFs: names, attributes, listings, access and statfs.
+#include "fs/secrets_fs.h"
+
+#include <charconv>
+
+#include "common/text_format.h"
+
+namespace secretfs::fs {
+namespace {
+
+constexpr std::string_view kVersionsDirName = ".versions";
+
+bool ParseVersionName(const std::string& name, uint64_t& version) {
+  if (name.empty() || name[0] == '0') return false;
+  auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), version);
+  return ec == std::errc() && end == name.data() + name.size();
+}
+
+}  // namespace
+
+int ToNegErrno(const Status& status) { return status.ok() ? 0 : -status.code(); }
+
+SecretsFs::SecretsFs(store::SecretStore& store, MountOptions options, uid_t owner_uid,
+                     gid_t owner_gid)
+    : store_(store),
+      options_(std::move(options)),
+      mounted_ns_(store::NowNs()),
+      owner_uid_(owner_uid),
+      owner_gid_(owner_gid),
+      inodes_(options_.workspace.empty() ? Node{NodeKind::kRoot, "", "", 0}
+                                         : Node{NodeKind::kWorkspace, options_.workspace, "", 0}) {}
+
+int SecretsFs::Check(const Caller& who, const Node& node, Access access) const {
+  (void)node;
+  (void)access;
+  // SPEC §5 without a policy file: the mounting user and root are owners, everyone else has no
+  // role, so nothing of the store is visible to them (ENOENT: names do not leak).
+  if (who.uid == 0 || who.uid == owner_uid_) return 0;
+  return -ENOENT;
+}
+
+std::string SecretsFs::Author(const Caller& who) const { return UserLabel(who.uid); }
+
+int SecretsFs::Child(const Node& parent, const std::string& name, Node& out) const {
+  switch (parent.kind) {
+    case NodeKind::kRoot:
+      if (!store::ValidateWorkspaceName(name).ok()) return -ENOENT;
+      out = {NodeKind::kWorkspace, name, "", 0};
+      return 0;
+    case NodeKind::kWorkspace:
+      if (name == kVersionsDirName) {
+        out = {NodeKind::kVersionsDir, parent.workspace, "", 0};
+        return 0;
+      }
+      if (!store::ValidateKeyName(name).ok()) return -ENOENT;
+      out = {NodeKind::kSecret, parent.workspace, name, 0};
+      return 0;
+    case NodeKind::kVersionsDir:
+      if (!store::ValidateKeyName(name).ok()) return -ENOENT;
+      out = {NodeKind::kVersionKeyDir, parent.workspace, name, 0};
+      return 0;
+    case NodeKind::kVersionKeyDir: {
+      uint64_t version = 0;
+      if (!ParseVersionName(name, version)) return -ENOENT;
+      out = {NodeKind::kVersionFile, parent.workspace, parent.key, version};
+      return 0;
+    }
+    default:
+      return -ENOTDIR;
+  }
+}
+
+void SecretsFs::FileAttr(uint64_t ino, mode_t mode, uint64_t size, int64_t mtime_ns,
+                         struct stat& out) const {
+  out = {};
+  out.st_ino = ino;
+  out.st_mode = S_IFREG | (mode & ~options_.umask);
+  out.st_nlink = 1;
+  out.st_uid = owner_uid_;
+  out.st_gid = owner_gid_;
+  out.st_size = static_cast<off_t>(size);
+  out.st_blksize = 4096;
+  out.st_blocks = static_cast<blkcnt_t>((size + 511) / 512);
+  out.st_mtim = {static_cast<time_t>(mtime_ns / 1'000'000'000), mtime_ns % 1'000'000'000};
+  out.st_ctim = out.st_mtim;
+  out.st_atim = out.st_mtim;
+}
+
+void SecretsFs::DirAttr(uint64_t ino, struct stat& out) const {
+  out = {};
+  out.st_ino = ino;
+  out.st_mode = S_IFDIR | (0777 & ~options_.umask);
+  out.st_nlink = 2;
+  out.st_uid = owner_uid_;
+  out.st_gid = owner_gid_;
+  out.st_blksize = 4096;
+  out.st_mtim = {static_cast<time_t>(mounted_ns_ / 1'000'000'000), mounted_ns_ % 1'000'000'000};
+  out.st_ctim = out.st_atim = out.st_mtim;
+}
+
+int SecretsFs::Attributes(const Node& node, uint64_t ino, struct stat& out) {
+  switch (node.kind) {
+    case NodeKind::kRoot:
+    case NodeKind::kVersionsDir:
+      DirAttr(ino, out);
+      return 0;
+    case NodeKind::kWorkspace: {
+      auto ws = store_.GetWorkspace(node.workspace);
+      if (!ws) return ToNegErrno(ws.status());
+      DirAttr(ino, out);
+      out.st_mtim = out.st_ctim = out.st_atim = {
+          static_cast<time_t>(ws->created_ns / 1'000'000'000), ws->created_ns % 1'000'000'000};
+      return 0;
+    }
+    case NodeKind::kSecret: {
+      auto info = store_.Stat(node.workspace, node.key);
+      if (info && !info->record.deleted) {
+        FileAttr(ino, 0666, info->record.size, info->record.updated_ns, out);
+        return 0;
+      }
+      std::lock_guard lock(creating_mutex_);
+      if (creating_.count(ino)) {  // created, not yet committed: an empty file for now
+        FileAttr(ino, 0666, 0, store::NowNs(), out);
+        return 0;
+      }
+      return info ? -ENOENT : ToNegErrno(info.status());
+    }
+    case NodeKind::kVersionKeyDir: {
+      auto info = store_.Stat(node.workspace, node.key);
+      if (!info) return ToNegErrno(info.status());
+      DirAttr(ino, out);
+      return 0;
+    }
+    case NodeKind::kVersionFile: {
+      auto history = store_.History(node.workspace, node.key);
+      if (!history) return ToNegErrno(history.status());
+      for (const auto& v : *history)
+        if (v.version == node.version) {
+          FileAttr(ino, 0444, v.size, v.created_ns, out);
+          return 0;
+        }
+      return -ENOENT;
+    }
+  }
+  return -ENOENT;
+}
+
+int SecretsFs::Lookup(const Caller& who, uint64_t parent, const std::string& name,
+                      EntryReply& out) {
+  auto dir = NodeOf(parent);
+  if (!dir) return -ENOENT;
+  Node node;
+  if (int rc = Child(*dir, name, node); rc != 0) return rc;
+  if (int rc = Check(who, node,
+                     node.kind == NodeKind::kVersionFile || node.kind == NodeKind::kVersionKeyDir
+                         ? Access::kReadVersions
+                         : Access::kList);
+      rc != 0)
+    return rc;
+  // Attributes first, so a name that does not exist never takes an inode.
+  struct stat attr {};
+  const uint64_t probe_ino = 0;
+  if (int rc = Attributes(node, probe_ino, attr); rc != 0) return rc;
+  out.ino = inodes_.Acquire(node);
+  out.attr = attr;
+  out.attr.st_ino = out.ino;
+  return 0;
+}
+
+int SecretsFs::GetAttr(const Caller& who, uint64_t ino, struct stat& out) {
+  auto node = NodeOf(ino);
+  if (!node) return -ENOENT;
+  if (node->kind != NodeKind::kRoot)
+    if (int rc = Check(who, *node, Access::kList); rc != 0) return rc;
+  return Attributes(*node, ino, out);
+}
+
+int SecretsFs::ReadDir(const Caller& who, uint64_t ino, std::vector<DirEntry>& out) {
+  auto node = NodeOf(ino);
+  if (!node) return -ENOENT;
+  out = {{".", true}, {"..", true}};
+  switch (node->kind) {
+    case NodeKind::kRoot: {
+      auto list = store_.ListWorkspaces();
+      if (!list) return ToNegErrno(list.status());
+      for (const auto& w : *list)
+        if (Check(who, {NodeKind::kWorkspace, w.name, "", 0}, Access::kList) == 0)
+          out.push_back({w.name, true});
+      return 0;
+    }
+    case NodeKind::kWorkspace:
+    case NodeKind::kVersionsDir: {
+      if (int rc = Check(who, *node, Access::kList); rc != 0) return rc;
+      const bool versions = node->kind == NodeKind::kVersionsDir;
+      if (!versions) out.push_back({std::string(kVersionsDirName), true});
+      auto list = store_.List(node->workspace);
+      if (!list) return ToNegErrno(list.status());
+      for (const auto& s : *list) {
+        if (!versions && s.record.deleted) continue;
+        if (Check(who, {NodeKind::kSecret, s.workspace, s.key, 0}, Access::kList) == 0)
+          out.push_back({s.key, versions});
+      }
+      return 0;
+    }
+    case NodeKind::kVersionKeyDir: {
+      if (int rc = Check(who, *node, Access::kReadVersions); rc != 0) return rc;
+      auto history = store_.History(node->workspace, node->key);
+      if (!history) return ToNegErrno(history.status());
+      for (const auto& v : *history) out.push_back({std::to_string(v.version), false});
+      return 0;
+    }
+    default:
+      return -ENOTDIR;
+  }
+}
+
+int SecretsFs::StatFs(struct statvfs& out) {
+  out = {};
+  out.f_bsize = 4096;
+  out.f_frsize = 4096;
+  out.f_namemax = store::kMaxKeyName;
+  size_t secrets = 0;
+  if (auto list = store_.ListWorkspaces())
+    for (const auto& w : *list) secrets += w.live_secrets + w.deleted_secrets;
+  // Capacity: the store's map; used: what LMDB has written.
+  const auto usage = store_.Usage();
+  out.f_blocks = usage.map_bytes / 4096;
+  out.f_bfree =
+      usage.map_bytes > usage.used_bytes ? (usage.map_bytes - usage.used_bytes) / 4096 : 0;
+  out.f_bavail = out.f_bfree;
+  out.f_files = secrets + 1'000'000;
+  out.f_ffree = 1'000'000;
+  out.f_favail = out.f_ffree;
+  return 0;
+}
+
+}  // namespace secretfs::fs

@@ -1,0 +1,171 @@
+// SecretsFs: the filesystem's behaviour (SPEC §3, §4), independent of libfuse's calling
+// conventions. fuse_ops.cpp turns each FUSE request into one call here and the result into one
+// reply. Methods return 0 or a negative errno, the way FUSE wants it.
+//
+// Where policy and audit slot in: every method receives the Caller; Access() is the single
+// decision point (today: the mounting user and root own everything, SPEC §5 without a policy
+// file), and every change goes through one store call made from Commit()/the tree methods.
+//
+// Thread-safety: all methods may run concurrently on FUSE worker threads. An OpenFile is used by
+// one request at a time except for reads, which only touch its immutable snapshot; writes to a
+// file opened for writing take its mutex.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "fs/caller.h"
+#include "fs/inode_table.h"
+#include "fs/mount_options.h"
+#include "keyring/secure_buffer.h"
+#include "store/secret_store.h"
+
+namespace secretfs::fs {
+
+enum class Access { kList, kRead, kWrite, kReadVersions, kManageWorkspaces };
+
+// What a setattr asks to change (FUSE_SET_ATTR_* translated by fuse_ops.cpp).
+struct AttrChange {
+  std::optional<mode_t> mode;
+  std::optional<uid_t> uid;
+  std::optional<gid_t> gid;
+  std::optional<off_t> size;
+};
+
+struct EntryReply {
+  uint64_t ino = 0;
+  struct stat attr {};
+};
+
+struct DirEntry {
+  std::string name;
+  bool is_dir = false;
+};
+
+// One open file description.
+struct OpenFile {
+  Node node;
+  uint64_t ino = 0;
+  Caller caller;                   // who opened it
+  pid_t opener = 0;                // the opener's process
+  uint64_t version = 0;            // the version this handle read or last committed
+  keyring::SecretBuffer snapshot;  // read-only handles: the value as opened
+
+  // Handles opened for writing.
+  bool writable = false;
+  bool append = false;
+  bool create_only = false;  // O_EXCL: the commit fails with EEXIST if the key became live
+  bool creating = false;     // made by create and not yet committed: counted in creating_
+  std::mutex mutex;          // guards the fields below
+  std::unique_ptr<keyring::SecretBuilder> pending;
+  bool dirty = false;
+  int error = 0;  // a failed write poisons the handle: its close reports this and stores nothing
+  std::optional<uint64_t> expect_version;
+  store::MetadataUpdate metadata;  // set with setxattr before the first commit (cp -a, mv)
+};
+
+class SecretsFs {
+ public:
+  SecretsFs(store::SecretStore& store, MountOptions options, uid_t owner_uid, gid_t owner_gid);
+
+  int Lookup(const Caller& who, uint64_t parent, const std::string& name, EntryReply& out);
+  void Forget(uint64_t ino, uint64_t count) { inodes_.Forget(ino, count); }
+  int GetAttr(const Caller& who, uint64_t ino, struct stat& out);
+  // Only truncation changes anything; mode/owner changes are EPERM unless they change nothing;
+  // times are accepted and ignored. `file` is the open handle for ftruncate, else null.
+  int SetAttr(const Caller& who, uint64_t ino, const AttrChange& change, OpenFile* file,
+              struct stat& out);
+  int ReadDir(const Caller& who, uint64_t ino, std::vector<DirEntry>& out);
+
+  int Open(const Caller& who, uint64_t ino, int flags, std::unique_ptr<OpenFile>& out);
+  int Create(const Caller& who, uint64_t parent, const std::string& name, int flags,
+             EntryReply& entry, std::unique_ptr<OpenFile>& out);
+  // Calls `reply` with the bytes at [offset, offset+size) while they are safe to read.
+  int Read(OpenFile& file, size_t size, off_t offset,
+           const std::function<int(std::span<const uint8_t>)>& reply);
+  // Returns the number of bytes written or a negative errno.
+  long Write(OpenFile& file, std::span<const uint8_t> data, off_t offset);
+  // Commits a dirty handle as one new version. On close (`closing`), only the opener's last
+  // write descriptor commits: `cmd > f` makes the shell dup2() the file to stdout and close the
+  // original, and that first close must not store an empty version; a child that inherited the
+  // descriptor must not store half a value when it exits.
+  int Commit(const Caller& who, OpenFile& file, bool closing);
+  // Frees the handle, wiping its plaintext; commits what a skipped close left uncommitted.
+  void Release(std::unique_ptr<OpenFile> file);
+  // The kernel's id of this mount (for matching /proc/PID/fdinfo), once mounted.
+  void SetMountId(int id) { mount_id_ = id; }
+
+  int Unlink(const Caller& who, uint64_t parent, const std::string& name);
+  int Rename(const Caller& who, uint64_t parent, const std::string& name, uint64_t new_parent,
+             const std::string& new_name, unsigned flags);
+  int Mkdir(const Caller& who, uint64_t parent, const std::string& name, EntryReply& out);
+  int Rmdir(const Caller& who, uint64_t parent, const std::string& name);
+
+  int GetXattr(const Caller& who, uint64_t ino, const std::string& name, std::string& out);
+  int ListXattr(const Caller& who, uint64_t ino, std::string& out);
+  int SetXattr(const Caller& who, uint64_t ino, const std::string& name,
+               std::span<const char> value, int flags);
+  int RemoveXattr(const Caller& who, uint64_t ino, const std::string& name);
+
+  int StatFs(struct statvfs& out);
+
+  double entry_timeout() const { return options_.entry_timeout; }
+  double attr_timeout() const { return options_.attr_timeout; }
+
+ private:
+  // 0 when `who` may do `access` on the workspace/key of `node`; -ENOENT where the name must not
+  // leak, -EACCES otherwise.
+  int Check(const Caller& who, const Node& node, Access access) const;
+  int CheckWritable() const { return options_.read_only ? -EROFS : 0; }
+  std::optional<Node> NodeOf(uint64_t ino) const { return inodes_.Get(ino); }
+  // Resolves `name` inside directory node `parent` (no store access for names that cannot exist).
+  int Child(const Node& parent, const std::string& name, Node& out) const;
+  // The attributes of `node` from the store's metadata (never decrypts).
+  int Attributes(const Node& node, uint64_t ino, struct stat& out);
+  void FileAttr(uint64_t ino, mode_t mode, uint64_t size, int64_t mtime_ns, struct stat& out) const;
+  void DirAttr(uint64_t ino, struct stat& out) const;
+  int Changed(const Caller& who, const Node& node, const store::MetadataUpdate& update);
+  std::string Author(const Caller& who) const;
+  // Opens a secret for writing; `initial` holds the current value unless the open truncates.
+  int OpenForWrite(const Caller& who, const Node& node, uint64_t ino, int flags,
+                   std::unique_ptr<OpenFile>& out);
+  // Writes `value` as the next version of `node` right away (truncate by path).
+  int WriteNow(const Caller& who, const Node& node, std::span<const uint8_t> value);
+  void RegisterWriter(OpenFile& file);
+
+  // check-and-set versions set with setxattr before open, by (inode, pid).
+  std::optional<uint64_t> TakeExpectedVersion(uint64_t ino, pid_t pid);
+
+  store::SecretStore& store_;
+  const MountOptions options_;
+  const int64_t mounted_ns_;
+  std::atomic<int> mount_id_{0};
+  const uid_t owner_uid_;
+  const gid_t owner_gid_;
+  InodeTable inodes_;
+
+  // Guards expected_versions_ and writers_.
+  std::mutex expect_mutex_;
+  std::map<std::pair<uint64_t, pid_t>, uint64_t> expected_versions_;
+  std::multimap<uint64_t, OpenFile*> writers_;  // open write handles by inode
+  // Files being created: they have an inode but no version until their first commit.
+  std::mutex creating_mutex_;
+  std::map<uint64_t, int> creating_;
+};
+
+// Negative errno for a store Status.
+int ToNegErrno(const Status& status);
+
+}  // namespace secretfs::fs

@@ -1,0 +1,258 @@
+// SecretsFs: open, create, read, write, commit, release and truncate.
+#include <fcntl.h>
+
+#include "fs/log.h"
+#include "fs/proc_info.h"
+#include "fs/secrets_fs.h"
+
+namespace secretfs::fs {
+
+void SecretsFs::RegisterWriter(OpenFile& file) {
+  std::lock_guard lock(expect_mutex_);
+  if (!expected_versions_.empty()) {
+    auto it = expected_versions_.find({file.ino, file.opener});
+    if (it != expected_versions_.end()) {
+      file.expect_version = it->second;
+      expected_versions_.erase(it);
+    }
+  }
+  writers_.emplace(file.ino, &file);
+}
+
+int SecretsFs::OpenForWrite(const Caller& who, const Node& node, uint64_t ino, int flags,
+                            std::unique_ptr<OpenFile>& out) {
+  if (int rc = CheckWritable(); rc != 0) return rc;
+  if (int rc = Check(who, node, Access::kWrite); rc != 0) return rc;
+  auto file = std::make_unique<OpenFile>();
+  file->node = node;
+  file->ino = ino;
+  file->caller = who;
+  file->opener = ProcessOf(who.pid);
+  file->writable = true;
+  file->append = (flags & O_APPEND) != 0;
+  if (flags & O_TRUNC) {
+    file->pending = std::make_unique<keyring::SecretBuilder>(options_.max_size);
+    file->dirty = true;  // `: > file` stores an empty value
+  } else {
+    // Appending or writing in place builds on the current value: read permission too.
+    if (int rc = Check(who, node, Access::kRead); rc != 0) return rc == -ENOENT ? -EACCES : rc;
+    auto current = store_.Read(node.workspace, node.key);
+    if (!current) return ToNegErrno(current.status());
+    file->version = current->version;
+    file->pending =
+        std::make_unique<keyring::SecretBuilder>(options_.max_size, current->value.bytes());
+  }
+  RegisterWriter(*file);
+  out = std::move(file);
+  return 0;
+}
+
+int SecretsFs::Open(const Caller& who, uint64_t ino, int flags, std::unique_ptr<OpenFile>& out) {
+  auto node = NodeOf(ino);
+  if (!node) return -ENOENT;
+  if (node->is_dir()) return -EISDIR;
+  const bool read_only = (flags & O_ACCMODE) == O_RDONLY;
+  if (node->kind == NodeKind::kVersionFile) {
+    if (!read_only) return -EACCES;  // old versions are history: read-only
+    if (int rc = Check(who, *node, Access::kReadVersions); rc != 0) return rc;
+  } else if (!read_only) {
+    return OpenForWrite(who, *node, ino, flags, out);
+  } else if (int rc = Check(who, *node, Access::kRead); rc != 0) {
+    return rc;
+  }
+  auto opened = node->kind == NodeKind::kVersionFile
+                    ? store_.Read(node->workspace, node->key, node->version)
+                    : store_.Read(node->workspace, node->key);
+  if (!opened) {
+    if (opened.status().code() == EIO)
+      LogError("open " + node->workspace + "/" + node->key, opened.status());
+    return ToNegErrno(opened.status());
+  }
+  auto file = std::make_unique<OpenFile>();
+  file->node = *node;
+  file->ino = ino;
+  file->version = opened->version;
+  file->snapshot = std::move(opened->value);
+  out = std::move(file);
+  return 0;
+}
+
+int SecretsFs::Create(const Caller& who, uint64_t parent, const std::string& name, int flags,
+                      EntryReply& entry, std::unique_ptr<OpenFile>& out) {
+  auto dir = NodeOf(parent);
+  if (!dir) return -ENOENT;
+  if (dir->kind != NodeKind::kWorkspace) return dir->kind == NodeKind::kRoot ? -EPERM : -EACCES;
+  if (int rc = CheckWritable(); rc != 0) return rc;
+  auto ws = store_.GetWorkspace(dir->workspace);
+  if (!ws) return ToNegErrno(ws.status());
+  if (Status s = store::ValidateKeyName(name, ws->naming); !s.ok()) {
+    LogWarning("create in " + dir->workspace, s);
+    return -EINVAL;
+  }
+  const Node node{NodeKind::kSecret, dir->workspace, name, 0};
+  if (int rc = Check(who, node, Access::kWrite); rc != 0) return rc;
+  auto existing = store_.Stat(node.workspace, node.key);
+  const bool live = existing && !existing->record.deleted;
+  if (live && (flags & O_EXCL)) return -EEXIST;
+
+  const uint64_t ino = inodes_.Acquire(node);
+  int rc = 0;
+  if (live) {
+    rc = OpenForWrite(who, node, ino, flags, out);  // it appeared meanwhile: an ordinary open
+  } else {
+    rc = OpenForWrite(who, node, ino, flags | O_TRUNC, out);
+    if (rc == 0) {
+      out->create_only = (flags & O_EXCL) != 0;
+      out->creating = true;
+      std::lock_guard lock(creating_mutex_);
+      ++creating_[ino];
+    }
+  }
+  if (rc == 0) rc = Attributes(node, ino, entry.attr);
+  if (rc != 0) {
+    if (out) Release(std::move(out));
+    inodes_.Forget(ino, 1);
+    return rc;
+  }
+  entry.ino = ino;
+  return 0;
+}
+
+int SecretsFs::Read(OpenFile& file, size_t size, off_t offset,
+                    const std::function<int(std::span<const uint8_t>)>& reply) {
+  auto slice = [&](std::span<const uint8_t> all) {
+    const size_t start = std::min(all.size(), static_cast<size_t>(std::max<off_t>(offset, 0)));
+    return all.subspan(start, std::min(size, all.size() - start));
+  };
+  if (!file.writable) return reply(slice(file.snapshot.bytes()));
+  std::lock_guard lock(file.mutex);
+  return reply(slice(file.pending->bytes()));
+}
+
+long SecretsFs::Write(OpenFile& file, std::span<const uint8_t> data, off_t offset) {
+  if (!file.writable) return -EBADF;
+  std::lock_guard lock(file.mutex);
+  if (file.error != 0) return -file.error;
+  const size_t at = file.append ? file.pending->size() : static_cast<size_t>(offset);
+  if (offset < 0 || !file.pending->WriteAt(at, data)) {
+    file.error = EFBIG;  // the close reports it too, and nothing is stored
+    return -EFBIG;
+  }
+  file.dirty = true;
+  return static_cast<long>(data.size());
+}
+
+int SecretsFs::Commit(const Caller& who, OpenFile& file, bool closing) {
+  if (!file.writable) return 0;
+  std::lock_guard lock(file.mutex);
+  if (file.error != 0) return -file.error;
+  if (!file.dirty) return 0;
+  // The open file description's last close is not visible to FUSE, so a close commits when it
+  // is the opener's and the opener holds no other descriptor to write it with. Children that
+  // inherited the descriptor (a command run while the file is open) never commit a half value;
+  // whatever a close leaves uncommitted is committed at release.
+  if (closing && (ProcessOf(who.pid) != file.opener ||
+                  HasOtherWriteDescriptor(file.opener, mount_id_, file.ino)))
+    return 0;
+  store::WriteRequest request;
+  request.workspace = file.node.workspace;
+  request.key = file.node.key;
+  request.value = file.pending->bytes();
+  request.author = Author(who);
+  request.expect_version = file.expect_version;
+  request.create_only = file.create_only;
+  request.metadata = file.metadata;
+  auto result = store_.Write(request);
+  if (!result) {
+    if (result.status().code() != EBUSY && result.status().code() != EEXIST)
+      LogError("write " + file.node.workspace + "/" + file.node.key, result.status());
+    return ToNegErrno(result.status());
+  }
+  file.dirty = false;
+  file.version = result->version;
+  file.create_only = false;
+  file.metadata = {};
+  if (file.expect_version) file.expect_version = result->version;
+  if (file.creating) {
+    file.creating = false;
+    std::lock_guard created(creating_mutex_);
+    if (auto it = creating_.find(file.ino); it != creating_.end() && --it->second <= 0)
+      creating_.erase(it);
+  }
+  return 0;
+}
+
+void SecretsFs::Release(std::unique_ptr<OpenFile> file) {
+  if (!file || !file->writable) return;
+  if (file->dirty && file->error == 0) {
+    // A close skipped its commit because another descriptor was open, and that one belonged to
+    // another open file description. Store it now; nobody is left to hear of an error.
+    if (int rc = Commit(file->caller, *file, /*closing=*/false); rc != 0)
+      LogError("write " + file->node.workspace + "/" + file->node.key + " at release",
+               Status(-rc, "not stored"));
+  }
+  {
+    std::lock_guard lock(expect_mutex_);
+    auto [first, last] = writers_.equal_range(file->ino);
+    for (auto it = first; it != last; ++it)
+      if (it->second == file.get()) {
+        writers_.erase(it);
+        break;
+      }
+  }
+  if (!file->creating) return;
+  std::lock_guard lock(creating_mutex_);
+  if (auto it = creating_.find(file->ino); it != creating_.end() && --it->second <= 0)
+    creating_.erase(it);
+}
+
+int SecretsFs::WriteNow(const Caller& who, const Node& node, std::span<const uint8_t> value) {
+  store::WriteRequest request;
+  request.workspace = node.workspace;
+  request.key = node.key;
+  request.value = value;
+  request.author = Author(who);
+  auto result = store_.Write(request);
+  return result ? 0 : ToNegErrno(result.status());
+}
+
+int SecretsFs::SetAttr(const Caller& who, uint64_t ino, const AttrChange& change, OpenFile* file,
+                       struct stat& out) {
+  auto node = NodeOf(ino);
+  if (!node) return -ENOENT;
+  if (int rc = Check(who, *node, Access::kList); rc != 0) return rc;
+  if (int rc = Attributes(*node, ino, out); rc != 0) return rc;
+  // chmod and chown are refused unless they change nothing (cp -p, sed -i and editors copy
+  // modes and owners onto the files they write).
+  if ((change.mode && (*change.mode & 07777) != (out.st_mode & 07777)) ||
+      (change.uid && *change.uid != out.st_uid) || (change.gid && *change.gid != out.st_gid))
+    return -EPERM;
+  if (!change.size) return 0;  // times: accepted and ignored
+  if (node->kind != NodeKind::kSecret) return node->is_dir() ? -EISDIR : -EACCES;
+  if (int rc = CheckWritable(); rc != 0) return rc;
+  const size_t size = static_cast<size_t>(*change.size);
+  if (*change.size < 0) return -EINVAL;
+  if (size > options_.max_size) return -EFBIG;
+
+  if (file != nullptr && file->writable) {  // ftruncate: part of the handle's next commit
+    std::lock_guard lock(file->mutex);
+    if (!file->pending->Resize(size)) return -EFBIG;
+    file->dirty = true;
+    out.st_size = static_cast<off_t>(size);
+    return 0;
+  }
+  if (int rc = Check(who, *node, Access::kWrite); rc != 0) return rc;
+  if (size == 0) {
+    if (int rc = WriteNow(who, *node, {}); rc != 0) return rc;
+  } else {
+    if (int rc = Check(who, *node, Access::kRead); rc != 0) return rc == -ENOENT ? -EACCES : rc;
+    auto current = store_.Read(node->workspace, node->key);
+    if (!current) return ToNegErrno(current.status());
+    keyring::SecretBuilder value(options_.max_size, current->value.bytes());
+    if (!value.Resize(size)) return -EFBIG;
+    if (int rc = WriteNow(who, *node, value.bytes()); rc != 0) return rc;
+  }
+  return Attributes(*node, ino, out);
+}
+
+}  // namespace secretfs::fs

@@ -1,0 +1,159 @@
+// SecretsFs: the user.secretfs.* extended attributes (SPEC §4).
+#include <sys/xattr.h>
+
+#include <charconv>
+
+#include "common/text_format.h"
+#include "fs/proc_info.h"
+#include "fs/secrets_fs.h"
+
+namespace secretfs::fs {
+namespace {
+
+constexpr std::string_view kPrefix = "user.secretfs.";
+constexpr const char* kReadable[] = {"version",     "created", "updated", "updated_by",
+                                     "description", "tags",    "type"};
+
+std::string TagsText(const store::Tags& tags) {
+  std::string out;
+  for (const auto& [k, v] : tags) {
+    if (!out.empty()) out += ',';
+    out += k + "=" + v;
+  }
+  return out;
+}
+
+// "k=v,k=v" -> a replacement of every tag.
+bool ParseTags(std::string_view text, const store::Tags& old, store::MetadataUpdate& update) {
+  for (const auto& [k, v] : old) update.tags[k] = std::nullopt;
+  while (!text.empty()) {
+    const size_t comma = text.find(',');
+    const std::string_view item = text.substr(0, comma);
+    const size_t eq = item.find('=');
+    if (eq == std::string_view::npos || eq == 0) return false;
+    update.tags[std::string(item.substr(0, eq))] = std::string(item.substr(eq + 1));
+    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+  }
+  return true;
+}
+
+}  // namespace
+
+int SecretsFs::GetXattr(const Caller& who, uint64_t ino, const std::string& name,
+                        std::string& out) {
+  auto node = NodeOf(ino);
+  if (!node) return -ENOENT;
+  if (int rc = Check(who, *node, Access::kList); rc != 0) return rc;
+  if (node->kind != NodeKind::kSecret || name.rfind(kPrefix, 0) != 0) return -ENODATA;
+  const std::string attr = name.substr(kPrefix.size());
+  auto info = store_.Stat(node->workspace, node->key);
+  if (!info || info->record.deleted) return info ? -ENOENT : ToNegErrno(info.status());
+  const store::SecretRecord& r = info->record;
+  if (attr == "version")
+    out = std::to_string(r.version);
+  else if (attr == "created")
+    out = FormatTime(r.created_ns, true);
+  else if (attr == "updated")
+    out = FormatTime(r.updated_ns, true);
+  else if (attr == "updated_by")
+    out = r.updated_by;
+  else if (attr == "description")
+    out = r.description;
+  else if (attr == "tags")
+    out = TagsText(r.tags);
+  else if (attr == "type")
+    out = r.type;
+  else
+    return -ENODATA;
+  return 0;
+}
+
+int SecretsFs::ListXattr(const Caller& who, uint64_t ino, std::string& out) {
+  auto node = NodeOf(ino);
+  if (!node) return -ENOENT;
+  if (int rc = Check(who, *node, Access::kList); rc != 0) return rc;
+  out.clear();
+  if (node->kind != NodeKind::kSecret) return 0;
+  for (const char* attr : kReadable) {
+    out += kPrefix;
+    out += attr;
+    out += '\0';
+  }
+  return 0;
+}
+
+int SecretsFs::SetXattr(const Caller& who, uint64_t ino, const std::string& name,
+                        std::span<const char> value, int flags) {
+  auto node = NodeOf(ino);
+  if (!node) return -ENOENT;
+  if (int rc = Check(who, *node, Access::kList); rc != 0) return rc;
+  if (node->kind != NodeKind::kSecret || name.rfind(kPrefix, 0) != 0) return -ENOTSUP;
+  if (int rc = CheckWritable(); rc != 0) return rc;
+  if (int rc = Check(who, *node, Access::kWrite); rc != 0) return rc;
+  const std::string attr = name.substr(kPrefix.size());
+  const std::string text(value.begin(), value.end());
+
+  if (attr == "expect_version") {
+    uint64_t version = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), version);
+    if (ec != std::errc() || end != text.data() + text.size()) return -EINVAL;
+    const pid_t process = ProcessOf(who.pid);
+    std::lock_guard lock(expect_mutex_);
+    bool applied = false;
+    auto [first, last] = writers_.equal_range(ino);
+    for (auto it = first; it != last; ++it)
+      if (it->second->opener == process) {
+        std::lock_guard file_lock(it->second->mutex);
+        it->second->expect_version = version;
+        applied = true;
+      }
+    if (!applied) expected_versions_[{ino, process}] = version;
+    return 0;
+  }
+  store::MetadataUpdate update;
+  if (attr == "description") {
+    update.description = text;
+  } else if (attr == "type") {
+    update.type = text;
+  } else if (attr == "tags") {
+    auto info = store_.Stat(node->workspace, node->key);
+    if (!info && info.status().code() != ENOENT) return ToNegErrno(info.status());
+    if (!ParseTags(text, info ? info->record.tags : store::Tags{}, update)) return -EINVAL;
+  } else {
+    // version, created, updated and updated_by are kept by secretfs. ENOTSUP rather than EPERM:
+    // cp -a and mv copy every attribute and stay quiet about unsupported ones.
+    return -ENOTSUP;
+  }
+  (void)flags;
+  if (Status s = store::ValidateMetadata(update); !s.ok()) return -EINVAL;
+  {
+    // A file being created has no record yet: the metadata goes with its first commit.
+    std::lock_guard lock(expect_mutex_);
+    auto [first, last] = writers_.equal_range(ino);
+    for (auto it = first; it != last; ++it) {
+      std::lock_guard file_lock(it->second->mutex);
+      if (!it->second->creating) continue;
+      store::MetadataUpdate& pending = it->second->metadata;
+      if (update.description) pending.description = update.description;
+      if (update.type) pending.type = update.type;
+      for (const auto& [k, v] : update.tags) pending.tags[k] = v;
+      return 0;
+    }
+  }
+  return Changed(who, *node, update);
+}
+
+int SecretsFs::RemoveXattr(const Caller& who, uint64_t ino, const std::string& name) {
+  const std::string attr = name.rfind(kPrefix, 0) == 0 ? name.substr(kPrefix.size()) : "";
+  if (attr == "description" || attr == "type" || attr == "tags")
+    return SetXattr(who, ino, name, {}, 0);
+  auto node = NodeOf(ino);
+  if (!node) return -ENOENT;
+  return -ENOTSUP;
+}
+
+int SecretsFs::Changed(const Caller& who, const Node& node, const store::MetadataUpdate& update) {
+  return ToNegErrno(store_.SetMetadata(node.workspace, node.key, update, Author(who)));
+}
+
+}  // namespace secretfs::fs

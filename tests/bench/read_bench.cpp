@@ -1,0 +1,127 @@
+// Reads the same files over and over: open + read + close, with T threads for D seconds, and
+// prints ops/s, p50 and p99 per target. Usage:
+//   read_bench --threads 1,4 --seconds 3 NAME=DIR [NAME=DIR ...]
+// Every DIR must hold the same file names (the first DIR's listing is used).
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Result {
+  double ops_per_s = 0;
+  double p50_us = 0;
+  double p99_us = 0;
+  long errors = 0;
+};
+
+std::vector<std::string> FilesIn(const std::string& dir) {
+  std::vector<std::string> names;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return names;
+  while (dirent* e = readdir(d))
+    if (e->d_name[0] != '.') names.push_back(e->d_name);
+  closedir(d);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+Result Run(const std::string& dir, const std::vector<std::string>& names, int threads,
+           double seconds) {
+  std::vector<std::vector<float>> latencies(threads);
+  std::atomic<long> errors{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> workers;
+  const auto start = Clock::now();
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      std::vector<std::string> paths;
+      for (const auto& n : names) paths.push_back(dir + "/" + n);
+      char buf[4096];
+      size_t i = static_cast<size_t>(t) * 7919;
+      auto& lat = latencies[t];
+      lat.reserve(1 << 20);
+      while (!stop.load(std::memory_order_relaxed)) {
+        const std::string& p = paths[i++ % paths.size()];
+        const auto t0 = Clock::now();
+        const int fd = open(p.c_str(), O_RDONLY);
+        if (fd < 0 || read(fd, buf, sizeof buf) <= 0) ++errors;
+        if (fd >= 0) close(fd);
+        lat.push_back(std::chrono::duration<float, std::micro>(Clock::now() - t0).count());
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  for (auto& w : workers) w.join();
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  std::vector<float> all;
+  for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
+  std::sort(all.begin(), all.end());
+  Result r;
+  r.errors = errors;
+  if (all.empty()) return r;
+  r.ops_per_s = static_cast<double>(all.size()) / elapsed;
+  r.p50_us = all[all.size() / 2];
+  r.p99_us = all[std::min(all.size() - 1, all.size() * 99 / 100)];
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<int> thread_counts = {1, 4};
+  double seconds = 3;
+  std::vector<std::pair<std::string, std::string>> targets;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--threads" && i + 1 < argc) {
+      thread_counts.clear();
+      for (char* tok = std::strtok(argv[++i], ","); tok; tok = std::strtok(nullptr, ","))
+        thread_counts.push_back(std::atoi(tok));
+    } else if (a == "--seconds" && i + 1 < argc) {
+      seconds = std::atof(argv[++i]);
+    } else if (a.find('=') != std::string::npos) {
+      targets.emplace_back(a.substr(0, a.find('=')), a.substr(a.find('=') + 1));
+    } else {
+      std::fprintf(stderr, "usage: read_bench [--threads 1,4] [--seconds S] NAME=DIR...\n");
+      return 2;
+    }
+  }
+  if (targets.empty()) return 2;
+  const std::vector<std::string> names = FilesIn(targets[0].second);
+  if (names.empty()) {
+    std::fprintf(stderr, "read_bench: no files in %s\n", targets[0].second.c_str());
+    return 1;
+  }
+  std::printf("open+read+close of %zu files, %.0f s per run\n", names.size(), seconds);
+  std::printf("%-12s %7s %12s %9s %9s %8s %14s\n", "target", "threads", "ops/s", "p50 us", "p99 us",
+              "errors", "vs secretfs");
+  for (int threads : thread_counts) {
+    std::vector<std::pair<std::string, Result>> results;
+    for (const auto& [name, dir] : targets)
+      results.emplace_back(name, Run(dir, names, threads, seconds));
+    double reference = 0;
+    for (const auto& [name, r] : results)
+      if (name == "secretfs") reference = r.ops_per_s;
+    for (const auto& [name, r] : results) {
+      char ratio[32] = "-";
+      if (reference > 0) std::snprintf(ratio, sizeof ratio, "%.2fx", r.ops_per_s / reference);
+      std::printf("%-12s %7d %12.0f %9.1f %9.1f %8ld %14s\n", name.c_str(), threads, r.ops_per_s,
+                  r.p50_us, r.p99_us, r.errors, ratio);
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,127 @@
+// secretfs keyring list | add | remove: every slot unlocks the same store, the last one stays.
+#include <nlohmann/json.hpp>
+
+#include "tests/cli/cli_fixture.h"
+
+namespace secretfs::testing {
+namespace {
+
+using ::testing::ElementsAre;
+
+constexpr char kPassphrase[] = "slot three passphrase 91d0";
+
+class KeyringCommandsTest : public CliTest {
+ protected:
+  void SetUp() override {
+    CliTest::SetUp();
+    ASSERT_NO_FATAL_FAILURE(InitStore());
+    ASSERT_NO_FATAL_FAILURE(CreateWorkspace("prod"));
+    Put("prod/K", "keyring-value");
+    second_key_ = Path("second-key");
+    WriteFileBytes(second_key_, RandomBytes(48));
+  }
+
+  ProcessResult RunWithKey(const std::string& source, const std::vector<std::string>& args,
+                           ProcessOptions options = {}) const {
+    std::vector<std::string> all = {"-s", store_, "-k", source};
+    all.insert(all.end(), args.begin(), args.end());
+    return RunRaw(all, std::move(options));
+  }
+
+  static ProcessOptions TypingOnce() {
+    ProcessOptions options;
+    options.terminal =
+        std::vector<TerminalStep>{{"Passphrase for ", std::string(kPassphrase) + "\n"}};
+    return options;
+  }
+
+  // {slot, kind, label, unlocked_with} of every slot, as `keyring list --json` shows them.
+  std::vector<std::string> Slots(const std::string& source) const {
+    const ProcessResult r = RunWithKey(source, {"keyring", "list", "--json"});
+    EXPECT_TRUE(Succeeded(r));
+    std::vector<std::string> slots;
+    if (!Succeeded(r)) return slots;
+    for (const auto& s : nlohmann::json::parse(r.out))
+      slots.push_back(std::to_string(s.at("slot").get<int>()) + " " +
+                      s.at("kind").get<std::string>() + " " + s.at("label").get<std::string>() +
+                      (s.at("unlocked_with").get<bool>() ? " *" : ""));
+    return slots;
+  }
+
+  std::string second_key_;
+};
+
+TEST_F(KeyringCommandsTest, ListShowsTheFirstSlot) {
+  EXPECT_THAT(Slots("file:" + key_file_), ElementsAre("1 key-file initial *"));
+  const ProcessResult r = Run({"keyring", "list"});
+  ASSERT_TRUE(Succeeded(r));
+  const auto lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 2u) << r.out;
+  EXPECT_EQ(lines[0], "SLOT  KIND      LABEL    CREATED");
+  EXPECT_EQ(lines[1].rfind("1     key-file  initial  ", 0), 0u) << lines[1];
+  EXPECT_EQ(lines[1].substr(lines[1].size() - 10), "(this key)") << lines[1];
+}
+
+TEST_F(KeyringCommandsTest, AddedKeyFileAndPassphraseEachUnlock) {
+  ProcessResult r = Run({"keyring", "add", "--new-key", "file:" + second_key_, "--label", "ops"});
+  ASSERT_TRUE(Succeeded(r));
+  EXPECT_EQ(r.out, "added key slot 2 (file:" + second_key_ + ")\n");
+
+  ProcessOptions typing;
+  typing.terminal = std::vector<TerminalStep>{
+      {"Passphrase for the new key slot", std::string(kPassphrase) + "\n"},
+      {"Repeat the passphrase: ", std::string(kPassphrase) + "\n"}};
+  r = Run({"keyring", "add", "--new-key", "passphrase", "--pwhash", "interactive"}, typing);
+  ASSERT_TRUE(Succeeded(r));
+  EXPECT_EQ(r.out, "added key slot 3 (passphrase)\n");
+
+  EXPECT_THAT(Slots("file:" + second_key_),
+              ElementsAre("1 key-file initial", "2 key-file ops *", "3 passphrase passphrase"));
+  r = RunWithKey("file:" + second_key_, {"get", "prod/K"});
+  ASSERT_TRUE(Succeeded(r));
+  EXPECT_EQ(r.out, "keyring-value");
+  r = RunWithKey("passphrase", {"get", "prod/K"}, TypingOnce());
+  ASSERT_TRUE(Succeeded(r));
+  EXPECT_EQ(r.out, "keyring-value");
+  EXPECT_EQ(Get("prod/K"), "keyring-value");
+  // A value written with one slot's key reads back with another's.
+  ProcessOptions put = TypingOnce();
+  put.stdin_bytes = "written-with-passphrase";
+  ASSERT_TRUE(Succeeded(RunWithKey("passphrase", {"put", "prod/K"}, put)));
+  r = RunWithKey("file:" + second_key_, {"get", "prod/K"});
+  EXPECT_EQ(r.out, "written-with-passphrase");
+}
+
+TEST_F(KeyringCommandsTest, MismatchedNewPassphraseAddsNoSlot) {
+  ProcessOptions typing;
+  typing.terminal = std::vector<TerminalStep>{{"Passphrase for the new key slot", "one\n"},
+                                              {"Repeat the passphrase: ", "two\n"}};
+  EXPECT_TRUE(FailedWithOneLine(
+      Run({"keyring", "add", "--new-key", "passphrase", "--pwhash", "interactive"}, typing)));
+  EXPECT_THAT(Slots("file:" + key_file_), ElementsAre("1 key-file initial *"));
+}
+
+TEST_F(KeyringCommandsTest, NewKeyFileShorterThanSixteenBytesIsRefused) {
+  WriteFileBytes(second_key_, RandomBytes(8));
+  EXPECT_TRUE(FailedWithOneLine(Run({"keyring", "add", "--new-key", "file:" + second_key_})));
+  EXPECT_THAT(Slots("file:" + key_file_), ElementsAre("1 key-file initial *"));
+}
+
+TEST_F(KeyringCommandsTest, RemovedSlotNoLongerUnlocksAndTheLastSlotStays) {
+  ASSERT_TRUE(Succeeded(Run({"keyring", "add", "--new-key", "file:" + second_key_})));
+  ProcessResult r = RunWithKey("file:" + second_key_, {"keyring", "remove", "1"});
+  ASSERT_TRUE(Succeeded(r));
+  EXPECT_EQ(r.out, "removed key slot 1\n");
+  EXPECT_TRUE(FailedWithOneLine(Run({"get", "prod/K"})));  // the first key is gone
+
+  const std::string before = ReadFileBytes(DataFile());
+  EXPECT_TRUE(FailedWithOneLine(RunWithKey("file:" + second_key_, {"keyring", "remove", "2"})));
+  EXPECT_TRUE(FailedWithOneLine(RunWithKey("file:" + second_key_, {"keyring", "remove", "7"})));
+  EXPECT_TRUE(ReadFileBytes(DataFile()) == before);
+  r = RunWithKey("file:" + second_key_, {"get", "prod/K"});
+  ASSERT_TRUE(Succeeded(r));
+  EXPECT_EQ(r.out, "keyring-value");
+}
+
+}  // namespace
+}  // namespace secretfs::testing

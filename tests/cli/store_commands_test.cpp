@@ -1,0 +1,273 @@
+// workspace create | list | delete, ls, backup and verify.
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "tests/cli/cli_fixture.h"
+
+namespace secretfs::testing {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+class StoreCommandsTest : public CliTest {
+ protected:
+  void SetUp() override {
+    CliTest::SetUp();
+    ASSERT_NO_FATAL_FAILURE(InitStore());
+    ASSERT_NO_FATAL_FAILURE(CreateWorkspace("prod"));
+  }
+
+  std::vector<std::string> WorkspaceNames() {
+    const ProcessResult r = Run({"workspace", "list", "--json"});
+    EXPECT_TRUE(Succeeded(r));
+    std::vector<std::string> names;
+    if (!Succeeded(r)) return names;
+    for (const auto& w : nlohmann::json::parse(r.out)) names.push_back(w.at("name"));
+    return names;
+  }
+
+  // The human UPDATED column of `ls` for W/K: its JSON time, to the second.
+  std::string UpdatedColumn(const std::string& workspace, const std::string& key) {
+    const ProcessResult r = Run({"ls", workspace, "--json", "--filter", key});
+    EXPECT_TRUE(Succeeded(r));
+    const std::string t = nlohmann::json::parse(r.out).at(0).at("updated");
+    return t.substr(0, 19) + "Z";
+  }
+};
+
+TEST_F(StoreCommandsTest, WorkspaceListJson) {
+  ASSERT_TRUE(Succeeded(Run({"workspace", "create", "runtime", "--naming", "env"})));
+  ASSERT_NO_FATAL_FAILURE(CreateWorkspace("dev"));
+  Put("prod/A", "1");
+  Put("prod/B", "2");
+  ASSERT_TRUE(Succeeded(Run({"rm", "prod/B"})));
+  const ProcessResult r = Run({"workspace", "list", "--json"});
+  ASSERT_TRUE(Succeeded(r));
+  const auto doc = nlohmann::json::parse(r.out);
+  ASSERT_EQ(doc.size(), 3u) << r.out;
+  EXPECT_EQ(doc[0].at("name"), "dev");
+  EXPECT_EQ(doc[1].at("name"), "prod");
+  EXPECT_EQ(doc[2].at("name"), "runtime");
+  EXPECT_EQ(doc[1].at("naming"), "default");
+  EXPECT_EQ(doc[2].at("naming"), "env");
+  EXPECT_EQ(doc[1].at("secrets"), 1);
+  EXPECT_EQ(doc[1].at("deleted_secrets"), 1);
+  EXPECT_EQ(doc[0].at("secrets"), 0);
+}
+
+TEST_F(StoreCommandsTest, InvalidWorkspaceNamesAreRefused) {
+  const std::vector<std::string> invalid = {"Prod",  "PROD",  "-prod", "_prod",
+                                            "pro.d", "pro/d", "",      std::string(64, 'w')};
+  for (const std::string& name : invalid)
+    EXPECT_TRUE(Refused(Run({"workspace", "create", name}))) << "'" << name << "'";
+  EXPECT_TRUE(FailedWithOneLine(Run({"workspace", "create", "prod"}))) << "already exists";
+  EXPECT_THAT(WorkspaceNames(), ElementsAre("prod"));
+  const std::string longest(63, 'w');
+  ASSERT_NO_FATAL_FAILURE(CreateWorkspace(longest));
+  EXPECT_THAT(WorkspaceNames(), ElementsAre("prod", longest));
+}
+
+TEST_F(StoreCommandsTest, DeletingAWorkspace) {
+  Put("prod/K", "one");
+  EXPECT_TRUE(FailedWithOneLine(Run({"workspace", "delete", "prod"})));
+  EXPECT_TRUE(FailedWithOneLine(Run({"workspace", "delete", "prod", "--purge"})))
+      << "--purge without --yes and without a terminal";
+  EXPECT_TRUE(FailedWithOneLine(Run({"workspace", "delete", "nope"})));
+  EXPECT_THAT(WorkspaceNames(), ElementsAre("prod"));
+  EXPECT_EQ(Get("prod/K"), "one");
+
+  ASSERT_NO_FATAL_FAILURE(CreateWorkspace("empty"));
+  ProcessResult r = Run({"workspace", "delete", "empty"});
+  ASSERT_TRUE(Succeeded(r));
+  EXPECT_EQ(r.out, "deleted workspace empty\n");
+
+  r = Run({"workspace", "delete", "prod", "--purge", "--yes"});
+  ASSERT_TRUE(Succeeded(r));
+  EXPECT_EQ(r.out, "purged workspace prod\n");
+  EXPECT_THAT(WorkspaceNames(), IsEmpty());
+  EXPECT_TRUE(FailedWithOneLine(Run({"get", "prod/K"})));
+  // A new workspace of the same name starts empty.
+  ASSERT_NO_FATAL_FAILURE(CreateWorkspace("prod"));
+  EXPECT_THAT(Keys("prod"), IsEmpty());
+  EXPECT_THAT(Keys("prod", /*deleted=*/true), IsEmpty());
+  EXPECT_TRUE(FailedWithOneLine(Run({"get", "prod/K", "--version", "1"})));
+}
+
+TEST_F(StoreCommandsTest, PurgeIsConfirmedByTypingTheNameOnTheTerminal) {
+  Put("prod/K", "one");
+  ProcessOptions wrong;
+  wrong.terminal = std::vector<TerminalStep>{{"to confirm: ", "dev\n", false}};
+  EXPECT_TRUE(FailedWithOneLine(Run({"workspace", "delete", "prod", "--purge"}, wrong)));
+  EXPECT_EQ(Get("prod/K"), "one");
+  ProcessOptions right;
+  right.terminal = std::vector<TerminalStep>{{"to confirm: ", "prod\n", false}};
+  const ProcessResult r = Run({"workspace", "delete", "prod", "--purge"}, right);
+  ASSERT_TRUE(Succeeded(r));
+  EXPECT_EQ(r.out, "purged workspace prod\n");
+  EXPECT_THAT(WorkspaceNames(), IsEmpty());
+}
+
+TEST_F(StoreCommandsTest, LsTableAndJson) {
+  Put("prod/API_KEY", "0123456789a", {"--description", "payments", "--type", "api-token"});
+  Put("prod/DB_URL", "postgres://db");
+  const std::string t1 = UpdatedColumn("prod", "API_KEY");
+  const std::string t2 = UpdatedColumn("prod", "DB_URL");
+  ProcessResult r = Run({"ls", "prod"});
+  ASSERT_TRUE(Succeeded(r));
+  EXPECT_EQ(r.out,
+            "KEY      VERSION  SIZE  UPDATED               TYPE       DESCRIPTION\n"
+            "API_KEY  1        11 B  " +
+                t1 +
+                "  api-token  payments\n"
+                "DB_URL   1        13 B  " +
+                t2 + "\n");
+  r = Run({"ls"});
+  ASSERT_TRUE(Succeeded(r));
+  EXPECT_EQ(r.out,
+            "SECRET        VERSION  SIZE  UPDATED               TYPE       DESCRIPTION\n"
+            "prod/API_KEY  1        11 B  " +
+                t1 +
+                "  api-token  payments\n"
+                "prod/DB_URL   1        13 B  " +
+                t2 + "\n");
+
+  r = Run({"ls", "prod", "--json"});
+  ASSERT_TRUE(Succeeded(r));
+  const auto doc = nlohmann::json::parse(r.out);
+  ASSERT_EQ(doc.size(), 2u);
+  EXPECT_EQ(doc[0].at("key"), "API_KEY");
+  EXPECT_EQ(doc[0].at("size"), 11);
+  EXPECT_EQ(doc[0].at("type"), "api-token");
+  EXPECT_EQ(doc[0].at("description"), "payments");
+  EXPECT_EQ(doc[1].at("key"), "DB_URL");
+  EXPECT_EQ(doc[1].at("version"), 1);
+}
+
+// Tag values may not hold control characters; a description that does must not forge rows of the
+// human `ls` table or send escape sequences to the operator's terminal.
+TEST_F(StoreCommandsTest, DescriptionCannotForgeLsRows) {
+  const std::string forged = "payments\nFAKE     1        1 B   2020-01-01T00:00:00Z\x1b[2J";
+  const ProcessResult put = RunWithInput({"put", "prod/K", "--description", forged}, "v");
+  if (put.exit_code != 0) {
+    EXPECT_TRUE(Refused(put));
+    EXPECT_THAT(Keys("prod"), IsEmpty());
+    return;
+  }
+  const ProcessResult r = Run({"ls", "prod"});
+  ASSERT_TRUE(Succeeded(r));
+  EXPECT_EQ(Lines(r.out).size(), 2u) << "the description forged a row";
+  EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << "a raw escape sequence reached the terminal";
+}
+
+TEST_F(StoreCommandsTest, LsFiltersAndDeleted) {
+  for (const char* key : {"API_KEY", "DB_PASS", "DB_URL", "db_url_backup", "TOKEN"})
+    Put(std::string("prod/") + key, "v");
+  EXPECT_THAT(Keys("prod", false, "DB"), ElementsAre("DB_PASS", "DB_URL"));
+  EXPECT_THAT(Keys("prod", false, "*_KEY"), ElementsAre("API_KEY"));
+  EXPECT_THAT(Keys("prod", false, "DB_?RL"), ElementsAre("DB_URL"));
+  EXPECT_THAT(Keys("prod", false, "[AT]*"), ElementsAre("API_KEY", "TOKEN"));
+  EXPECT_THAT(Keys("prod", false, "nothing"), IsEmpty());
+  ASSERT_TRUE(Succeeded(Run({"rm", "prod/DB_PASS"})));
+  EXPECT_THAT(Keys("prod", false, "DB"), ElementsAre("DB_URL"));
+  EXPECT_THAT(Keys("prod", true), ElementsAre("DB_PASS"));
+  EXPECT_THAT(Keys("prod", true, "TOKEN"), IsEmpty());
+  EXPECT_TRUE(Refused(Run({"ls", "Prod"})));
+}
+
+TEST_F(StoreCommandsTest, BackupOpensWithTheSameKeyAndTheSameValues) {
+  Put("prod/K", "one-4f9c");
+  Put("prod/K", "two-7b2e");
+  Put("prod/BLOB", AllByteValues(2));
+  ASSERT_TRUE(Succeeded(Run({"rm", "prod/BLOB"})));
+  const std::string dest = Path("backup");
+  ProcessResult r = Run({"backup", dest});
+  ASSERT_TRUE(Succeeded(r));
+  EXPECT_EQ(r.out, "backed up " + store_ + " to " + dest + " (opens with the same keys)\n");
+
+  const std::vector<std::string> on_dest = {"-s", dest, "-k", "file:" + key_file_};
+  auto get = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), on_dest.begin(), on_dest.end());
+    return RunRaw(args);
+  };
+  EXPECT_EQ(get({"get", "prod/K"}).out, "two-7b2e");
+  EXPECT_EQ(get({"get", "prod/K", "--version", "1"}).out, "one-4f9c");
+  EXPECT_EQ(get({"get", "prod/BLOB", "--version", "1"}).out, AllByteValues(2));
+  EXPECT_TRUE(FailedWithOneLine(get({"get", "prod/BLOB"}))) << "still deleted in the backup";
+  EXPECT_TRUE(Succeeded(get({"verify"})));
+  const std::string all = AllFileBytesUnder(dest);
+  for (const char* plain : {"one-4f9c", "two-7b2e"}) EXPECT_EQ(all.find(plain), std::string::npos);
+
+  // The backup is a store of its own: writing it leaves the original alone.
+  ProcessOptions input;
+  input.stdin_bytes = "three";
+  std::vector<std::string> put = on_dest;
+  put.insert(put.end(), {"put", "prod/K"});
+  ASSERT_TRUE(Succeeded(RunRaw(put, input)));
+  EXPECT_EQ(Get("prod/K"), "two-7b2e");
+}
+
+TEST_F(StoreCommandsTest, BackupOverAnExistingStoreIsRefused) {
+  Put("prod/K", "original");
+  const std::string dest = Path("backup");
+  ASSERT_TRUE(Succeeded(Run({"backup", dest})));
+  Put("prod/K", "changed");
+  const std::string before = ReadFileBytes(dest + "/data.mdb");
+  EXPECT_TRUE(FailedWithOneLine(Run({"backup", dest})));
+  EXPECT_TRUE(FailedWithOneLine(Run({"backup", store_})));
+  EXPECT_TRUE(ReadFileBytes(dest + "/data.mdb") == before) << "the existing store was changed";
+  const ProcessResult r = RunRaw({"-s", dest, "-k", "file:" + key_file_, "get", "prod/K"});
+  EXPECT_EQ(r.out, "original");
+}
+
+// Whatever the operator's umask, the store is readable by its owner only.
+TEST_F(StoreCommandsTest, StoreAndBackupFilesAreOwnerOnly) {
+  namespace fs = std::filesystem;
+  const std::string store = Path("loose-umask");
+  const mode_t saved = umask(0);
+  const ProcessResult init = RunRaw({"-s", store, "-k", "file:" + key_file_, "init"});
+  const ProcessResult backup = Run({"backup", Path("loose-backup")});
+  umask(saved);
+  ASSERT_TRUE(Succeeded(init));
+  ASSERT_TRUE(Succeeded(backup));
+  for (const std::string& dir : {store, Path("loose-backup")}) {
+    EXPECT_EQ(fs::status(dir).permissions() & fs::perms::all, fs::perms::owner_all) << dir;
+    for (const auto& entry : fs::directory_iterator(dir))
+      EXPECT_EQ(entry.status().permissions() & (fs::perms::group_all | fs::perms::others_all),
+                fs::perms::none)
+          << entry.path();
+  }
+}
+
+TEST_F(StoreCommandsTest, InitInAnExistingEmptyDirectory) {
+  const std::string dir = Path("made-by-operator");
+  std::filesystem::create_directory(dir);
+  const ProcessResult r = RunRaw({"-s", dir, "-k", "file:" + key_file_, "init"});
+  ASSERT_TRUE(Succeeded(r));
+  EXPECT_TRUE(Succeeded(RunRaw({"-s", dir, "-k", "file:" + key_file_, "verify"})));
+}
+
+TEST_F(StoreCommandsTest, WorkspaceWhoseSecretsWereDestroyedCanBeDeleted) {
+  Put("prod/K", "one");
+  Put("prod/K", "two");
+  ASSERT_TRUE(Succeeded(Run({"destroy", "prod/K"})));
+  const ProcessResult r = Run({"workspace", "delete", "prod"});
+  ASSERT_TRUE(Succeeded(r));
+  EXPECT_EQ(r.out, "deleted workspace prod\n");
+  EXPECT_THAT(WorkspaceNames(), IsEmpty());
+}
+
+TEST_F(StoreCommandsTest, VerifyOfAGoodStore) {
+  Put("prod/K", "one");
+  Put("prod/K", "two");
+  Put("prod/L", "three");
+  ASSERT_NO_FATAL_FAILURE(CreateWorkspace("dev"));
+  const ProcessResult r = Run({"verify"});
+  ASSERT_TRUE(Succeeded(r));
+  EXPECT_EQ(r.out, "2 workspace(s), 2 secret(s), 3 version(s) open; 0 problem(s)\n");
+}
+
+}  // namespace
+}  // namespace secretfs::testing

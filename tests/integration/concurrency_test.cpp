@@ -1,0 +1,265 @@
+// Concurrent access (SPEC §4): check-and-set, snapshots for readers, changes made by the CLI
+// seen at once, and many threads reading and writing the same keys without torn values.
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "tests/integration/mount_fixture.h"
+
+namespace secretfs::testing {
+namespace {
+
+using ::testing::ElementsAre;
+
+using ConcurrencyTest = MountedTest;
+
+constexpr char kExpect[] = "user.secretfs.expect_version";
+
+int SetExpected(int fd, const std::string& version) {
+  return ErrnoOf(fsetxattr(fd, kExpect, version.data(), version.size(), 0));
+}
+
+TEST_F(ConcurrencyTest, CheckAndSetCommitsWhenTheVersionStillMatches) {
+  Put("dev/CAS", "v1");
+  Fd fd(open(M("dev/CAS").c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+  ASSERT_TRUE(fd.ok()) << strerror(errno);
+  ASSERT_EQ(SetExpected(fd.get(), "1"), 0);
+  ASSERT_EQ(WriteFd(fd.get(), "v2"), 0);
+  EXPECT_EQ(fd.Close(), 0);
+  EXPECT_EQ(Get("dev/CAS"), "v2");
+  EXPECT_THAT(Versions("dev/CAS"), ElementsAre(1, 2));
+}
+
+enum class SetExpect { kOnTheDescriptor, kOnThePathBeforeOpen };
+
+struct ChildWrite {
+  int open_error = -1;
+  int setxattr_error = -1;
+  int write_error = -1;
+  int close_error = -1;
+};
+
+// A writer in a process of its own, so that the processes this test starts (the CLI) never
+// inherit its descriptor: it sets expect_version=`expect`, opens `path` with O_TRUNC (holding a
+// reader on it too when `hold_reader`), writes `value`, waits while this process runs
+// `meanwhile`, then closes and reports what each call returned.
+ChildWrite WriteInChild(const std::string& path, const std::string& expect, SetExpect how,
+                        bool hold_reader, const std::string& value,
+                        const std::function<void()>& meanwhile) {
+  int ready[2], go[2];
+  if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(go, O_CLOEXEC) != 0) return {};
+  const pid_t pid = fork();
+  if (pid == 0) {
+    ChildWrite w;
+    const int reader = hold_reader ? open(path.c_str(), O_RDONLY) : -1;
+    if (how == SetExpect::kOnThePathBeforeOpen)
+      w.setxattr_error = ErrnoOf(setxattr(path.c_str(), kExpect, expect.data(), expect.size(), 0));
+    const int fd = open(path.c_str(), O_WRONLY | O_TRUNC);
+    w.open_error = fd < 0 ? errno : 0;
+    if (fd >= 0 && how == SetExpect::kOnTheDescriptor) w.setxattr_error = SetExpected(fd, expect);
+    if (fd >= 0) w.write_error = WriteFd(fd, value);
+    char byte = 'R';
+    if (write(ready[1], &byte, 1) != 1 || read(go[0], &byte, 1) != 1) _exit(1);
+    if (fd >= 0) w.close_error = ErrnoOf(close(fd));
+    if (reader >= 0) close(reader);
+    _exit(write(ready[1], &w, sizeof w) == sizeof w ? 0 : 1);
+  }
+  close(ready[1]);
+  close(go[0]);
+  ChildWrite w;
+  char byte = 0;
+  if (pid > 0 && read(ready[0], &byte, 1) == 1) {
+    meanwhile();
+    if (write(go[1], &byte, 1) == 1 && read(ready[0], &w, sizeof w) != sizeof w) w = {};
+  }
+  close(ready[0]);
+  close(go[1]);
+  if (pid > 0) waitpid(pid, nullptr, 0);
+  return w;
+}
+
+TEST_F(ConcurrencyTest, CheckAndSetFailsWithEbusyWhenAnotherWriterCommittedMeanwhile) {
+  Put("dev/CAS", "v1");
+  const ChildWrite w = WriteInChild(M("dev/CAS"), "1", SetExpect::kOnTheDescriptor, false,
+                                    "mine", [&] { Put("dev/CAS", "theirs"); });
+  EXPECT_EQ(w.open_error, 0);
+  EXPECT_EQ(w.setxattr_error, 0);
+  EXPECT_EQ(w.write_error, 0);
+  EXPECT_EQ(w.close_error, EBUSY) << strerror(w.close_error);
+  EXPECT_EQ(Get("dev/CAS"), "theirs");
+  EXPECT_EQ(ReadPath(M("dev/CAS")).bytes, "theirs");
+  EXPECT_THAT(Versions("dev/CAS"), ElementsAre(1, 2));
+}
+
+TEST_F(ConcurrencyTest, CheckAndSetSetOnThePathBeforeOpenAppliesToThatProcess) {
+  Put("dev/CAS", "v1");
+  const ChildWrite w = WriteInChild(M("dev/CAS"), "1", SetExpect::kOnThePathBeforeOpen, false,
+                                    "mine", [&] { Put("dev/CAS", "theirs"); });
+  EXPECT_EQ(w.setxattr_error, 0);
+  EXPECT_EQ(w.close_error, EBUSY) << strerror(w.close_error);
+  EXPECT_EQ(Get("dev/CAS"), "theirs");
+  EXPECT_THAT(Versions("dev/CAS"), ElementsAre(1, 2));
+}
+
+// The same, by a writer that also holds the key open for reading (a program that read its
+// configuration and now rewrites it). close() must still report the conflict.
+TEST_F(ConcurrencyTest, CheckAndSetFailsWithEbusyWhileTheWriterAlsoHoldsAReader) {
+  Put("dev/CAS", "v1");
+  const ChildWrite w = WriteInChild(M("dev/CAS"), "1", SetExpect::kOnTheDescriptor, true,
+                                    "mine", [&] { Put("dev/CAS", "theirs"); });
+  EXPECT_EQ(w.write_error, 0);
+  EXPECT_EQ(w.close_error, EBUSY) << "close() acknowledged a write that was not stored";
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(Get("dev/CAS"), "theirs");
+  EXPECT_THAT(Versions("dev/CAS"), ElementsAre(1, 2));
+}
+
+// A process that starts another process while it writes (system(3), a shell running a command
+// between two echos) must not get its half-written value stored: the child's copy of the
+// descriptor is closed when it execs or exits, and that is not the writer's close.
+TEST_F(ConcurrencyTest, StartingAProcessWhileWritingStoresNoPartialValue) {
+  Put("dev/HALF", "before");
+  Fd fd(open(M("dev/HALF").c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+  ASSERT_TRUE(fd.ok()) << strerror(errno);
+  ASSERT_EQ(WriteFd(fd.get(), "first-half/"), 0);
+  ASSERT_TRUE(Succeeded(Spawn({"/bin/true"})));
+  EXPECT_THAT(Versions("dev/HALF"), ElementsAre(1)) << "a partial value was stored";
+  EXPECT_EQ(Get("dev/HALF"), "before");
+  ASSERT_EQ(WriteFd(fd.get(), "second-half"), 0);
+  EXPECT_EQ(fd.Close(), 0);
+  EXPECT_EQ(Get("dev/HALF"), "first-half/second-half");
+  EXPECT_THAT(Versions("dev/HALF"), ElementsAre(1, 2));
+
+  Put("dev/SHELL", "before");
+  ASSERT_TRUE(Succeeded(Shell("{ echo one; /bin/true; echo two; } > " + M("dev/SHELL"))));
+  EXPECT_EQ(Get("dev/SHELL"), "one\ntwo\n");
+  EXPECT_THAT(Versions("dev/SHELL"), ElementsAre(1, 2)) << "the shell's redirection stored more "
+                                                           "than one version";
+}
+
+// A write acknowledged by close() is what the very next open reads, even when the writing
+// process also has the key open for reading.
+TEST_F(ConcurrencyTest, AcknowledgedWriteIsVisibleAtOnceWhileTheWriterAlsoHoldsAReader) {
+  Put("dev/SEEN", "v0");
+  Fd reader(open(M("dev/SEEN").c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(reader.ok()) << strerror(errno);
+  for (int i = 1; i <= 20; ++i) {
+    const std::string value = "value-" + std::to_string(i);
+    const WriteResult w = WritePath(M("dev/SEEN"), value, O_WRONLY | O_TRUNC);
+    ASSERT_TRUE(w.ok());
+    const std::string seen = ReadPath(M("dev/SEEN")).bytes;
+    ASSERT_EQ(seen, value) << "round " << i << ": close() returned 0 but the next open reads '"
+                           << seen << "'";
+  }
+}
+
+TEST_F(ConcurrencyTest, ChangeThroughTheCliIsSeenByTheVeryNextCat) {
+  Put("dev/LIVE", "short");
+  ASSERT_EQ(Shell("cat " + M("dev/LIVE")).out, "short");
+  // Longer, then shorter, then much longer than what the kernel saw last: always whole.
+  for (const std::string& value :
+       {std::string("a much longer value than before"), std::string("tiny"),
+        std::string(5000, 'L') + "end"}) {
+    Put("dev/LIVE", value);
+    const ProcessResult cat = Shell("cat " + M("dev/LIVE"));
+    ASSERT_TRUE(Succeeded(cat));
+    EXPECT_EQ(cat.out, value);
+    EXPECT_EQ(ReadPath(M("dev/LIVE")).bytes, value);
+  }
+  // A key created by the CLI is there at once too.
+  Put("dev/BORN", "new");
+  EXPECT_EQ(Shell("cat " + M("dev/BORN")).out, "new");
+}
+
+TEST_F(ConcurrencyTest, ReaderKeepsTheVersionItOpened) {
+  Put("dev/SNAP", "original-value");
+  Fd fd(open(M("dev/SNAP").c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(fd.ok()) << strerror(errno);
+  char head[8];
+  ASSERT_EQ(read(fd.get(), head, sizeof head), 8);
+  ASSERT_TRUE(Succeeded(Shell("echo -n replaced > " + M("dev/SNAP"))));
+  Put("dev/SNAP", "replaced again by the cli");
+  EXPECT_EQ(ReadFd(fd.get()).bytes, "-value");
+  char all[64];
+  const ssize_t n = pread(fd.get(), all, sizeof all, 0);
+  ASSERT_GE(n, 0);
+  EXPECT_EQ(std::string(all, static_cast<size_t>(n)), "original-value");
+  EXPECT_EQ(ReadPath(M("dev/SNAP")).bytes, "replaced again by the cli");
+}
+
+// Self-checking values: "T<thread>N<n>:" followed by a filler whose length and byte follow from
+// the header, so any torn or mixed value is recognised without shared state.
+std::string MakeValue(int thread, int n) {
+  const std::string header = "T" + std::to_string(thread) + "N" + std::to_string(n) + ":";
+  const size_t length = static_cast<size_t>(thread * 131 + n * 17) % 3000;
+  return header + std::string(length, static_cast<char>('a' + (thread + n) % 26));
+}
+
+bool IsWrittenValue(const std::string& value) {
+  int thread = 0, n = 0;
+  if (std::sscanf(value.c_str(), "T%dN%d:", &thread, &n) != 2) return false;
+  return value == MakeValue(thread, n);
+}
+
+TEST_F(ConcurrencyTest, EightThreadsReadAndWriteFourKeysWithoutTornValues) {
+  constexpr int kThreads = 8, kKeys = 4;
+  for (int k = 0; k < kKeys; ++k) Put("dev/K" + std::to_string(k), MakeValue(99, k));
+  std::atomic<bool> stop{false};
+  std::atomic<long> reads{0}, writes{0}, failures{0};
+  std::mutex messages_mutex;
+  std::vector<std::string> messages;
+  auto fail = [&](const std::string& m) {
+    ++failures;
+    std::lock_guard lock(messages_mutex);
+    if (messages.size() < 10) messages.push_back(m);
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(static_cast<unsigned>(t));
+      for (int n = 0; !stop; ++n) {
+        const std::string path = M("dev/K" + std::to_string(rng() % kKeys));
+        if (rng() % 2 == 0) {
+          const WriteResult w = WritePath(path, MakeValue(t, n), O_WRONLY | O_TRUNC);
+          if (!w.ok())
+            fail("write " + path + ": " + strerror(w.open_error ? w.open_error
+                                                   : w.write_error ? w.write_error
+                                                                   : w.close_error));
+          ++writes;
+        } else {
+          const ReadResult r = ReadPath(path);
+          if (r.error != 0) fail("read " + path + ": " + strerror(r.error));
+          else if (!IsWrittenValue(r.bytes))
+            fail("read " + path + ": a value nobody wrote ('" + r.bytes.substr(0, 40) + "', " +
+                 std::to_string(r.bytes.size()) + " bytes)");
+          ++reads;
+        }
+      }
+    });
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  stop = true;
+  for (auto& th : threads) th.join();
+  for (const std::string& m : messages) ADD_FAILURE() << m;
+  EXPECT_EQ(failures, 0);
+  EXPECT_GT(reads, 100);
+  EXPECT_GT(writes, 100);
+  // Afterwards every key holds some written value, and the CLI agrees with the mount.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  for (int k = 0; k < kKeys; ++k) {
+    const std::string key = "dev/K" + std::to_string(k);
+    const std::string value = ReadPath(M(key)).bytes;
+    EXPECT_TRUE(IsWrittenValue(value)) << key;
+    EXPECT_EQ(Get(key), value) << key;
+  }
+}
+
+}  // namespace
+}  // namespace secretfs::testing

@@ -1,0 +1,181 @@
+// Reading and writing secrets through the mount (SPEC §4): what cat, echo, printf, truncate,
+// touch and rm do, byte for byte, and how many versions each leaves behind.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tests/integration/mount_fixture.h"
+
+namespace secretfs::testing {
+namespace {
+
+using ::testing::ElementsAre;
+
+using FileOpsTest = MountedTest;
+
+TEST_F(FileOpsTest, CatShowsTheLatestValue) {
+  Put("dev/API_KEY", "first");
+  Put("dev/API_KEY", "s3cret-9f2c");
+  const ProcessResult r = Shell("cat " + M("dev/API_KEY"));
+  ASSERT_TRUE(Succeeded(r));
+  EXPECT_EQ(r.out, "s3cret-9f2c");
+  struct stat st {};
+  ASSERT_EQ(stat(M("dev/API_KEY").c_str(), &st), 0) << strerror(errno);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  EXPECT_EQ(st.st_size, 11);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);  // default umask 0027
+}
+
+TEST_F(FileOpsTest, EchoRedirectCreatesExactlyOneVersion) {
+  ASSERT_TRUE(Succeeded(Shell("echo -n v1 > " + M("dev/TOKEN"))));
+  EXPECT_THAT(Versions("dev/TOKEN"), ElementsAre(1));
+  EXPECT_EQ(Get("dev/TOKEN"), "v1");
+
+  ASSERT_TRUE(Succeeded(Shell("echo -n second-value > " + M("dev/TOKEN"))));
+  EXPECT_THAT(Versions("dev/TOKEN"), ElementsAre(1, 2));
+  EXPECT_EQ(ReadPath(M("dev/TOKEN")).bytes, "second-value");
+}
+
+TEST_F(FileOpsTest, EchoAppendBuildsOnTheLatestValue) {
+  Put("dev/LIST", "abc");
+  ASSERT_TRUE(Succeeded(Shell("echo def >> " + M("dev/LIST"))));
+  EXPECT_EQ(Get("dev/LIST"), "abcdef\n");
+  EXPECT_THAT(Versions("dev/LIST"), ElementsAre(1, 2));
+}
+
+TEST_F(FileOpsTest, WritingTheSameValueMakesNoVersion) {
+  Put("dev/SAME", "unchanged");
+  ASSERT_TRUE(WritePath(M("dev/SAME"), "unchanged").ok());
+  EXPECT_THAT(Versions("dev/SAME"), ElementsAre(1));
+}
+
+TEST_F(FileOpsTest, BinaryValueWithNulBytesRoundTrips) {
+  const std::string expected("\0lead\0\001\377\n\0tail\0", 15);
+  ASSERT_TRUE(Succeeded(Shell("printf '\\000lead\\000\\001\\377\\n\\000tail\\000' > " +
+                              M("dev/BLOB"))));
+  ASSERT_NO_FATAL_FAILURE(WriteLocalFile(Local("expected"), expected));
+  const ProcessResult cmp = Shell("cmp " + M("dev/BLOB") + " " + Local("expected"));
+  EXPECT_TRUE(Succeeded(cmp));
+  EXPECT_EQ(ReadPath(M("dev/BLOB")).bytes, expected);
+  EXPECT_EQ(Get("dev/BLOB"), expected);
+  struct stat st {};
+  ASSERT_EQ(stat(M("dev/BLOB").c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 15);
+}
+
+TEST_F(FileOpsTest, OneMebibyteValueRoundTrips) {
+  const std::string value = RandomBytes(size_t{1} << 20);
+  const WriteResult w = WritePath(M("dev/BIG"), value);
+  ASSERT_TRUE(w.ok()) << w.open_error << "/" << w.write_error << "/" << w.close_error;
+  const ReadResult r = ReadPath(M("dev/BIG"));
+  ASSERT_EQ(r.error, 0);
+  EXPECT_TRUE(r.bytes == value) << "read back " << r.bytes.size() << " bytes, not the 1 MiB written";
+  ASSERT_NO_FATAL_FAILURE(WriteLocalFile(Local("big"), value));
+  EXPECT_TRUE(Succeeded(Shell("cmp " + M("dev/BIG") + " " + Local("big"))));
+  EXPECT_TRUE(Get("dev/BIG") == value);
+  EXPECT_THAT(Versions("dev/BIG"), ElementsAre(1));
+}
+
+TEST_F(FileOpsTest, OversizeValueFailsWithEfbigAndKeepsThePreviousVersion) {
+  Put("dev/LIMITED", "keep-me");
+  const WriteResult w = WritePath(M("dev/LIMITED"), std::string((size_t{1} << 20) + 1, 'x'));
+  EXPECT_EQ(w.open_error, 0);
+  EXPECT_TRUE(w.write_error == EFBIG || w.close_error == EFBIG)
+      << "write: " << strerror(w.write_error) << ", close: " << strerror(w.close_error);
+  EXPECT_NE(w.close_error, 0) << "close reported success for a value that was not stored";
+  EXPECT_EQ(Get("dev/LIMITED"), "keep-me");
+  EXPECT_THAT(Versions("dev/LIMITED"), ElementsAre(1));
+
+  // A shell tool sees the failure too.
+  EXPECT_TRUE(FailedCleanly(Shell("head -c 1048577 /dev/zero > " + M("dev/LIMITED"))));
+  EXPECT_EQ(ReadPath(M("dev/LIMITED")).bytes, "keep-me");
+  EXPECT_THAT(Versions("dev/LIMITED"), ElementsAre(1));
+}
+
+TEST_F(FileOpsTest, MaxSizeMountOptionSetsTheLimit) {
+  ASSERT_NO_FATAL_FAILURE(Remount("max_size=1000"));
+  EXPECT_TRUE(WritePath(M("dev/SMALL"), std::string(1000, 'a')).ok());
+  const WriteResult w = WritePath(M("dev/SMALL"), std::string(1001, 'b'));
+  EXPECT_TRUE(w.write_error == EFBIG || w.close_error == EFBIG)
+      << "write: " << strerror(w.write_error) << ", close: " << strerror(w.close_error);
+  EXPECT_EQ(Get("dev/SMALL"), std::string(1000, 'a'));
+  EXPECT_THAT(Versions("dev/SMALL"), ElementsAre(1));
+}
+
+TEST_F(FileOpsTest, TruncateShortensAndEmpties) {
+  Put("dev/TRUNC", "abcdef");
+  ASSERT_TRUE(Succeeded(Program({"truncate", "-s", "3", M("dev/TRUNC")})));
+  EXPECT_EQ(ReadPath(M("dev/TRUNC")).bytes, "abc");
+  EXPECT_THAT(Versions("dev/TRUNC"), ElementsAre(1, 2));
+
+  // truncate(2) by path, growing: zero bytes are added.
+  ASSERT_EQ(ErrnoOf(truncate(M("dev/TRUNC").c_str(), 5)), 0);
+  EXPECT_EQ(ReadPath(M("dev/TRUNC")).bytes, std::string("abc\0\0", 5));
+  EXPECT_THAT(Versions("dev/TRUNC"), ElementsAre(1, 2, 3));
+
+  ASSERT_TRUE(Succeeded(Program({"truncate", "-s", "0", M("dev/TRUNC")})));
+  EXPECT_EQ(ReadPath(M("dev/TRUNC")).bytes, "");
+  EXPECT_EQ(Get("dev/TRUNC"), "");
+  EXPECT_THAT(Versions("dev/TRUNC"), ElementsAre(1, 2, 3, 4));
+}
+
+TEST_F(FileOpsTest, TouchCreatesAnEmptyVersionOneAndLeavesExistingKeysAlone) {
+  ASSERT_TRUE(Succeeded(Program({"touch", M("dev/NEW")})));
+  EXPECT_THAT(Versions("dev/NEW"), ElementsAre(1));
+  EXPECT_EQ(Get("dev/NEW"), "");
+  struct stat st {};
+  ASSERT_EQ(stat(M("dev/NEW").c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 0);
+
+  Put("dev/OLD", "value");
+  ASSERT_TRUE(Succeeded(Program({"touch", M("dev/OLD")})));
+  ASSERT_TRUE(Succeeded(Program({"touch", "-d", "2001-02-03", M("dev/OLD")})));  // utimens
+  EXPECT_THAT(Versions("dev/OLD"), ElementsAre(1));
+  EXPECT_EQ(ReadPath(M("dev/OLD")).bytes, "value");
+}
+
+TEST_F(FileOpsTest, RmThenRecreateContinuesTheNumbering) {
+  ASSERT_TRUE(Succeeded(Shell("echo -n a > " + M("dev/CYCLE"))));
+  ASSERT_TRUE(Succeeded(Shell("echo -n b > " + M("dev/CYCLE"))));
+  ASSERT_TRUE(Succeeded(Program({"rm", M("dev/CYCLE")})));
+  EXPECT_THAT(ListDir(M("dev")), ElementsAre(".versions"));
+  struct stat st {};
+  EXPECT_EQ(stat(M("dev/CYCLE").c_str(), &st), -1);
+  EXPECT_EQ(errno, ENOENT);
+  EXPECT_EQ(ReadPath(M("dev/CYCLE")).error, ENOENT);
+  EXPECT_THAT(ListDir(M("dev/.versions/CYCLE")), ElementsAre("1", "2"));
+
+  ASSERT_TRUE(Succeeded(Shell("echo -n c > " + M("dev/CYCLE"))));
+  EXPECT_THAT(Versions("dev/CYCLE"), ElementsAre(1, 2, 3));
+  EXPECT_EQ(Get("dev/CYCLE"), "c");
+  EXPECT_EQ(ReadPath(M("dev/.versions/CYCLE/1")).bytes, "a");
+}
+
+TEST_F(FileOpsTest, CreateExclusiveOnALiveKeyIsEexist) {
+  Put("dev/ONCE", "original");
+  const WriteResult w = WritePath(M("dev/ONCE"), "clobber", O_WRONLY | O_CREAT | O_EXCL);
+  EXPECT_EQ(w.open_error, EEXIST);
+  EXPECT_EQ(Get("dev/ONCE"), "original");
+
+  // A new name, and a deleted one, can be created exclusively.
+  EXPECT_TRUE(WritePath(M("dev/FRESH"), "f", O_WRONLY | O_CREAT | O_EXCL).ok());
+  ASSERT_TRUE(Succeeded(Cli({"rm", "dev/ONCE"})));
+  EXPECT_TRUE(WritePath(M("dev/ONCE"), "again", O_WRONLY | O_CREAT | O_EXCL).ok());
+  EXPECT_THAT(Versions("dev/ONCE"), ElementsAre(1, 2));
+}
+
+TEST_F(FileOpsTest, InvalidNamesAreEinvalOnCreate) {
+  const std::string too_long(256, 'A');
+  for (const std::string& name : {std::string(".hidden"), too_long, std::string("-dash"),
+                                  std::string("sp ace")}) {
+    const WriteResult w = WritePath(M("dev/" + name), "v", O_WRONLY | O_CREAT | O_TRUNC);
+    EXPECT_EQ(w.open_error, EINVAL) << "'" << name.substr(0, 20) << "': " << strerror(w.open_error);
+  }
+  EXPECT_THAT(ListDir(M("dev")), ElementsAre(".versions"));
+  // The longest valid name works.
+  const std::string longest(255, 'B');
+  EXPECT_TRUE(WritePath(M("dev/" + longest), "v").ok());
+  EXPECT_EQ(Get("dev/" + longest), "v");
+}
+
+}  // namespace
+}  // namespace secretfs::testing

@@ -1,0 +1,253 @@
+// Mounting (SPEC §3, §9, §11): mount options, the mount(8) forms, refusals, statfs, and a
+// daemon killed with SIGKILL.
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include "tests/integration/mount_fixture.h"
+
+namespace secretfs::testing {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+using MountTest = MountedTest;
+
+TEST_F(MountTest, ReadOnlyMountRefusesEveryChangeWithErofsAndStillReads) {
+  Put("dev/RO", "readable");
+  ASSERT_NO_FATAL_FAILURE(Remount("ro"));
+  EXPECT_EQ(ReadPath(M("dev/RO")).bytes, "readable");
+  EXPECT_EQ(Shell("cat " + M("dev/RO")).out, "readable");
+  EXPECT_THAT(ListDir(M("dev")), ElementsAre(".versions", "RO"));
+  EXPECT_EQ(ReadPath(M("dev/.versions/RO/1")).bytes, "readable");
+
+  const std::string f = M("dev/RO");
+  EXPECT_EQ(WritePath(f, "x", O_WRONLY | O_TRUNC).open_error, EROFS);
+  EXPECT_EQ(WritePath(f, "x", O_WRONLY | O_APPEND).open_error, EROFS);
+  EXPECT_EQ(WritePath(M("dev/NEW"), "x").open_error, EROFS);
+  EXPECT_EQ(ErrnoOf(truncate(f.c_str(), 0)), EROFS);
+  EXPECT_EQ(ErrnoOf(unlink(f.c_str())), EROFS);
+  EXPECT_EQ(ErrnoOf(rename(f.c_str(), M("dev/MOVED").c_str())), EROFS);
+  EXPECT_EQ(ErrnoOf(mkdir(M("newws").c_str(), 0755)), EROFS);
+  EXPECT_EQ(ErrnoOf(rmdir(M("prod").c_str())), EROFS);
+  EXPECT_EQ(ErrnoOf(setxattr(f.c_str(), "user.secretfs.description", "d", 1, 0)), EROFS);
+  EXPECT_EQ(ErrnoOf(chmod(f.c_str(), 0600)), EROFS);
+  EXPECT_TRUE(FailedCleanly(Shell("echo -n x > " + f)));
+  EXPECT_EQ(Get("dev/RO"), "readable");
+  EXPECT_THAT(Versions("dev/RO"), ElementsAre(1));
+  EXPECT_THAT(ListDir(mnt_), ElementsAre("dev", "prod"));
+}
+
+TEST_F(MountTest, WorkspaceMountShowsTheKeysAtTheRoot) {
+  Put("dev/DATABASE_URL", "postgres://db");
+  Put("prod/OTHER", "not visible");
+  ASSERT_NO_FATAL_FAILURE(Remount("workspace=dev"));
+  EXPECT_THAT(ListDir(mnt_), ElementsAre(".versions", "DATABASE_URL"));
+  EXPECT_EQ(ReadPath(M("DATABASE_URL")).bytes, "postgres://db");
+  EXPECT_EQ(ReadPath(M(".versions/DATABASE_URL/1")).bytes, "postgres://db");
+  EXPECT_EQ(ReadPath(M("OTHER")).error, ENOENT);
+  EXPECT_TRUE(WritePath(M("API_KEY"), "from-container").ok());
+  EXPECT_EQ(Get("dev/API_KEY"), "from-container");
+}
+
+TEST_F(MountTest, WorkspaceMountOfAMissingWorkspaceIsRefused) {
+  ASSERT_NO_FATAL_FAILURE(Unmount(mnt_));
+  const ProcessResult r = MountAt(mnt_, "workspace=nosuch");
+  EXPECT_TRUE(FailedCleanly(r));
+  EXPECT_THAT(r.err, HasSubstr("nosuch"));
+  EXPECT_EQ(MountedType(mnt_), "");
+}
+
+TEST_F(MountTest, OwnerAndModeComeFromUidGidAndUmask) {
+  Put("dev/OWNED", "v");
+  struct stat st {};
+  ASSERT_EQ(stat(M("dev/OWNED").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, getuid());
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  ASSERT_EQ(stat(M("dev").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0750u);
+
+  ASSERT_NO_FATAL_FAILURE(Remount("uid=1234,gid=2345,umask=077"));
+  ASSERT_EQ(stat(M("dev/OWNED").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 1234u);
+  EXPECT_EQ(st.st_gid, 2345u);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  ASSERT_EQ(stat(M("dev").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+}
+
+TEST_F(MountTest, ConfigFileHoldsMountOptions) {
+  Put("dev/CONF", "v");
+  ASSERT_NO_FATAL_FAILURE(WriteLocalFile(Local("mount.conf"), "[mount]\nworkspace = dev\nro = yes\n"));
+  ASSERT_NO_FATAL_FAILURE(Remount("config=" + Local("mount.conf")));
+  EXPECT_EQ(ReadPath(M("CONF")).bytes, "v");
+  EXPECT_EQ(WritePath(M("CONF"), "x", O_WRONLY | O_TRUNC).open_error, EROFS);
+
+  ASSERT_NO_FATAL_FAILURE(Unmount(mnt_));
+  ASSERT_NO_FATAL_FAILURE(WriteLocalFile(Local("bad.conf"), "ro = yes\nfrobnicate = 1\n"));
+  const ProcessResult r = MountAt(mnt_, "config=" + Local("bad.conf"));
+  EXPECT_TRUE(FailedCleanly(r));
+  EXPECT_THAT(r.err, HasSubstr("line 2"));
+  EXPECT_THAT(r.err, HasSubstr("frobnicate"));
+  EXPECT_EQ(MountedType(mnt_), "");
+}
+
+TEST_F(MountTest, StatfsGivesSaneFigures) {
+  struct statvfs st {};
+  ASSERT_EQ(ErrnoOf(statvfs(mnt_.c_str(), &st)), 0);
+  EXPECT_GT(st.f_bsize, 0u);
+  EXPECT_GT(st.f_blocks, 0u);
+  EXPECT_LE(st.f_bfree, st.f_blocks);
+  EXPECT_LE(st.f_bavail, st.f_blocks);
+  EXPECT_GE(st.f_namemax, 255u);
+  const ProcessResult df = Program({"df", mnt_});
+  EXPECT_TRUE(Succeeded(df));
+  EXPECT_THAT(df.out, HasSubstr(mnt_));
+  EXPECT_TRUE(Succeeded(Program({"df", "-i", M("dev")})));
+}
+
+TEST_F(MountTest, MountHelperFormAndMountFuse3Work) {
+  Put("dev/VIA_MOUNT", "helper");
+  const std::string second = Local("mnt2");
+  ASSERT_EQ(mkdir(second.c_str(), 0755), 0);
+  // The form mount(8) uses: secretfs STORE MOUNTPOINT -o OPTIONS.
+  ProcessResult r = Program({SECRETFS_BINARY, store_, second, "-o", "key=file:" + key_file_});
+  ASSERT_TRUE(Succeeded(r));
+  TrackMount(second);
+  EXPECT_EQ(MountedType(second), "fuse.secretfs");
+  EXPECT_EQ(ReadPath(second + "/dev/VIA_MOUNT").bytes, "helper");
+  ASSERT_NO_FATAL_FAILURE(Unmount(second));
+
+  // mount -t fuse.secretfs STORE MNT -o key=... runs exactly this (seen with strace), and
+  // mount.fuse3 runs `secretfs STORE MNT -o rw,key=...,dev,suid` through /bin/sh and PATH.
+  // util-linux mount drops PATH from the helper's environment, so with secretfs built but not
+  // installed, the helper is run here the way mount(8) runs it, with the build directory in PATH.
+  r = Program({"mount.fuse3", store_, second, "-o", "rw,key=file:" + key_file_, "-t",
+               "fuse.secretfs"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  TrackMount(second);
+  EXPECT_EQ(MountedType(second), "fuse.secretfs");
+  EXPECT_EQ(ReadPath(second + "/dev/VIA_MOUNT").bytes, "helper");
+  EXPECT_TRUE(WritePath(second + "/dev/FROM_FSTAB", "w").ok());
+  EXPECT_EQ(Get("dev/FROM_FSTAB"), "w");
+  const ProcessResult umount = Program({"umount", second});
+  EXPECT_EQ(umount.exit_code, 0) << Describe(umount);
+  EXPECT_EQ(MountedType(second), "");
+}
+
+// mount(8) itself: its helper finds `secretfs` only in the default PATH, so this runs when that
+// `secretfs` is the binary under test (installed, or a symlink to the build).
+TEST_F(MountTest, MountTypeFuseSecretfsThroughMount8) {
+  bool installed = false;
+  for (const char* dir : {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin",
+                          "/bin"}) {
+    std::error_code ec;
+    const auto found = std::filesystem::canonical(std::string(dir) + "/secretfs", ec);
+    if (!ec) {
+      installed = found == std::filesystem::canonical(SECRETFS_BINARY);
+      break;
+    }
+  }
+  if (!installed)
+    GTEST_SKIP() << "mount(8) drops PATH for its helpers and the secretfs under test is not in "
+                    "the default PATH; MountHelperFormAndMountFuse3Work runs that helper directly";
+  Put("dev/VIA_MOUNT", "mount8");
+  const std::string second = Local("mnt2");
+  ASSERT_EQ(mkdir(second.c_str(), 0755), 0);
+  const ProcessResult r =
+      Program({"mount", "-t", "fuse.secretfs", store_, second, "-o", "key=file:" + key_file_});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  TrackMount(second);
+  EXPECT_EQ(MountedType(second), "fuse.secretfs");
+  EXPECT_EQ(ReadPath(second + "/dev/VIA_MOUNT").bytes, "mount8");
+}
+
+TEST_F(MountTest, MountingTwiceOnTheSameMountPointIsRefused) {
+  const ProcessResult r = MountAt(mnt_);
+  EXPECT_TRUE(FailedCleanly(r));
+  EXPECT_THAT(r.err, HasSubstr(mnt_));
+  int secretfs_mounts = 0;
+  for (const std::string& point : MountPointsUnder(mnt_))
+    if (point == mnt_) ++secretfs_mounts;
+  EXPECT_EQ(secretfs_mounts, 1);
+  EXPECT_EQ(MountedType(mnt_), "fuse.secretfs");
+}
+
+TEST_F(MountTest, UnknownMountOptionIsRefusedByName) {
+  ASSERT_NO_FATAL_FAILURE(Unmount(mnt_));
+  ProcessResult r = MountAt(mnt_, "ro,frobnicate=3");
+  EXPECT_TRUE(FailedCleanly(r));
+  EXPECT_THAT(r.err, HasSubstr("frobnicate"));
+  EXPECT_EQ(MountedType(mnt_), "");
+
+  r = Program({SECRETFS_BINARY, store_, mnt_, "-o", "key=file:" + key_file_ + ",nosuchopt"});
+  EXPECT_TRUE(FailedCleanly(r));
+  EXPECT_THAT(r.err, HasSubstr("nosuchopt"));
+  EXPECT_EQ(MountedType(mnt_), "");
+}
+
+TEST_F(MountTest, KilledDaemonLeavesAStaleMountThatIsReportedAndLosesNoAcknowledgedWrite) {
+  // Writes acknowledged by close() before the kill.
+  std::vector<std::pair<std::string, std::string>> written;
+  for (int i = 0; i < 5; ++i) {
+    const std::string key = "dev/ACK" + std::to_string(i);
+    const std::string value = "acknowledged-" + std::to_string(i) + RandomBytes(100);
+    ASSERT_TRUE(WritePath(M(key), value).ok());
+    written.emplace_back(key, value);
+  }
+  ASSERT_TRUE(WritePath(M("dev/ACK0"), "overwritten", O_WRONLY | O_TRUNC).ok());
+  written[0].second = "overwritten";
+  ASSERT_TRUE(Succeeded(Shell("echo -n from-shell > " + M("prod/SHELL"))));
+  written.emplace_back("prod/SHELL", "from-shell");
+
+  const pid_t daemon = DaemonPid(mnt_);
+  ASSERT_NE(daemon, 0) << "no secretfs daemon serves " << mnt_;
+  ASSERT_EQ(kill(daemon, SIGKILL), 0);
+  // Gone for good, every thread of it: only then has the kernel aborted the connection (a
+  // request racing with the abort gets ECONNABORTED instead).
+  for (int i = 0; i < 1000 && kill(daemon, 0) == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(DaemonPid(mnt_), 0);
+
+  struct stat st {};
+  EXPECT_EQ(stat(mnt_.c_str(), &st), -1);
+  EXPECT_EQ(errno, ENOTCONN);
+  const ProcessResult again = MountAt(mnt_);
+  EXPECT_TRUE(FailedCleanly(again));
+  EXPECT_THAT(again.err, HasSubstr("fusermount3 -u " + mnt_));
+
+  const ProcessResult cleared = Program({"fusermount3", "-u", mnt_});
+  ASSERT_EQ(cleared.exit_code, 0) << Describe(cleared);
+  ASSERT_EQ(MountedType(mnt_), "");
+  const ProcessResult remount = MountAt(mnt_);
+  ASSERT_TRUE(Succeeded(remount));
+  for (const auto& [key, value] : written) {
+    EXPECT_EQ(ReadPath(M(key)).bytes, value) << key;
+    EXPECT_EQ(Get(key), value) << key;
+  }
+  EXPECT_THAT(Versions("dev/ACK0"), ElementsAre(1, 2));
+}
+
+// Runs last in a plain `integration_test` run, and alone under ctest: no mount made by a test
+// process that has finished (and so can no longer clean up) may remain.
+TEST(ZzNothingLeftMounted, NoMountOfAFinishedTestProcessRemains) {
+  const std::string prefix = (std::filesystem::temp_directory_path() / "secretfs-int-").string();
+  for (const std::string& point : MountPointsUnder(prefix)) {
+    const pid_t owner = static_cast<pid_t>(std::atol(point.c_str() + prefix.size()));
+    if (owner == getpid() || (owner > 0 && kill(owner, 0) == 0)) continue;  // still running
+    ADD_FAILURE() << point << " is still mounted, left by test process " << owner;
+    EXPECT_TRUE(ForceUnmount(point, DaemonPid(point)));
+  }
+}
+
+}  // namespace
+}  // namespace secretfs::testing

@@ -1,0 +1,190 @@
+// The tree (SPEC §3, §4): rename, workspaces as directories, history under .versions, the
+// operations that are refused, and metadata as extended attributes.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "tests/integration/mount_fixture.h"
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+
+namespace secretfs::testing {
+namespace {
+
+using ::testing::Contains;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+using TreeOpsTest = MountedTest;
+
+int RenameAt2(const std::string& from, const std::string& to, unsigned flags) {
+  return ErrnoOf(static_cast<int>(
+      syscall(SYS_renameat2, AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), flags)));
+}
+
+TEST_F(TreeOpsTest, MvWithinAWorkspaceMovesTheValue) {
+  Put("dev/A", "value-of-a");
+  ASSERT_TRUE(Succeeded(Program({"mv", M("dev/A"), M("dev/B")})));
+  EXPECT_EQ(ReadPath(M("dev/B")).bytes, "value-of-a");
+  EXPECT_EQ(ReadPath(M("dev/A")).error, ENOENT);
+  EXPECT_THAT(ListDir(M("dev")), ElementsAre(".versions", "B"));
+  EXPECT_EQ(Get("dev/B"), "value-of-a");
+
+  // Onto an existing key: a new version of it.
+  Put("dev/C", "old-c");
+  ASSERT_EQ(ErrnoOf(rename(M("dev/B").c_str(), M("dev/C").c_str())), 0);
+  EXPECT_EQ(ReadPath(M("dev/C")).bytes, "value-of-a");
+  EXPECT_THAT(Versions("dev/C"), ElementsAre(1, 2));
+  EXPECT_THAT(ListDir(M("dev")), ElementsAre(".versions", "C"));
+}
+
+TEST_F(TreeOpsTest, SedInPlaceEditsTheValue) {
+  Put("dev/FRUIT", "banana");
+  ASSERT_TRUE(Succeeded(Program({"sed", "-i", "s/a/b/", M("dev/FRUIT")})));
+  EXPECT_EQ(ReadPath(M("dev/FRUIT")).bytes, "bbnana");
+  EXPECT_EQ(Get("dev/FRUIT"), "bbnana");
+  EXPECT_THAT(Versions("dev/FRUIT"), ElementsAre(1, 2));
+  EXPECT_THAT(ListDir(M("dev")), ElementsAre(".versions", "FRUIT"));  // no temporary file left
+}
+
+TEST_F(TreeOpsTest, MvAcrossWorkspacesCopiesButRenameIsExdev) {
+  Put("dev/MOVING", "travels");
+  ASSERT_TRUE(Succeeded(Program({"mv", M("dev/MOVING"), M("prod/MOVING")})));
+  EXPECT_EQ(ReadPath(M("prod/MOVING")).bytes, "travels");
+  EXPECT_EQ(Get("prod/MOVING"), "travels");
+  EXPECT_EQ(ReadPath(M("dev/MOVING")).error, ENOENT);
+
+  Put("dev/STAYS", "here");
+  EXPECT_EQ(ErrnoOf(rename(M("dev/STAYS").c_str(), M("prod/STAYS").c_str())), EXDEV);
+  EXPECT_EQ(ReadPath(M("dev/STAYS")).bytes, "here");
+  EXPECT_EQ(ReadPath(M("prod/STAYS")).error, ENOENT);
+}
+
+TEST_F(TreeOpsTest, RenameNoReplaceOntoALiveKeyIsEexist) {
+  Put("dev/SRC", "src");
+  Put("dev/DST", "dst");
+  EXPECT_EQ(RenameAt2(M("dev/SRC"), M("dev/DST"), RENAME_NOREPLACE), EEXIST);
+  EXPECT_EQ(ReadPath(M("dev/SRC")).bytes, "src");
+  EXPECT_EQ(ReadPath(M("dev/DST")).bytes, "dst");
+  EXPECT_THAT(Versions("dev/DST"), ElementsAre(1));
+  // Onto a free name it moves.
+  EXPECT_EQ(RenameAt2(M("dev/SRC"), M("dev/FREE"), RENAME_NOREPLACE), 0);
+  EXPECT_EQ(ReadPath(M("dev/FREE")).bytes, "src");
+}
+
+TEST_F(TreeOpsTest, MkdirAndRmdirManageWorkspaces) {
+  ASSERT_EQ(ErrnoOf(mkdir(M("staging").c_str(), 0755)), 0);
+  EXPECT_THAT(ListDir(mnt_), ElementsAre("dev", "prod", "staging"));
+  const ProcessResult list = Cli({"workspace", "list"});
+  EXPECT_THAT(list.out, HasSubstr("staging"));
+  EXPECT_TRUE(WritePath(M("staging/KEY"), "v").ok());
+
+  EXPECT_EQ(ErrnoOf(mkdir(M("BAD").c_str(), 0755)), EINVAL);
+  EXPECT_EQ(ErrnoOf(mkdir(M("dev").c_str(), 0755)), EEXIST);
+  EXPECT_THAT(ListDir(mnt_), Not(Contains("BAD")));
+
+  EXPECT_EQ(ErrnoOf(rmdir(M("staging").c_str())), ENOTEMPTY);  // a live secret
+  ASSERT_EQ(ErrnoOf(unlink(M("staging/KEY").c_str())), 0);
+  EXPECT_EQ(ErrnoOf(rmdir(M("staging").c_str())), ENOTEMPTY);  // history remains
+
+  ASSERT_EQ(ErrnoOf(mkdir(M("empty").c_str(), 0755)), 0);
+  EXPECT_EQ(ErrnoOf(rmdir(M("empty").c_str())), 0);
+  EXPECT_THAT(ListDir(mnt_), ElementsAre("dev", "prod", "staging"));
+}
+
+TEST_F(TreeOpsTest, ModeOwnerLinksAndDeviceNodesArePermissionErrors) {
+  Put("dev/FIXED", "v");
+  const std::string f = M("dev/FIXED");
+  EXPECT_EQ(ErrnoOf(chmod(f.c_str(), 0600)), EPERM);
+  EXPECT_EQ(ErrnoOf(chmod(f.c_str(), 0644)), EPERM);
+  EXPECT_EQ(ErrnoOf(chown(f.c_str(), 1234, static_cast<gid_t>(-1))), EPERM);
+  EXPECT_EQ(ErrnoOf(chown(f.c_str(), static_cast<uid_t>(-1), 1234)), EPERM);
+  EXPECT_EQ(ErrnoOf(link(f.c_str(), M("dev/HARD").c_str())), EPERM);
+  EXPECT_EQ(ErrnoOf(symlink("FIXED", M("dev/SOFT").c_str())), EPERM);
+  EXPECT_EQ(ErrnoOf(mknod(M("dev/FIFO").c_str(), S_IFIFO | 0600, 0)), EPERM);
+  EXPECT_EQ(ErrnoOf(mknod(M("dev/NODE").c_str(), S_IFREG | 0600, 0)), EPERM);
+  EXPECT_TRUE(FailedCleanly(Program({"chmod", "600", f})));
+  EXPECT_THAT(ListDir(M("dev")), ElementsAre(".versions", "FIXED"));
+  struct stat st {};
+  ASSERT_EQ(stat(f.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  EXPECT_THAT(Versions("dev/FIXED"), ElementsAre(1));
+}
+
+TEST_F(TreeOpsTest, VersionFilesReadOldValuesAndRefuseWrites) {
+  Put("dev/HIST", "one");
+  Put("dev/HIST", "two");
+  Put("dev/HIST", "three");
+  EXPECT_THAT(ListDir(M("dev/.versions")), ElementsAre("HIST"));
+  EXPECT_THAT(ListDir(M("dev/.versions/HIST")), ElementsAre("1", "2", "3"));
+  EXPECT_EQ(ReadPath(M("dev/.versions/HIST/1")).bytes, "one");
+  EXPECT_EQ(ReadPath(M("dev/.versions/HIST/2")).bytes, "two");
+  EXPECT_EQ(ReadPath(M("dev/.versions/HIST/3")).bytes, "three");
+  EXPECT_EQ(ReadPath(M("dev/.versions/HIST/4")).error, ENOENT);
+
+  const std::string v1 = M("dev/.versions/HIST/1");
+  auto refused = [](int e) { return e == EACCES || e == EPERM || e == EROFS; };
+  EXPECT_PRED1(refused, WritePath(v1, "x", O_WRONLY | O_TRUNC).open_error);
+  EXPECT_PRED1(refused, WritePath(v1, "x", O_WRONLY | O_APPEND).open_error);
+  EXPECT_PRED1(refused, WritePath(v1, "x", O_RDWR).open_error);
+  EXPECT_PRED1(refused, WritePath(M("dev/.versions/HIST/9"), "x").open_error);
+  EXPECT_PRED1(refused, ErrnoOf(truncate(v1.c_str(), 0)));
+  EXPECT_PRED1(refused, ErrnoOf(unlink(v1.c_str())));
+  EXPECT_NE(ErrnoOf(rename(v1.c_str(), M("dev/STOLEN").c_str())), 0);
+  EXPECT_NE(ErrnoOf(rmdir(M("dev/.versions/HIST").c_str())), 0);
+  EXPECT_EQ(ReadPath(v1).bytes, "one");
+  EXPECT_THAT(Versions("dev/HIST"), ElementsAre(1, 2, 3));
+  EXPECT_EQ(ReadPath(M("dev/STOLEN")).error, ENOENT);
+}
+
+TEST_F(TreeOpsTest, GetfattrDumpsTheMetadata) {
+  Put("dev/META", "v");
+  const ProcessResult r = Program({"getfattr", "-d", M("dev/META")});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  for (const char* attr : {"version", "created", "updated", "updated_by", "description", "tags",
+                           "type"})
+    EXPECT_THAT(r.out, HasSubstr(std::string("user.secretfs.") + attr)) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("user.secretfs.version=\"1\""));
+  EXPECT_EQ(GetXattr(M("dev/META"), "user.secretfs.version"), "1");
+  EXPECT_FALSE(GetXattr(M("dev/META"), "user.secretfs.created").empty());
+  EXPECT_FALSE(GetXattr(M("dev/META"), "user.secretfs.updated").empty());
+  EXPECT_FALSE(GetXattr(M("dev/META"), "user.secretfs.updated_by").empty());
+  int error = 0;
+  GetXattr(M("dev/META"), "user.secretfs.nonexistent", &error);
+  EXPECT_EQ(error, ENODATA);
+}
+
+TEST_F(TreeOpsTest, SetfattrEditsDescriptionTagsAndType) {
+  Put("dev/DB_URL", "postgres://");
+  const std::string f = M("dev/DB_URL");
+  ASSERT_TRUE(Succeeded(Program({"setfattr", "-n", "user.secretfs.description", "-v",
+                                 "Payments database", f})));
+  ASSERT_TRUE(Succeeded(Program({"setfattr", "-n", "user.secretfs.tags", "-v",
+                                 "team=pay,env=prod", f})));
+  ASSERT_TRUE(Succeeded(Program({"setfattr", "-n", "user.secretfs.type", "-v", "database", f})));
+
+  const ProcessResult r = Program({"getfattr", "-n", "user.secretfs.description",
+                                   "--only-values", f});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_EQ(r.out, "Payments database");
+  EXPECT_EQ(GetXattr(f, "user.secretfs.tags"), "env=prod,team=pay");
+  EXPECT_EQ(GetXattr(f, "user.secretfs.type"), "database");
+  const ProcessResult dump = Program({"getfattr", "-d", f});
+  EXPECT_THAT(dump.out, HasSubstr("user.secretfs.type=\"database\""));
+
+  // An unknown type is refused; metadata edits make no new version.
+  EXPECT_EQ(ErrnoOf(setxattr(f.c_str(), "user.secretfs.type", "bogus", 5, 0)), EINVAL);
+  EXPECT_EQ(GetXattr(f, "user.secretfs.type"), "database");
+  EXPECT_NE(ErrnoOf(setxattr(f.c_str(), "user.secretfs.version", "9", 1, 0)), 0);
+  EXPECT_EQ(GetXattr(f, "user.secretfs.version"), "1");
+  EXPECT_THAT(Versions("dev/DB_URL"), ElementsAre(1));
+  EXPECT_EQ(ReadPath(f).bytes, "postgres://");
+}
+
+}  // namespace
+}  // namespace secretfs::testing
