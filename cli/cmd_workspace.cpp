@@ -10,8 +10,7 @@ namespace {
 int Create(CliContext& ctx, const std::string& name, const std::string& naming_text) {
   auto naming = store::ParseNaming(naming_text);
   if (!naming) throw UsageError{naming.status().message()};
-  if (Status s = store::ValidateWorkspaceName(name); !s.ok())
-    return CliContext::Fail("workspace create", s);
+  if (Status s = store::ValidateWorkspaceName(name); !s.ok()) throw UsageError{s.message()};
   auto store = ctx.OpenUnlocked();
   if (!store) return CliContext::Fail("workspace create " + name, store.status());
   if (Status s = (*store)->CreateWorkspace(name, *naming); !s.ok())
