@@ -78,7 +78,7 @@ echo -n 'sk_live_rotated' > "$mnt/prod/API_KEY"
 step "cat demo/mnt/prod/API_KEY"
 cat "$mnt/prod/API_KEY"; echo
 step "getfattr -d demo/mnt/prod/API_KEY"
-if command -v getfattr >/dev/null; then getfattr -d "$mnt/prod/API_KEY"; else
+if command -v getfattr >/dev/null; then getfattr -d --absolute-names "$mnt/prod/API_KEY"; else
   python3 -c 'import os,sys; [print(n, "=", os.getxattr(sys.argv[1], n).decode()) for n in os.listxattr(sys.argv[1])]' "$mnt/prod/API_KEY"
 fi
 step "ls demo/mnt/prod/.versions/API_KEY && cat demo/mnt/prod/.versions/API_KEY/1"
