@@ -219,22 +219,29 @@ Result<std::shared_ptr<const keyring::DataKey>> SecretStore::DataKeyFor(const Tx
                                                                         std::string_view workspace,
                                                                         uint32_t generation) {
   SECRETFS_RETURN_IF_ERROR(RequireUnlocked());
-  auto ws = LoadWorkspace(txn, workspace);
+  Bytes raw;
+  if (Status s = txn.Get(Db::kWorkspaces, AsBytes(workspace), raw); !s.ok())
+    return LoadWorkspace(txn, workspace).status();  // the message that names the workspace
+  {
+    // The read path: the workspace record is byte for byte the one the cached key came from.
+    std::lock_guard lock(keys_mutex_);
+    auto it = data_keys_.find(workspace);
+    if (it != data_keys_.end() && it->second.key->generation() == generation &&
+        std::equal(raw.begin(), raw.end(), it->second.record.begin(), it->second.record.end()))
+      return it->second.key;
+  }
+  auto ws = WorkspaceRecord::Decode(raw);
   if (!ws) return ws.status();
   if (ws->key_generation != generation)
     return Status(EIO, "record sealed under data key generation " + std::to_string(generation) +
                            " of workspace " + std::string(workspace) + ", which has generation " +
                            std::to_string(ws->key_generation));
-  {
-    std::lock_guard lock(keys_mutex_);
-    auto it = data_keys_.find(workspace);
-    if (it != data_keys_.end() && it->second.wrapped == ws->wrapped_key) return it->second.key;
-  }
   auto key = keyring::DataKey::Unwrap(*master_, workspace, generation, ws->wrapped_key);
   if (!key) return key.status();
   auto shared = std::make_shared<const keyring::DataKey>(std::move(*key));
   std::lock_guard lock(keys_mutex_);
-  data_keys_.insert_or_assign(std::string(workspace), CachedKey{ws->wrapped_key, shared});
+  data_keys_.insert_or_assign(std::string(workspace),
+                              CachedKey{std::vector<uint8_t>(raw.begin(), raw.end()), shared});
   return shared;
 }
 

@@ -228,11 +228,11 @@ class SecretStore {
   std::unique_ptr<keyring::MasterKey> master_;
   uint32_t unlocked_slot_ = 0;
 
-  // Unwrapped data keys by workspace, with the wrapped bytes they came from: a workspace deleted
-  // and created again (by any process) has the same name and generation but another key.
+  // Unwrapped data keys by workspace, with the workspace record they came from: a workspace
+  // deleted and created again (by any process) has the same name and generation but another key.
   // Guarded by keys_mutex_ (taken inside a transaction, never held while starting one).
   struct CachedKey {
-    std::vector<uint8_t> wrapped;
+    std::vector<uint8_t> record;
     std::shared_ptr<const keyring::DataKey> key;
   };
   std::mutex keys_mutex_;
