@@ -1,5 +1,6 @@
 // Mounting (SPEC §3, §9, §11): mount options, the mount(8) forms, refusals, statfs, and a
 // daemon killed with SIGKILL.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -175,6 +176,23 @@ TEST_F(MountTest, MountTypeFuseSecretfsThroughMount8) {
   TrackMount(second);
   EXPECT_EQ(MountedType(second), "fuse.secretfs");
   EXPECT_EQ(ReadPath(second + "/dev/VIA_MOUNT").bytes, "mount8");
+
+  // An fstab line (in a file of the test's own: mount -T reads it instead of /etc/fstab).
+  const std::string third = Local("mnt3");
+  const std::string fstab = Local("fstab");
+  ASSERT_EQ(mkdir(third.c_str(), 0755), 0);
+  {
+    std::ofstream out(fstab);
+    out << store_ << " " << third << " fuse.secretfs noauto,ro,key=file:" << key_file_
+        << ",workspace=dev 0 0\n";
+  }
+  const ProcessResult by_fstab = Program({"mount", "-T", fstab, third});
+  ASSERT_EQ(by_fstab.exit_code, 0) << Describe(by_fstab);
+  TrackMount(third);
+  EXPECT_EQ(MountedType(third), "fuse.secretfs");
+  EXPECT_EQ(ReadPath(third + "/VIA_MOUNT").bytes, "mount8") << "workspace=dev is the root";
+  EXPECT_EQ(open((third + "/NEW").c_str(), O_WRONLY | O_CREAT, 0600), -1);
+  EXPECT_EQ(errno, EROFS) << "ro from the fstab line";
 }
 
 TEST_F(MountTest, MountingTwiceOnTheSameMountPointIsRefused) {
