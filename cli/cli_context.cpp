@@ -68,32 +68,6 @@ int CliContext::Fail(const std::string& what, const std::string& why) {
 
 std::string CliContext::Author() { return UserLabel(getuid()); }
 
-Result<keyring::SecretBuffer> ReadValue(int fd, size_t max_bytes, const std::string& what) {
-  // Grows in locked memory; every outgrown buffer is wiped when it is freed.
-  keyring::SecretBuffer buf(std::min<size_t>(max_bytes + 1, 64 * 1024));
-  size_t used = 0;
-  for (;;) {
-    if (used == buf.size()) {
-      if (used > max_bytes)
-        return Status(EFBIG, what + ": the value is over the limit of " +
-                                 std::to_string(max_bytes) + " bytes");
-      keyring::SecretBuffer bigger(std::min(buf.size() * 2, max_bytes + 1));
-      std::copy_n(buf.data(), used, bigger.data());
-      buf = std::move(bigger);
-    }
-    const ssize_t n = read(fd, buf.data() + used, buf.size() - used);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Status::FromErrno(errno, what);
-    if (n == 0) break;
-    used += static_cast<size_t>(n);
-  }
-  if (used > max_bytes)
-    return Status(
-        EFBIG, what + ": the value is over the limit of " + std::to_string(max_bytes) + " bytes");
-  buf.Shrink(used);
-  return buf;
-}
-
 Status WriteAll(int fd, std::span<const uint8_t> bytes) {
   while (!bytes.empty()) {
     const ssize_t n = write(fd, bytes.data(), bytes.size());

@@ -65,8 +65,6 @@ class CliContext {
 // break an error into several lines or send escape sequences to the terminal.
 std::string OneLine(std::string_view text);
 
-// Reads a whole value from `fd` into locked memory. EFBIG once it passes `max_bytes`.
-Result<keyring::SecretBuffer> ReadValue(int fd, size_t max_bytes, const std::string& what);
 // Writes all of `bytes` to `fd`, retrying short writes.
 Status WriteAll(int fd, std::span<const uint8_t> bytes);
 

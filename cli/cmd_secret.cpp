@@ -56,7 +56,7 @@ int Put(CliContext& ctx, const PutArgs& a) {
     std::cerr << "Enter the value of " << path.text() << ", then Ctrl-D:" << std::endl;
   }
   const size_t limit = (*store)->options().max_value_bytes;
-  auto value = ReadValue(fd, limit, a.file.empty() ? "standard input" : a.file);
+  auto value = keyring::ReadSecret(fd, limit, a.file.empty() ? "standard input" : a.file);
   if (fd != STDIN_FILENO) close(fd);
   if (!value) return CliContext::Fail(what, value.status());
   store::WriteRequest request;

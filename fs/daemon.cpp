@@ -79,7 +79,7 @@ Status Prepare(const MountRequest& r, const keyring::KeyMaterial& key, Served& s
   if (fuse_session_mount(served.session, r.mountpoint.c_str()) != 0)
     return Status(EIO, "mounting on " + r.mountpoint + " failed (see the message above)");
   served.mounted = true;
-  served.fs->SetMountId(MountIdOf(r.mountpoint));
+  served.fs->SetMountId(MountAt(r.mountpoint).id);
   return Status::Ok();
 }
 
@@ -141,7 +141,7 @@ Status CheckMountpoint(const std::string& mountpoint) {
   }
   if (!S_ISDIR(st.st_mode))
     return Status(ENOTDIR, "mount point " + mountpoint + " is not a directory");
-  if (MountedType(Absolute(mountpoint)) == "fuse.secretfs")
+  if (MountAt(Absolute(mountpoint)).fstype == "fuse.secretfs")
     return Status(EBUSY, "a secretfs is already mounted on " + mountpoint);
   return Status::Ok();
 }

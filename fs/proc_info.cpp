@@ -26,20 +26,21 @@ std::string Unescape(const std::string& field) {
 
 }  // namespace
 
-std::string MountedType(const std::string& path) {
+MountInfo MountAt(const std::string& path) {
   std::ifstream mountinfo("/proc/self/mountinfo");
-  std::string line, type;
+  std::string line;
+  MountInfo found;
   while (std::getline(mountinfo, line)) {
+    // id parent major:minor root point options [optional fields...] - fstype source ...
     std::istringstream fields(line);
-    std::string id, parent, dev, root, point, opts, field;
+    std::string id, parent, dev, root, point, opts, field, fstype;
     fields >> id >> parent >> dev >> root >> point >> opts;
     while (fields >> field && field != "-") {
     }
-    std::string fstype;
     fields >> fstype;
-    if (Unescape(point) == path) type = fstype;  // the last one mounted there wins
+    if (Unescape(point) == path) found = {std::stoi(id), fstype};  // the last one is visible
   }
-  return type;
+  return found;
 }
 
 pid_t ProcessOf(pid_t tid) {
@@ -78,20 +79,6 @@ bool HasOtherWriteDescriptor(pid_t pid, int mount_id, uint64_t ino) {
   }
   closedir(d);
   return found;
-}
-
-int MountIdOf(const std::string& path) {
-  std::ifstream mountinfo("/proc/self/mountinfo");
-  std::string line;
-  int id = 0;
-  while (std::getline(mountinfo, line)) {
-    std::istringstream fields(line);
-    std::string mount_id, parent, dev, root, point;
-    fields >> mount_id >> parent >> dev >> root >> point;
-    if (Unescape(point) == path)
-      id = std::stoi(mount_id);  // the last mount on a path is the visible one
-  }
-  return id;
 }
 
 }  // namespace secretfs::fs

@@ -17,10 +17,12 @@ pid_t ProcessOf(pid_t tid);
 // open only for reading are not counted.
 bool HasOtherWriteDescriptor(pid_t pid, int mount_id, uint64_t ino);
 
-// The mount id (the first field of /proc/self/mountinfo) of the mount at `path`; 0 if unknown.
-int MountIdOf(const std::string& path);
+struct MountInfo {
+  int id = 0;          // the kernel's mount id (mnt_id in /proc/PID/fdinfo); 0 when none
+  std::string fstype;  // "fuse.secretfs", ...; empty when nothing is mounted there
+};
 
-// The filesystem type mounted at absolute `path` ("fuse.secretfs"), or "" when none.
-std::string MountedType(const std::string& path);
+// The visible (last) mount at absolute `path`, from /proc/self/mountinfo.
+MountInfo MountAt(const std::string& path);
 
 }  // namespace secretfs::fs

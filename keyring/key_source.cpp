@@ -18,21 +18,12 @@ constexpr std::string_view kForms = "use file:PATH, passphrase, fd:N or credenti
 
 // Reads everything from `fd` into locked memory, at most kMaxKeyMaterialBytes.
 Result<SecretBuffer> ReadAll(int fd, const std::string& what) {
-  SecretBuffer buf(kMaxKeyMaterialBytes + 1);
-  size_t used = 0;
-  while (used < buf.size()) {
-    const ssize_t n = read(fd, buf.data() + used, buf.size() - used);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Status::FromErrno(errno, what);
-    if (n == 0) break;
-    used += static_cast<size_t>(n);
-  }
-  if (used > kMaxKeyMaterialBytes)
+  auto bytes = ReadSecret(fd, kMaxKeyMaterialBytes, what);
+  if (!bytes && bytes.status().code() == EFBIG)
     return Status(EFBIG, what + ": larger than " + std::to_string(kMaxKeyMaterialBytes) +
                              " bytes; is this really a key?");
-  if (used == 0) return Status(EINVAL, what + ": empty");
-  SecretBuffer exact = SecretBuffer::CopyOf(buf.bytes().first(used));
-  return exact;
+  if (bytes && bytes->empty()) return Status(EINVAL, what + ": empty");
+  return bytes;
 }
 
 Result<SecretBuffer> ReadFile(const std::string& path, const std::string& what) {

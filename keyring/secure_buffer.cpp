@@ -1,6 +1,7 @@
 #include "keyring/secure_buffer.h"
 
 #include <sodium.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <mutex>
@@ -69,6 +70,28 @@ bool SecretBuffer::Equals(std::span<const uint8_t> other) const noexcept {
   if (other.size() != size_) return false;
   if (size_ == 0) return true;
   return sodium_memcmp(data_, other.data(), size_) == 0;
+}
+
+Result<SecretBuffer> ReadSecret(int fd, size_t max_bytes, const std::string& what) {
+  SecretBuffer buf(std::min<size_t>(max_bytes + 1, 64 * 1024));
+  size_t used = 0;
+  for (;;) {
+    if (used == buf.size()) {
+      if (used > max_bytes) break;
+      SecretBuffer bigger(std::min(buf.size() * 2, max_bytes + 1));
+      std::copy_n(buf.data(), used, bigger.data());
+      buf = std::move(bigger);
+    }
+    const ssize_t n = read(fd, buf.data() + used, buf.size() - used);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno(errno, what);
+    if (n == 0) break;
+    used += static_cast<size_t>(n);
+  }
+  if (used > max_bytes)
+    return Status(EFBIG, what + ": over the limit of " + std::to_string(max_bytes) + " bytes");
+  buf.Shrink(used);
+  return buf;
 }
 
 SecretBuilder::SecretBuilder(size_t limit, std::span<const uint8_t> initial) : limit_(limit) {

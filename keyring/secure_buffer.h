@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "common/status.h"
@@ -55,6 +56,11 @@ class SecretBuffer {
   size_t size_ = 0;
   size_t pooled_capacity_ = 0;  // non-zero: a chunk of the locked pool, else sodium_malloc'd
 };
+
+// Reads `fd` to its end into locked memory, growing as it goes (every outgrown buffer is wiped).
+// EFBIG ("<what>: over the limit of N bytes") once more than `max_bytes` arrive; errno values of
+// read(2) with `what` in front.
+Result<SecretBuffer> ReadSecret(int fd, size_t max_bytes, const std::string& what);
 
 // A value being built up by writes at arbitrary offsets (a file opened for writing), in locked
 // memory. Capacity grows by doubling up to `limit`; every outgrown buffer is wiped when freed.
