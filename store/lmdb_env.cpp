@@ -263,9 +263,14 @@ Status Env::Write(const std::function<Status(Txn&)>& body) {
         TxnGuard guard(raw);
         Txn txn(raw, dbis_, CurrentExtent());
         s = body(txn);
+        ScopedCommitHook* hook = ScopedCommitHook::Pending(this);
+        if (s.ok() && hook != nullptr) s = hook->hook_(txn);
         if (s.ok()) {
           rc = guard.Commit();
-          if (rc == MDB_SUCCESS) return Status::Ok();
+          if (rc == MDB_SUCCESS) {
+            if (hook != nullptr) hook->ran_ = true;
+            return Status::Ok();
+          }
           if (rc != MDB_MAP_FULL) return CommitError(rc);
         } else if (!txn.map_full_) {
           return s;  // an ordinary failure: the guard aborts, nothing is stored
@@ -283,6 +288,22 @@ Status Env::Write(const std::function<Status(Txn&)>& body) {
     SECRETFS_RETURN_IF_ERROR(Grow());
   }
   return Status(ENOSPC, "the store could not grow enough for this change");
+}
+
+namespace {
+thread_local ScopedCommitHook* current_hook = nullptr;
+}  // namespace
+
+ScopedCommitHook::ScopedCommitHook(Env& env, std::function<Status(Txn&)> hook)
+    : env_(&env), hook_(std::move(hook)), outer_(current_hook) {
+  current_hook = this;
+}
+
+ScopedCommitHook::~ScopedCommitHook() { current_hook = outer_; }
+
+ScopedCommitHook* ScopedCommitHook::Pending(const Env* env) {
+  ScopedCommitHook* hook = current_hook;
+  return hook != nullptr && hook->env_ == env && !hook->ran_ ? hook : nullptr;
 }
 
 Status Env::CommitError(int rc) const {
@@ -331,16 +352,41 @@ Status Txn::Del(Db db, Bytes key) {
 
 Status Txn::Scan(Db db, Bytes prefix,
                  const std::function<bool(Bytes key, Bytes value)>& visit) const {
+  return Walk(db, prefix, prefix, false, visit);
+}
+
+Status Txn::ScanFrom(Db db, Bytes start, bool backward,
+                     const std::function<bool(Bytes key, Bytes value)>& visit) const {
+  return Walk(db, start, {}, backward, visit);
+}
+
+Status Txn::Walk(Db db, Bytes start, Bytes prefix, bool backward,
+                 const std::function<bool(Bytes key, Bytes value)>& visit) const {
   Cursor cursor(txn_, dbis_[static_cast<int>(db)]);
   if (cursor.open_rc() != 0) return FromLmdb(cursor.open_rc(), "reading the store");
-  MDB_val k = Val(prefix), v{};
-  int rc = cursor.Get(k, v, prefix.empty() ? MDB_FIRST : MDB_SET_RANGE);
+  MDB_val k = Val(start), v{};
+  int rc;
+  if (!backward) {
+    rc = cursor.Get(k, v, start.empty() ? MDB_FIRST : MDB_SET_RANGE);
+  } else if (start.empty()) {
+    rc = cursor.Get(k, v, MDB_LAST);
+  } else {
+    // The last key <= start: position at the first key >= start and step back unless equal.
+    rc = cursor.Get(k, v, MDB_SET_RANGE);
+    if (rc == MDB_NOTFOUND) {
+      rc = cursor.Get(k, v, MDB_LAST);
+    } else if (rc == 0 && !(k.mv_size == start.size() &&
+                            std::memcmp(k.mv_data, start.data(), start.size()) == 0)) {
+      rc = cursor.Get(k, v, MDB_PREV);
+    }
+  }
+  const MDB_cursor_op step = backward ? MDB_PREV : MDB_NEXT;
   while (rc == 0) {
     if (!InsideFile(Span(k)))
       return Status(EIO, "a key of the store is damaged (it points outside the file)");
     if (!HasPrefix(Span(k), prefix)) break;
     if (!visit(Span(k), InsideFile(Span(v)) ? Span(v) : Bytes{})) return Status::Ok();
-    rc = cursor.Get(k, v, MDB_NEXT);
+    rc = cursor.Get(k, v, step);
   }
   if (rc != 0 && rc != MDB_NOTFOUND) return FromLmdb(rc, "reading the store");
   return Status::Ok();

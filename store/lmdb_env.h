@@ -42,6 +42,10 @@ class Txn {
   // A value that points outside the file (damage) is passed as empty: every record of the schema
   // is non-empty, so its decoder reports it. A damaged key ends the scan with EIO.
   Status Scan(Db db, Bytes prefix, const std::function<bool(Bytes key, Bytes value)>& visit) const;
+  // Like Scan without a prefix: from the first key >= `start` upwards, or with `backward` from
+  // the last key <= `start` downwards (an empty `start` is the first or the last key).
+  Status ScanFrom(Db db, Bytes start, bool backward,
+                  const std::function<bool(Bytes key, Bytes value)>& visit) const;
   // The number of entries in `db` (from LMDB's statistics, not a scan).
   size_t Entries(Db db) const;
 
@@ -57,6 +61,8 @@ class Txn {
   // LMDB has no checksums: a damaged length or page number can point a value past the end of
   // the file, and touching it would be SIGBUS. Such a value is EIO instead.
   bool InsideFile(Bytes b) const;
+  Status Walk(Db db, Bytes start, Bytes prefix, bool backward,
+              const std::function<bool(Bytes key, Bytes value)>& visit) const;
   MDB_txn* txn_;
   const unsigned* dbis_;
   Extent extent_;
@@ -110,6 +116,28 @@ class Env {
   std::atomic<const uint8_t*> map_base_{nullptr};
   unsigned dbis_[static_cast<int>(Db::kCount)] = {};
   std::shared_mutex resize_mutex_;
+};
+
+// Joins work to the change this thread commits next through `env`, while the scope lives: `hook`
+// runs inside that write transaction after its body and before the commit, so what it writes (the
+// change's audit event) is stored together with the change or not at all. An error from `hook`
+// aborts the change. The hook runs once per commit attempt, and not again after one commit.
+class ScopedCommitHook {
+ public:
+  ScopedCommitHook(Env& env, std::function<Status(Txn&)> hook);
+  ~ScopedCommitHook();
+  ScopedCommitHook(const ScopedCommitHook&) = delete;
+  ScopedCommitHook& operator=(const ScopedCommitHook&) = delete;
+  // Whether a change was committed with the hook.
+  bool ran() const { return ran_; }
+
+ private:
+  friend class Env;
+  static ScopedCommitHook* Pending(const Env* env);
+  Env* env_;
+  std::function<Status(Txn&)> hook_;
+  ScopedCommitHook* outer_;
+  bool ran_ = false;
 };
 
 // LMDB result code -> Status with `what` in front (MDB_NOTFOUND -> ENOENT, MDB_CORRUPTED -> EIO,

@@ -74,6 +74,11 @@ Status SecretStore::RequireUnlocked() const {
   return Status::Ok();
 }
 
+Result<keyring::SecretBuffer> SecretStore::AuditKey() const {
+  SECRETFS_RETURN_IF_ERROR(RequireUnlocked());
+  return master_->DeriveAuditKey();
+}
+
 Status SecretStore::Create(const std::string& dir, const keyring::KeyMaterial& first_key,
                            keyring::PwhashLimits limits, const std::string& label,
                            const StoreOptions& options) {

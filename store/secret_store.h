@@ -191,6 +191,11 @@ class SecretStore {
   // all its versions.
   Status Destroy(std::string_view workspace, std::string_view key, std::optional<uint64_t> version);
 
+  // The environment, for the layers above that keep their own tables in it (the audit log).
+  Env& env() { return *env_; }
+  // The key of the audit chain (SPEC §6), derived from the master key. EACCES while locked.
+  Result<keyring::SecretBuffer> AuditKey() const;
+
   StoreUsage Usage() const { return {env_->map_bytes(), env_->used_bytes()}; }
 
   // A compacted, consistent copy into directory `dest` (created if missing; EEXIST if it holds a

@@ -1,0 +1,109 @@
+// ScopedCommitHook (what the audit layer joins changes with) and ScanFrom (how it finds the last
+// event), on a real store.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <string>
+#include <vector>
+
+#include "store/secret_store.h"
+#include "tests/store/store_fixture.h"
+
+using secretfs::AsBytes;
+using secretfs::Status;
+using secretfs::store::Bytes;
+using secretfs::store::Db;
+using secretfs::store::ScopedCommitHook;
+using secretfs::store::Txn;
+
+namespace {
+
+std::vector<uint8_t> SeqKey(int n) { return {static_cast<uint8_t>(n)}; }
+
+// The keys of the audit table, in the order ScanFrom visits them.
+std::vector<uint8_t> Walk(secretfs::store::Env& env, std::vector<uint8_t> start, bool backward) {
+  std::vector<uint8_t> seen;
+  EXPECT_TRUE(env.Read([&](Txn& txn) {
+                   return txn.ScanFrom(Db::kAudit, start, backward, [&](Bytes k, Bytes) {
+                     seen.push_back(k[0]);
+                     return true;
+                   });
+                 })
+                  .ok());
+  return seen;
+}
+
+}  // namespace
+
+class CommitHookTest : public StoreTest {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    ASSERT_NO_FATAL_FAILURE(CreateAndUnlock());
+    ASSERT_NO_FATAL_FAILURE(MakeWorkspace("dev"));
+  }
+  size_t AuditEntries() {
+    size_t n = 0;
+    EXPECT_TRUE(store_->env()
+                    .Read([&](Txn& txn) {
+                      n = txn.Entries(Db::kAudit);
+                      return Status::Ok();
+                    })
+                    .ok());
+    return n;
+  }
+};
+
+TEST_F(CommitHookTest, HookCommitsWithTheChangeOnce) {
+  int runs = 0;
+  {
+    ScopedCommitHook hook(store_->env(), [&](Txn& txn) {
+      ++runs;
+      return txn.Put(Db::kAudit, SeqKey(runs), AsBytes("event"));
+    });
+    ASSERT_TRUE(Put("dev", "A", "one").ok());
+    EXPECT_TRUE(hook.ran());
+    ASSERT_TRUE(Put("dev", "B", "two").ok());  // a second change in scope: not joined again
+  }
+  EXPECT_EQ(runs, 1);
+  EXPECT_EQ(AuditEntries(), 1u);
+}
+
+TEST_F(CommitHookTest, FailedChangeStoresNeitherTheChangeNorTheHookWrite) {
+  ScopedCommitHook hook(store_->env(),
+                        [&](Txn& txn) { return txn.Put(Db::kAudit, SeqKey(1), AsBytes("event")); });
+  secretfs::store::WriteRequest request;
+  request.workspace = "nope";  // no such workspace: the change fails
+  request.key = "A";
+  request.value = AsBytes("x");
+  EXPECT_EQ(store_->Write(request).status().code(), ENOENT);
+  EXPECT_FALSE(hook.ran());
+  EXPECT_EQ(AuditEntries(), 0u);
+}
+
+TEST_F(CommitHookTest, HookErrorAbortsTheChange) {
+  {
+    ScopedCommitHook hook(store_->env(), [](Txn&) { return Status(EIO, "log is full"); });
+    EXPECT_EQ(Put("dev", "A", "one").status().code(), EIO);
+  }
+  EXPECT_EQ(ReadErrno("dev", "A"), ENOENT);
+  EXPECT_TRUE(Put("dev", "A", "one").ok());  // out of scope: changes work again
+}
+
+TEST_F(CommitHookTest, ScanFromWalksForwardAndBackward) {
+  ASSERT_TRUE(store_->env()
+                  .Write([](Txn& txn) {
+                    for (uint8_t k : {2, 4, 6})
+                      if (Status s = txn.Put(Db::kAudit, SeqKey(k), AsBytes("e")); !s.ok()) return s;
+                    return Status::Ok();
+                  })
+                  .ok());
+  auto& env = store_->env();
+  EXPECT_EQ(Walk(env, {}, false), (std::vector<uint8_t>{2, 4, 6}));
+  EXPECT_EQ(Walk(env, {}, true), (std::vector<uint8_t>{6, 4, 2}));
+  EXPECT_EQ(Walk(env, SeqKey(3), false), (std::vector<uint8_t>{4, 6}));
+  EXPECT_EQ(Walk(env, SeqKey(4), true), (std::vector<uint8_t>{4, 2}));
+  EXPECT_EQ(Walk(env, SeqKey(5), true), (std::vector<uint8_t>{4, 2}));
+  EXPECT_EQ(Walk(env, SeqKey(9), true), (std::vector<uint8_t>{6, 4, 2}));
+  EXPECT_EQ(Walk(env, SeqKey(1), true), (std::vector<uint8_t>{}));
+}
