@@ -1,0 +1,243 @@
+#include "audit/audit_log.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <new>
+
+#include "common/byte_codec.h"
+#include "store/schema.h"
+
+namespace secretfs::audit {
+namespace {
+
+// Buffered mode holds at most this many events waiting for their commit; past it, Record fails
+// (closed) instead of letting memory grow while the store is stuck.
+constexpr size_t kMaxBufferedEvents = 100'000;
+// ... and wakes the flusher before flush_ms has passed once this many are waiting.
+constexpr size_t kEarlyFlushEvents = 4096;
+
+int64_t RealtimeNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+Status RequireAuditKey(const keyring::SecretBuffer& key) {
+  if (key.size() != kMacBytes)
+    return Status(EINVAL, "the audit key must be " + std::to_string(kMacBytes) + " bytes");
+  return Status::Ok();
+}
+
+}  // namespace
+
+struct AuditLog::Pending {
+  Event event;
+  Status result;
+  bool done = false;
+};
+
+Status Append(store::Txn& txn, const keyring::SecretBuffer& key, Event& event) {
+  SECRETFS_RETURN_IF_ERROR(RequireAuditKey(key));
+  uint64_t last_seq = 0;
+  Mac prev{};
+  bool found = false;
+  Status damaged;
+  SECRETFS_RETURN_IF_ERROR(
+      txn.ScanFrom(store::Db::kAudit, {}, /*backward=*/true, [&](store::Bytes k, store::Bytes v) {
+        found = true;
+        if (k.size() != 8 || v.size() <= kMacBytes) {
+          damaged = Status(EIO, "the newest audit event is damaged; run secretfs audit verify");
+        } else {
+          last_seq = SeqOf(k);
+          std::copy(v.end() - kMacBytes, v.end(), prev.begin());
+        }
+        return false;  // the last one is all we need
+      }));
+  SECRETFS_RETURN_IF_ERROR(damaged);
+  if (!found) {
+    // An empty table continues from the prune anchor, if there is one.
+    store::Bytes stored;
+    const Status s = txn.Get(store::Db::kMeta, AsBytes(kAnchorKey), stored);
+    if (s.ok()) {
+      auto anchor = DecodeAnchor(key.bytes(), stored);
+      if (!anchor) return anchor.status();
+      last_seq = anchor->seq;
+      prev = anchor->mac;
+    } else if (s.code() != ENOENT) {
+      return s;
+    }
+  }
+  if (last_seq == UINT64_MAX) return Status(EOVERFLOW, "the audit log has run out of numbers");
+  event.seq = last_seq + 1;
+  if (event.time_ns == 0) event.time_ns = RealtimeNs();
+  std::vector<uint8_t> value = Encode(event);
+  const Mac mac = ChainMac(key.bytes(), prev, value);
+  value.insert(value.end(), mac.begin(), mac.end());
+  return txn.Put(store::Db::kAudit, SeqKey(event.seq), value);
+}
+
+AuditLog::AuditLog(store::Env& env, keyring::SecretBuffer key, LogOptions options)
+    : env_(env), key_(std::move(key)), options_(options) {
+  if (options_.mode == Mode::kBuffered) flusher_ = std::thread([this] { FlusherLoop(); });
+}
+
+AuditLog::~AuditLog() {
+  if (flusher_.joinable()) {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    flusher_.join();  // it commits what is left before it ends
+  }
+  std::lock_guard lock(mutex_);
+  if (!queue_.empty()) {
+    // The last flush failed; there is no caller left to fail. Say so (names no secret).
+    std::fprintf(stderr, "secretfs: audit: %zu buffered event(s) could not be committed: %s\n",
+                 queue_.size(), failure_.c_str());
+  }
+  for (Pending* p : queue_) delete p;  // buffered mode owns its queued events
+  queue_.clear();
+}
+
+Status AuditLog::CommitBatch(std::deque<Pending*>& batch) {
+  Status s;
+  try {
+    // A caller may have a Join scope open on this thread; the batch's transaction is not the
+    // change that scope waits for. A scope of our own, innermost, keeps its hook out of here.
+    store::ScopedCommitHook shield(env_, [](store::Txn&) { return Status::Ok(); });
+    s = env_.Write([&](store::Txn& txn) -> Status {
+      for (Pending* p : batch) {
+        Event event = p->event;  // the body may run again (map growth): append copies
+        SECRETFS_RETURN_IF_ERROR(Append(txn, key_, event));
+      }
+      return Status::Ok();
+    });
+  } catch (const std::bad_alloc&) {
+    s = Status(ENOMEM, "out of memory");
+  }
+  if (!s.ok()) return Status(EIO, "recording the audit event: " + s.message());
+  return s;
+}
+
+Status AuditLog::Record(Event event) {
+  // The time of the access, not of its commit (which may come flush_ms later).
+  if (event.time_ns == 0) event.time_ns = RealtimeNs();
+
+  if (options_.mode == Mode::kBuffered) {
+    std::lock_guard lock(mutex_);
+    if (failing_) return Status(EIO, failure_);
+    if (queue_.size() >= kMaxBufferedEvents)
+      return Status(EIO, "recording the audit event: " + std::to_string(queue_.size()) +
+                             " events already wait for their commit");
+    auto pending = std::make_unique<Pending>();
+    pending->event = std::move(event);
+    queue_.push_back(pending.release());  // owned by the queue until committed
+    if (queue_.size() >= kEarlyFlushEvents) wake_.notify_all();
+    return Status::Ok();
+  }
+
+  // Durable: group commit. Whoever finds no commit running leads: it takes every event queued at
+  // that moment (its own among them) and commits them in one transaction; the others wait, and
+  // one of those still queued when it finishes leads the next batch.
+  Pending self;
+  self.event = std::move(event);
+  std::unique_lock lock(mutex_);
+  queue_.push_back(&self);
+  while (!self.done) {
+    if (leader_active_) {
+      wake_.wait(lock);
+      continue;
+    }
+    leader_active_ = true;
+    std::deque<Pending*> batch;
+    batch.swap(queue_);
+    lock.unlock();
+    const Status s = CommitBatch(batch);
+    lock.lock();
+    for (Pending* p : batch) {
+      p->result = s;
+      p->done = true;
+    }
+    if (s.ok()) {
+      ++stats_.commits;
+      stats_.events += batch.size();
+    }
+    leader_active_ = false;
+    wake_.notify_all();
+  }
+  return self.result;
+}
+
+std::unique_ptr<store::ScopedCommitHook> AuditLog::Join(Event event) {
+  return std::make_unique<store::ScopedCommitHook>(
+      env_, [this, event = std::move(event)](store::Txn& txn) -> Status {
+        Event e = event;  // the hook may run more than once (map growth): keep ours intact
+        if (e.version == 0 && !e.key.empty()) {
+          store::Bytes stored;
+          if (txn.Get(store::Db::kSecrets, store::SecretKey(e.workspace, e.key), stored).ok()) {
+            auto record = store::SecretRecord::Decode(stored);
+            if (record) e.version = record->version;
+          }
+        }
+        return Append(txn, key_, e).Wrap("recording the audit event");
+      });
+}
+
+Status AuditLog::Flush() {
+  if (options_.mode != Mode::kBuffered) return Status::Ok();
+  std::unique_lock lock(mutex_);
+  // One committer at a time keeps the events in the order they were recorded.
+  wake_.wait(lock, [&] { return !leader_active_; });
+  if (queue_.empty()) {
+    failing_ = false;
+    failure_.clear();
+    return Status::Ok();
+  }
+  leader_active_ = true;
+  std::deque<Pending*> batch;
+  batch.swap(queue_);
+  lock.unlock();
+  const Status s = CommitBatch(batch);
+  lock.lock();
+  leader_active_ = false;
+  if (s.ok()) {
+    ++stats_.commits;
+    stats_.events += batch.size();
+    for (Pending* p : batch) delete p;
+    failing_ = false;
+    failure_.clear();
+  } else {
+    // Keep them, in front of what arrived meanwhile, for the next round; refuse new events until
+    // a flush succeeds.
+    queue_.insert(queue_.begin(), batch.begin(), batch.end());
+    failing_ = true;
+    failure_ = s.message();
+  }
+  wake_.notify_all();
+  return s;
+}
+
+void AuditLog::FlusherLoop() {
+  const auto period = std::chrono::milliseconds(std::max(options_.flush_ms, 1));
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    wake_.wait_for(lock, period,
+                   [&] { return stopping_ || (!failing_ && queue_.size() >= kEarlyFlushEvents); });
+    lock.unlock();
+    (void)Flush();  // a failure is kept in failing_/failure_ for Record to report
+    lock.lock();
+  }
+  lock.unlock();
+  (void)Flush();
+}
+
+LogStats AuditLog::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+}  // namespace secretfs::audit

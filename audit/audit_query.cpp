@@ -1,0 +1,281 @@
+#include "audit/audit_query.h"
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+
+#include "common/byte_codec.h"
+
+namespace secretfs::audit {
+namespace {
+
+using store::Bytes;
+using store::Db;
+
+// Query reads this many entries per read transaction, and calls `visit` outside it: a slow
+// consumer (a pipe, --follow) never holds a snapshot of the store open for long.
+constexpr size_t kQueryChunk = 4096;
+// Verify reports progress every this many events.
+constexpr uint64_t kProgressEvery = 4096;
+
+Status RequireAuditKey(const keyring::SecretBuffer& key) {
+  if (key.size() != kMacBytes)
+    return Status(EINVAL, "the audit key must be " + std::to_string(kMacBytes) + " bytes");
+  return Status::Ok();
+}
+
+std::string SeqText(uint64_t seq) { return std::to_string(seq); }
+
+// Constant time, like sodium_memcmp (keeps <sodium.h> to event.cpp).
+bool SameMac(const Mac& a, const uint8_t* b) {
+  uint8_t diff = 0;
+  for (size_t i = 0; i < kMacBytes; ++i) diff |= static_cast<uint8_t>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+// The stored value of event `seq`: Encode(event) || mac.
+Result<Event> DecodeStored(uint64_t seq, Bytes value) {
+  if (value.size() <= kMacBytes)
+    return Status(EIO,
+                  "audit event " + SeqText(seq) + " does not decode (its record is too short)");
+  auto event = Decode(value.first(value.size() - kMacBytes));
+  if (!event)
+    return Status(
+        EIO, "audit event " + SeqText(seq) + " does not decode (" + event.status().message() + ")");
+  return event;
+}
+
+// Where the chain starts: the prune anchor's seq and MAC, or 0 and zeros.
+struct ChainStart {
+  bool anchored = false;
+  Anchor anchor;
+};
+Result<ChainStart> LoadChainStart(const store::Txn& txn, const keyring::SecretBuffer& key) {
+  ChainStart start;
+  Bytes stored;
+  const Status s = txn.Get(Db::kMeta, AsBytes(kAnchorKey), stored);
+  if (s.code() == ENOENT) return start;
+  if (!s.ok()) return s;
+  start.anchored = true;
+  auto anchor = DecodeAnchor(key.bytes(), stored);
+  if (!anchor) return anchor.status();
+  start.anchor = *anchor;
+  return start;
+}
+
+// Checks one stored entry against the chain so far: that it is the event expected next, that
+// its MAC continues `chain`, and that it decodes as itself. Returns the problem (empty when it
+// verifies); `mac` and `event` are set when it verifies.
+std::string CheckEntry(const keyring::SecretBuffer& key, const Mac& chain, uint64_t expected,
+                       Bytes k, Bytes v, Mac& mac, Event& event) {
+  if (k.size() != 8) return "a damaged key in the audit table";
+  const uint64_t seq = SeqOf(k);
+  if (seq > expected) {
+    if (seq - expected == 1)
+      return "event " + SeqText(expected) + " before it is missing (deleted)";
+    return "events " + SeqText(expected) + ".." + SeqText(seq - 1) +
+           " before it are missing (deleted)";
+  }
+  if (seq < expected)
+    return "it is numbered before event " + SeqText(expected) +
+           ", where the chain starts or continues: inserted or restored";
+  if (v.size() <= kMacBytes) return "its record is damaged (too short to hold a MAC)";
+  const Bytes encoded = v.first(v.size() - kMacBytes);
+  mac = ChainMac(key.bytes(), chain, encoded);
+  if (!SameMac(mac, v.data() + encoded.size()))
+    return "its MAC does not match: the event was edited, reordered or inserted";
+  auto decoded = Decode(encoded);
+  if (!decoded) return "it does not decode (" + decoded.status().message() + ")";
+  if (decoded->seq != seq)
+    return "its record holds event " + SeqText(decoded->seq) + " (moved or reordered)";
+  event = std::move(*decoded);
+  return {};
+}
+
+}  // namespace
+
+bool Filter::Matches(const Event& event) const {
+  if (event.seq <= after_seq) return false;
+  if (since_ns && event.time_ns < *since_ns) return false;
+  if (until_ns && event.time_ns >= *until_ns) return false;
+  if (workspace && event.workspace != *workspace) return false;
+  if (key && event.key != *key) return false;
+  if (uid && event.uid != *uid) return false;
+  if (op && event.op != *op) return false;
+  return true;
+}
+
+Status Query(store::Env& env, const Filter& filter,
+             const std::function<bool(const Event&)>& visit) {
+  if (filter.after_seq == UINT64_MAX) return Status::Ok();
+  uint64_t next = filter.after_seq + 1;
+  for (;;) {
+    std::vector<Event> found;
+    bool more = false;
+    Status bad;
+    SECRETFS_RETURN_IF_ERROR(env.Read([&](store::Txn& txn) {
+      size_t scanned = 0;
+      return txn.ScanFrom(Db::kAudit, SeqKey(next), false, [&](Bytes k, Bytes v) {
+        if (scanned == kQueryChunk) {
+          more = true;
+          return false;
+        }
+        ++scanned;
+        if (k.size() != 8) {
+          bad = Status(EIO, "a damaged key in the audit table after event " + SeqText(next - 1));
+          return false;
+        }
+        const uint64_t seq = SeqOf(k);
+        auto event = DecodeStored(seq, v);
+        if (!event) {
+          bad = event.status();
+          return false;
+        }
+        if (filter.Matches(*event)) found.push_back(std::move(*event));
+        if (seq == UINT64_MAX) return false;
+        next = seq + 1;
+        return true;
+      });
+    }));
+    for (const Event& event : found)
+      if (!visit(event)) return Status::Ok();
+    if (!bad.ok() || !more) return bad;
+  }
+}
+
+Result<VerifyResult> Verify(store::Env& env, const keyring::SecretBuffer& key,
+                            const std::function<void(uint64_t, uint64_t)>& progress) {
+  SECRETFS_RETURN_IF_ERROR(RequireAuditKey(key));
+  VerifyResult result;
+  Mac chain{};
+  // One read transaction: the whole chain as of one moment.
+  SECRETFS_RETURN_IF_ERROR(env.Read([&](store::Txn& txn) -> Status {
+    const uint64_t total = txn.Entries(Db::kAudit);
+    uint64_t expected = 1;
+    auto start = LoadChainStart(txn, key);
+    if (!start) {
+      if (start.status().code() != EIO) return start.status();
+      // The anchor does not verify: the chain after it cannot be trusted from its first event.
+      result.anchored = true;
+      result.problem = start.status().message();
+      result.broken_seq = 0;
+      Status s = txn.ScanFrom(Db::kAudit, {}, false, [&](Bytes k, Bytes) {
+        if (k.size() == 8) result.broken_seq = SeqOf(k);
+        return false;
+      });
+      return s;
+    }
+    if (start->anchored) {
+      result.anchored = true;
+      chain = start->anchor.mac;
+      expected = start->anchor.seq + 1;
+    }
+    return txn.ScanFrom(Db::kAudit, {}, false, [&](Bytes k, Bytes v) {
+      Mac mac{};
+      Event event;
+      std::string problem = CheckEntry(key, chain, expected, k, v, mac, event);
+      if (!problem.empty()) {
+        result.broken_seq = k.size() == 8 ? SeqOf(k) : expected;
+        result.problem = std::move(problem);
+        return false;
+      }
+      if (result.events == 0) result.first_seq = event.seq;
+      result.last_seq = event.seq;
+      ++result.events;
+      chain = mac;
+      expected = event.seq + 1;
+      if (progress && result.events % kProgressEvery == 0)
+        progress(result.events, std::max(total, result.events));
+      return event.seq != UINT64_MAX;
+    });
+  }));
+  if (progress && !result.broken_seq) progress(result.events, result.events);
+  result.head_mac.assign(chain.begin(), chain.end());
+  return result;
+}
+
+Result<uint64_t> Prune(store::Env& env, const keyring::SecretBuffer& key, int64_t before_ns) {
+  SECRETFS_RETURN_IF_ERROR(RequireAuditKey(key));
+  uint64_t removed = 0;
+  SECRETFS_RETURN_IF_ERROR(env.Write([&](store::Txn& txn) -> Status {
+    removed = 0;  // the body may run again (map growth)
+    auto start = LoadChainStart(txn, key);
+    if (!start) return start.status().Wrap("not pruning");
+    Mac chain = start->anchored ? start->anchor.mac : Mac{};
+    uint64_t expected = start->anchored ? start->anchor.seq + 1 : 1;
+
+    uint64_t newest = 0;
+    SECRETFS_RETURN_IF_ERROR(txn.ScanFrom(Db::kAudit, {}, true, [&](Bytes k, Bytes) {
+      newest = SeqOf(k);
+      return false;
+    }));
+
+    // Only events whose chain verifies are removed: pruning must not launder an edit or a
+    // deletion into an anchor that verifies.
+    std::vector<uint64_t> doomed;
+    Anchor last;
+    Status bad;
+    SECRETFS_RETURN_IF_ERROR(txn.ScanFrom(Db::kAudit, {}, false, [&](Bytes k, Bytes v) {
+      if (k.size() == 8 && SeqOf(k) >= newest) return false;  // the newest always stays
+      Mac mac{};
+      Event event;
+      const std::string problem = CheckEntry(key, chain, expected, k, v, mac, event);
+      if (!problem.empty()) {
+        bad = Status(EIO, "not pruning: event " + SeqText(k.size() == 8 ? SeqOf(k) : expected) +
+                              " does not verify (" + problem + "); see secretfs audit verify");
+        return false;
+      }
+      if (event.time_ns >= before_ns) return false;
+      doomed.push_back(event.seq);
+      last.seq = event.seq;
+      last.mac = mac;
+      chain = mac;
+      expected = event.seq + 1;
+      return true;
+    }));
+    SECRETFS_RETURN_IF_ERROR(bad);
+    if (doomed.empty()) return Status::Ok();
+    for (uint64_t seq : doomed) SECRETFS_RETURN_IF_ERROR(txn.Del(Db::kAudit, SeqKey(seq)));
+    SECRETFS_RETURN_IF_ERROR(
+        txn.Put(Db::kMeta, AsBytes(kAnchorKey), EncodeAnchor(key.bytes(), last)));
+    removed = doomed.size();
+    return Status::Ok();
+  }));
+  return removed;
+}
+
+Result<ReadersReport> Readers(store::SecretStore& store, const std::string& workspace,
+                              const std::string& key) {
+  auto info = store.Stat(workspace, key);
+  if (!info) return info.status();
+  ReadersReport report;
+  report.current_version = info->record.version;
+  report.current_written_ns = info->record.updated_ns;
+
+  // A key index of the audit table is future work; a scan answers this for now.
+  std::map<std::tuple<uint32_t, std::string, std::string>, ReaderRow> rows;
+  Filter filter;
+  filter.workspace = workspace;
+  filter.key = key;
+  SECRETFS_RETURN_IF_ERROR(Query(store.env(), filter, [&](const Event& e) {
+    const bool read = e.op == op::kRead || e.op == op::kVersionRead ||
+                      (e.origin == Origin::kCli && e.op == "get");
+    if (!read || e.result != 0) return true;
+    ReaderRow& row = rows[{e.uid, e.exe, e.unit}];
+    if (row.reads == 0) {
+      row.uid = e.uid;
+      row.exe = e.exe;
+      row.unit = e.unit;
+    }
+    ++row.reads;
+    row.version = std::max(row.version, e.version);
+    row.last_read_ns = std::max(row.last_read_ns, e.time_ns);
+    if (e.version == report.current_version && e.time_ns >= report.current_written_ns)
+      row.current = true;
+    return true;
+  }));
+  for (auto& [who, row] : rows) report.readers.push_back(std::move(row));
+  return report;
+}
+
+}  // namespace secretfs::audit

@@ -1,0 +1,73 @@
+// Reading the audit log: queries, chain verification, pruning, and who read what (SPEC §6).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "audit/event.h"
+#include "common/status.h"
+#include "keyring/secure_buffer.h"
+#include "store/secret_store.h"
+
+namespace secretfs::audit {
+
+struct Filter {
+  std::optional<int64_t> since_ns;  // time_ns >= since
+  std::optional<int64_t> until_ns;  // time_ns < until
+  std::optional<std::string> workspace;
+  std::optional<std::string> key;
+  std::optional<uint32_t> uid;
+  std::optional<std::string> op;
+  uint64_t after_seq = 0;  // only events with seq > after_seq (for --follow)
+
+  bool Matches(const Event& event) const;
+};
+
+// Calls `visit` for each event matching `filter`, oldest first, until it returns false. EIO for
+// an event that does not decode (verify names it).
+Status Query(store::Env& env, const Filter& filter, const std::function<bool(const Event&)>& visit);
+
+struct VerifyResult {
+  uint64_t events = 0;     // events checked
+  uint64_t first_seq = 0;  // 0 when the log is empty
+  uint64_t last_seq = 0;
+  bool anchored = false;          // the chain starts at a prune anchor
+  std::vector<uint8_t> head_mac;  // the last event's MAC: note it elsewhere to detect truncation
+  // The first event that does not verify (edited, reordered, a gap where one was deleted, or a
+  // record that does not decode), and why. Empty when the whole chain verifies.
+  std::optional<uint64_t> broken_seq;
+  std::string problem;
+};
+
+// Checks the whole chain with the audit key. `progress`, when set, is called as (done, total).
+Result<VerifyResult> Verify(store::Env& env, const keyring::SecretBuffer& key,
+                            const std::function<void(uint64_t, uint64_t)>& progress = {});
+
+// Removes every event older than `before_ns` and records an anchor (the last removed event's seq
+// and MAC, itself MACed with the audit key) so the remaining chain still verifies. Returns the
+// number of events removed. The newest event is never removed.
+Result<uint64_t> Prune(store::Env& env, const keyring::SecretBuffer& key, int64_t before_ns);
+
+// `audit readers W/K`: which processes read which version, and who has not read the current
+// version since it was written.
+struct ReaderRow {
+  uint32_t uid = 0;
+  std::string exe;
+  std::string unit;
+  uint64_t version = 0;  // the newest version this reader read
+  int64_t last_read_ns = 0;
+  uint64_t reads = 0;
+  bool current = false;  // read the current version after it was written
+};
+struct ReadersReport {
+  uint64_t current_version = 0;
+  int64_t current_written_ns = 0;
+  std::vector<ReaderRow> readers;  // one row per (uid, exe, unit)
+};
+Result<ReadersReport> Readers(store::SecretStore& store, const std::string& workspace,
+                              const std::string& key);
+
+}  // namespace secretfs::audit

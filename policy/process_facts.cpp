@@ -1,0 +1,207 @@
+#include "policy/process_facts.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+
+namespace secretfs::policy {
+namespace {
+
+// Called while a filesystem request waits: a handful of open/read/close on /proc into a stack
+// buffer, no iostreams, no allocation unless a file is unusually long.
+class ProcFile {
+ public:
+  // False when `path` cannot be opened or read (the process is gone, hidepid, EACCES).
+  bool Read(const char* path) {
+    const int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    size_ = 0;
+    on_heap_ = false;
+    ssize_t n = 0;
+    for (;;) {
+      if (!on_heap_ && size_ == sizeof stack_) {
+        // Longer than the stack buffer (thousands of supplementary groups): go on on the heap.
+        heap_.assign(stack_, size_);
+        on_heap_ = true;
+      }
+      if (on_heap_) heap_.resize(size_ + sizeof stack_);
+      char* dest = on_heap_ ? heap_.data() + size_ : stack_ + size_;
+      const size_t room = on_heap_ ? sizeof stack_ : sizeof stack_ - size_;
+      n = read(fd, dest, room);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      size_ += static_cast<size_t>(n);
+    }
+    close(fd);
+    return n == 0;
+  }
+
+  std::string_view text() const { return {on_heap_ ? heap_.data() : stack_, size_}; }
+
+ private:
+  char stack_[4096];
+  std::string heap_;
+  size_t size_ = 0;
+  bool on_heap_ = false;
+};
+
+// The value of field `name` ("Tgid", "Groups") of a /proc/PID/status text, without the tab.
+std::optional<std::string_view> StatusField(std::string_view status, std::string_view name) {
+  size_t at = 0;
+  while (at < status.size()) {
+    size_t end = status.find('\n', at);
+    if (end == std::string_view::npos) end = status.size();
+    const std::string_view line = status.substr(at, end - at);
+    if (line.size() > name.size() && line.compare(0, name.size(), name) == 0 &&
+        line[name.size()] == ':')
+      return line.substr(name.size() + 1);
+    at = end + 1;
+  }
+  return std::nullopt;
+}
+
+// Whitespace-separated decimal numbers; nullopt when anything else is there.
+template <class T>
+std::optional<std::vector<T>> ParseNumbers(std::string_view text) {
+  std::vector<T> out;
+  size_t i = 0;
+  for (;;) {
+    while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i;
+    if (i == text.size()) return out;
+    T value{};
+    auto [end, ec] = std::from_chars(text.data() + i, text.data() + text.size(), value);
+    if (ec != std::errc()) return std::nullopt;
+    out.push_back(value);
+    i = static_cast<size_t>(end - text.data());
+  }
+}
+
+// The supplementary groups of a /proc/PID/status text.
+std::optional<std::vector<gid_t>> GroupsOf(std::string_view status) {
+  const auto field = StatusField(status, "Groups");
+  return field ? ParseNumbers<gid_t>(*field) : std::nullopt;
+}
+
+int PidfdOpen(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
+
+// Whether the process behind `pidfd` has exited (a pidfd polls readable then). An error counts as
+// exited: nothing read is trusted without this answer.
+bool Exited(int pidfd) {
+  pollfd p{pidfd, POLLIN, 0};
+  int rc;
+  do rc = poll(&p, 1, 0);
+  while (rc < 0 && errno == EINTR);
+  return rc != 0;
+}
+
+}  // namespace
+
+ProcessFacts ReadProcessFacts(pid_t tid, const FactsWanted& wanted) {
+  ProcessFacts untrusted;
+  untrusted.pid = tid;
+  if (tid <= 0) return untrusted;
+  ProcFile file;
+  char path[64];
+
+  // pidfd_open accepts only a thread group leader, so a success also says tid is the process.
+  // Otherwise (EINVAL before Linux 6.9, ENOENT after) tid may be another thread, and
+  // /proc/TID/status names its process. That status is the calling thread's own, with the
+  // credentials the kernel checked (threads may differ), so its Groups are kept: once we hold a
+  // pidfd of TGID and TID is still one of its threads, the status we read was that thread's
+  // unless both numbers were recycled, as a pair, within microseconds.
+  ProcessFacts facts;
+  pid_t tgid = tid;
+  int pidfd = PidfdOpen(tid);
+  const bool leader = pidfd >= 0;
+  if (!leader) {
+    snprintf(path, sizeof path, "/proc/%d/status", static_cast<int>(tid));
+    if (!file.Read(path)) return untrusted;
+    const auto field = StatusField(file.text(), "Tgid");
+    const auto numbers = field ? ParseNumbers<pid_t>(*field) : std::nullopt;
+    if (!numbers || numbers->size() != 1 || (*numbers)[0] <= 0) return untrusted;
+    tgid = (*numbers)[0];
+    untrusted.pid = tgid;
+    if (wanted.groups) facts.groups = GroupsOf(file.text());
+    pidfd = PidfdOpen(tgid);
+  }
+  if (pidfd < 0) return untrusted;  // gone already (or a kernel without pidfds: Linux < 5.3)
+  facts.pid = tgid;
+
+  bool belongs = true;
+  if (leader && wanted.groups) {
+    snprintf(path, sizeof path, "/proc/%d/status", static_cast<int>(tgid));
+    if (file.Read(path)) facts.groups = GroupsOf(file.text());
+  } else if (!leader) {
+    snprintf(path, sizeof path, "/proc/%d/task/%d", static_cast<int>(tgid), static_cast<int>(tid));
+    belongs = access(path, F_OK) == 0;
+  }
+  if (belongs && wanted.comm) {
+    snprintf(path, sizeof path, "/proc/%d/comm", static_cast<int>(tgid));
+    if (file.Read(path)) {
+      std::string_view comm = file.text();
+      if (!comm.empty() && comm.back() == '\n') comm.remove_suffix(1);
+      facts.comm = std::string(comm);
+    }
+  }
+  if (belongs && wanted.exe) {
+    // Needs ptrace-read access: a daemon that is not root cannot read other users' exe.
+    snprintf(path, sizeof path, "/proc/%d/exe", static_cast<int>(tgid));
+    char target[PATH_MAX];
+    const ssize_t n = readlink(path, target, sizeof target);
+    if (n > 0 && static_cast<size_t>(n) < sizeof target)
+      facts.exe = std::string(target, static_cast<size_t>(n));
+  }
+  if (belongs && wanted.unit) {
+    snprintf(path, sizeof path, "/proc/%d/cgroup", static_cast<int>(tgid));
+    if (file.Read(path)) facts.unit = UnitFromCgroup(file.text());
+  }
+
+  // Still the same process after reading? Then its pid was not recycled, and what we read is its.
+  const bool exited = Exited(pidfd);
+  close(pidfd);
+  if (!belongs || exited) return untrusted;
+  return facts;
+}
+
+std::optional<std::string> UnitFromCgroup(std::string_view cgroup_text) {
+  // cgroup v2 has one line, "0::/PATH". On a v1-only host systemd's hierarchy is the one that
+  // names units: "N:name=systemd:/PATH".
+  std::optional<std::string_view> path;
+  std::optional<std::string_view> v1_path;
+  size_t at = 0;
+  while (at < cgroup_text.size() && !path) {
+    size_t end = cgroup_text.find('\n', at);
+    if (end == std::string_view::npos) end = cgroup_text.size();
+    const std::string_view line = cgroup_text.substr(at, end - at);
+    if (line.substr(0, 3) == "0::") {
+      path = line.substr(3);
+    } else if (const size_t named = line.find(":name=systemd:"); named != std::string_view::npos) {
+      v1_path = line.substr(named + 14);
+    }
+    at = end + 1;
+  }
+  if (!path) path = v1_path;
+  if (!path) return std::nullopt;
+
+  // The deepest unit: "/system.slice/docker-abc.scope/init" is the container, not "init".
+  std::string_view rest = *path;
+  while (!rest.empty()) {
+    const size_t slash = rest.rfind('/');
+    const std::string_view name = slash == std::string_view::npos ? rest : rest.substr(slash + 1);
+    for (std::string_view suffix : {std::string_view(".service"), std::string_view(".scope")})
+      if (name.size() > suffix.size() &&
+          name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+        return std::string(name);
+    if (slash == std::string_view::npos) break;
+    rest = rest.substr(0, slash);
+  }
+  return std::nullopt;
+}
+
+}  // namespace secretfs::policy

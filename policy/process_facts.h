@@ -1,0 +1,41 @@
+// Facts about the process behind a request, read from /proc while the caller waits in its system
+// call. Used by the policy (groups, exe, unit) and by audit events (comm, exe, unit).
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace secretfs::policy {
+
+struct ProcessFacts {
+  pid_t pid = 0;                             // the process (thread group) of the calling thread
+  std::optional<std::vector<gid_t>> groups;  // supplementary groups ("Groups:" in status)
+  std::optional<std::string> comm;
+  std::optional<std::string> exe;   // readlink of /proc/PID/exe
+  std::optional<std::string> unit;  // from /proc/PID/cgroup, see UnitFromCgroup
+};
+
+// What to read; reading less is faster.
+struct FactsWanted {
+  bool groups = true;
+  bool comm = true;
+  bool exe = true;
+  bool unit = true;
+};
+
+// Reads the facts of the process of thread `tid`. A pidfd of that process is opened before
+// reading and checked after: when the process has exited meanwhile (its pid could now belong to
+// another process), nothing read is trusted and every fact is nullopt. Facts that cannot be read
+// (another user's process when not root, a process that is gone) are nullopt too.
+ProcessFacts ReadProcessFacts(pid_t tid, const FactsWanted& wanted = {});
+
+// The systemd unit or container scope of a /proc/PID/cgroup text: the last path component of the
+// cgroup v2 ("0::") line that ends in .service or .scope ("nginx.service",
+// "docker-3f2a....scope"); nullopt when there is none (a login shell's session scope counts).
+std::optional<std::string> UnitFromCgroup(std::string_view cgroup_text);
+
+}  // namespace secretfs::policy
