@@ -14,18 +14,23 @@ void BuildApp(CLI::App& app, GlobalOptions& options, CliContext& ctx, Action& ac
   app.add_option("-k,--key", options.key_source,
                  "Key source: file:PATH, passphrase, fd:N or credential:NAME")
       ->envname("SECRETFS_KEY");
+  app.add_option("--policy", options.policy_file,
+                 "Decide this command's access by this policy file, as the mount would")
+      ->envname("SECRETFS_POLICY");
   AddStoreCommands(app, ctx, action);
   AddWorkspaceCommands(app, ctx, action);
   AddSecretCommands(app, ctx, action);
   AddListCommands(app, ctx, action);
   AddKeyringCommands(app, ctx, action);
   AddMountCommands(app, ctx, action);
+  AddPolicyCommands(app, ctx, action);
+  AddAuditCommands(app, ctx, action);
 }
 
 namespace {
-const std::set<std::string> kSubcommands = {"init", "backup",  "verify",   "workspace", "put",
-                                            "get",  "rm",      "undelete", "rollback",  "destroy",
-                                            "ls",   "history", "keyring",  "mount",     "help"};
+const std::set<std::string> kSubcommands = {
+    "init",    "backup", "verify",  "workspace", "put",   "get",  "rm",    "undelete", "rollback",
+    "destroy", "ls",     "history", "keyring",   "mount", "help", "audit", "policy"};
 }  // namespace
 
 std::vector<std::string> RewriteMountHelperForm(const std::vector<std::string>& args) {

@@ -10,10 +10,13 @@
 #include <string>
 #include <string_view>
 
+#include "audit/event.h"
 #include "common/status.h"
 #include "common/text_format.h"
 #include "keyring/key_source.h"
 #include "keyring/secure_buffer.h"
+#include "policy/policy.h"
+#include "store/lmdb_env.h"
 #include "store/secret_store.h"
 
 namespace CLI {
@@ -33,7 +36,8 @@ struct UsageError {
 
 struct GlobalOptions {
   std::string store_dir = "/var/lib/secretfs";
-  std::string key_source;  // -k/--key or $SECRETFS_KEY; empty: ask for a passphrase on a terminal
+  std::string key_source;   // -k/--key or $SECRETFS_KEY; empty: ask for a passphrase on a terminal
+  std::string policy_file;  // --policy or $SECRETFS_POLICY; empty: the caller owns (it has the key)
 };
 
 class CliContext {
@@ -49,6 +53,10 @@ class CliContext {
 
   // Opens the store and unlocks it with the operator's key.
   Result<std::unique_ptr<store::SecretStore>> OpenUnlocked() const;
+  // OpenUnlocked, then Authorize(op, action, workspace, key).
+  Result<std::unique_ptr<store::SecretStore>> OpenFor(std::string_view op, policy::Action action,
+                                                      std::string_view workspace = {},
+                                                      std::string_view key = {}) const;
 
   // Prints "secretfs: <what>: <why>" and returns kExitError.
   static int Fail(const std::string& what, const Status& status);
@@ -57,7 +65,42 @@ class CliContext {
   // "user:NAME" (or "uid:N") of the person running the command, recorded as a value's author.
   static std::string Author();
 
+  // An audit event for this command's action `op` on W/K: origin cli, and this process's uid,
+  // gid, pid, comm, exe and unit.
+  static audit::Event CliEvent(std::string_view op, std::string_view workspace = {},
+                               std::string_view key = {});
+  // Records `event` with the outcome `result` in the store's audit log (durably). Fail-closed:
+  // an error when the event cannot be committed; the command must then fail (and print nothing
+  // of a value).
+  static Status Record(store::SecretStore& store, audit::Event event, const Status& result);
+  // Runs `change`, one store call, with `event` joined to the change's own write transaction
+  // (both committed or neither); a failed change is recorded on its own.
+  template <class Change>
+  static auto Audited(store::SecretStore& store, audit::Event event, Change&& change)
+      -> decltype(change()) {
+    auto joined = Join(store, event);
+    auto result = change();
+    joined.reset();
+    Status s = StatusOf(result);
+    if (!s.ok()) (void)Record(store, std::move(event), s);
+    return result;
+  }
+
+  // Whether this command's caller may do `action` on W/K (an empty key: the workspace itself, an
+  // empty workspace: the whole store), under --policy when given; without one the caller owns the
+  // store, since it holds the key. A denial is recorded as event `op` and returned as EACCES.
+  Status Authorize(store::SecretStore& store, std::string_view op, policy::Action action,
+                   std::string_view workspace = {}, std::string_view key = {}) const;
+
  private:
+  static std::unique_ptr<store::ScopedCommitHook> Join(store::SecretStore& store,
+                                                       const audit::Event& event);
+  static Status StatusOf(const Status& s) { return s; }
+  template <class T>
+  static Status StatusOf(const Result<T>& r) {
+    return r.status();
+  }
+
   GlobalOptions& options_;
 };
 

@@ -8,9 +8,12 @@ namespace secretfs::cli {
 namespace {
 
 int List(CliContext& ctx, bool json) {
-  auto store = ctx.OpenUnlocked();
+  auto store = ctx.OpenFor("keyring list", policy::Action::kOwn);
   if (!store) return CliContext::Fail("keyring list", store.status());
   auto slots = (*store)->ListSlots();
+  if (Status s = CliContext::Record(**store, CliContext::CliEvent("keyring list"), slots.status());
+      !s.ok())
+    return CliContext::Fail("keyring list", s);
   if (!slots) return CliContext::Fail("keyring list", slots.status());
   const uint32_t used = (*store)->unlocked_slot();
   if (json) {
@@ -38,11 +41,16 @@ int Add(CliContext& ctx, const std::string& new_key, const std::string& label,
   if (!limits) throw UsageError{limits.status().message()};
   auto source = keyring::ParseKeySource(new_key);
   if (!source) throw UsageError{"--new-key: " + source.status().message()};
-  auto store = ctx.OpenUnlocked();
+  auto store = ctx.OpenFor("keyring add", policy::Action::kOwn);
   if (!store) return CliContext::Fail("keyring add", store.status());
   auto material = keyring::LoadKeyMaterial(*source, keyring::Prompt::kConfirm, "the new key slot");
   if (!material) return CliContext::Fail("keyring add", material.status());
-  auto id = (*store)->AddSlot(*material, label.empty() ? source->text : label, *limits);
+  audit::Event event = CliContext::CliEvent("keyring add");
+  event.detail =
+      material->kind == keyring::KeyMaterial::Kind::kPassphrase ? "passphrase" : "key file";
+  auto id = CliContext::Audited(**store, std::move(event), [&] {
+    return (*store)->AddSlot(*material, label.empty() ? source->text : label, *limits);
+  });
   if (!id) return CliContext::Fail("keyring add", id.status());
   std::cout << "added key slot " << *id << " (" << source->text << ")\n";
   return kExitOk;
@@ -50,9 +58,14 @@ int Add(CliContext& ctx, const std::string& new_key, const std::string& label,
 
 int Remove(CliContext& ctx, uint32_t slot) {
   const std::string what = "keyring remove " + std::to_string(slot);
-  auto store = ctx.OpenUnlocked();
+  auto store = ctx.OpenFor("keyring remove", policy::Action::kOwn);
   if (!store) return CliContext::Fail(what, store.status());
-  if (Status s = (*store)->RemoveSlot(slot); !s.ok()) return CliContext::Fail(what, s);
+  audit::Event event = CliContext::CliEvent("keyring remove");
+  event.detail = "slot " + std::to_string(slot);
+  if (Status s = CliContext::Audited(**store, std::move(event),
+                                     [&] { return (*store)->RemoveSlot(slot); });
+      !s.ok())
+    return CliContext::Fail(what, s);
   std::cout << "removed key slot " << slot << "\n";
   return kExitOk;
 }

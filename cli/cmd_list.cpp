@@ -44,8 +44,11 @@ int Ls(CliContext& ctx, const LsArgs& a) {
   if (!a.workspace.empty())
     if (Status s = store::ValidateWorkspaceName(a.workspace); !s.ok())
       throw UsageError{s.message()};
-  auto store = ctx.OpenUnlocked();
+  auto store = ctx.OpenFor("ls", policy::Action::kSee, a.workspace);
   if (!store) return CliContext::Fail(what, store.status());
+  if (Status s = CliContext::Record(**store, CliContext::CliEvent("ls", a.workspace), Status::Ok());
+      !s.ok())
+    return CliContext::Fail(what, s);
   std::vector<std::string> workspaces;
   if (a.workspace.empty()) {
     auto all = (*store)->ListWorkspaces();
@@ -83,9 +86,13 @@ int History(CliContext& ctx, const std::string& text, bool json) {
   auto path = store::ParseSecretPath(text);
   if (!path) throw UsageError{path.status().message()};
   const std::string what = "history " + path->text();
-  auto store = ctx.OpenUnlocked();
+  auto store = ctx.OpenFor("history", policy::Action::kSee, path->workspace, path->key);
   if (!store) return CliContext::Fail(what, store.status());
   auto info = (*store)->Stat(path->workspace, path->key);
+  if (Status s = CliContext::Record(
+          **store, CliContext::CliEvent("history", path->workspace, path->key), info.status());
+      !s.ok())
+    return CliContext::Fail(what, s);
   if (!info) return CliContext::Fail(what, info.status());
   auto versions = (*store)->History(path->workspace, path->key);
   if (!versions) return CliContext::Fail(what, versions.status());

@@ -45,7 +45,7 @@ int Put(CliContext& ctx, const PutArgs& a) {
   const std::string what = "put " + path.text();
   auto metadata = MetadataFrom(a);
   if (!metadata) throw UsageError{metadata.status().message()};
-  auto store = ctx.OpenUnlocked();
+  auto store = ctx.OpenFor("put", policy::Action::kWrite, path.workspace, path.key);
   if (!store) return CliContext::Fail(what, store.status());
   // Read the value only after the key: both may come from the terminal.
   int fd = STDIN_FILENO;
@@ -65,7 +65,8 @@ int Put(CliContext& ctx, const PutArgs& a) {
   request.value = value->bytes();
   request.author = CliContext::Author();
   request.metadata = *metadata;
-  auto result = (*store)->Write(request);
+  auto result = CliContext::Audited(**store, CliContext::CliEvent("put", path.workspace, path.key),
+                                    [&] { return (*store)->Write(request); });
   if (!result) return CliContext::Fail(what, result.status());
   std::cout << path.text() << ": version " << result->version
             << (result->unchanged ? " (value unchanged, no new version)"
@@ -84,9 +85,15 @@ int Get(CliContext& ctx, const std::string& text, const std::optional<std::strin
     version = *v;
   }
   const std::string what = "get " + path.text();
-  auto store = ctx.OpenUnlocked();
+  auto store = ctx.OpenFor("get", version ? policy::Action::kReadVersions : policy::Action::kRead,
+                           path.workspace, path.key);
   if (!store) return CliContext::Fail(what, store.status());
   auto opened = (*store)->Read(path.workspace, path.key, version);
+  audit::Event event = CliContext::CliEvent("get", path.workspace, path.key);
+  if (opened) event.version = opened->version;
+  // Fail-closed: nothing of the value is printed unless its read is on record.
+  if (Status s = CliContext::Record(**store, std::move(event), opened.status()); !s.ok())
+    return CliContext::Fail(what, s);
   if (!opened) return CliContext::Fail(what, opened.status());
   if (Status s = WriteAll(STDOUT_FILENO, opened->value.bytes()); !s.ok())
     return CliContext::Fail(what, s);
@@ -94,14 +101,15 @@ int Get(CliContext& ctx, const std::string& text, const std::optional<std::strin
 }
 
 // rm, undelete, rollback and destroy share their shape: parse W/K, unlock, one store call.
-int Change(CliContext& ctx, const std::string& verb, const std::string& text,
+int Change(CliContext& ctx, const std::string& verb, policy::Action needed, const std::string& text,
            const std::function<Result<std::string>(store::SecretStore&, const store::SecretPath&)>&
                change) {
   const store::SecretPath path = PathArg(text);
   const std::string what = verb + " " + path.text();
-  auto store = ctx.OpenUnlocked();
+  auto store = ctx.OpenFor(verb, needed, path.workspace, path.key);
   if (!store) return CliContext::Fail(what, store.status());
-  auto done = change(**store, path);
+  auto done = CliContext::Audited(**store, CliContext::CliEvent(verb, path.workspace, path.key),
+                                  [&] { return change(**store, path); });
   if (!done) return CliContext::Fail(what, done.status());
   std::cout << path.text() << ": " << *done << "\n";
   return kExitOk;
@@ -146,7 +154,7 @@ void AddSecretCommands(CLI::App& app, CliContext& ctx, Action& action) {
   rm->add_option("W/K", *path, "Workspace and key")->required();
   rm->callback([&ctx, &action, path, author] {
     action = [&ctx, path, author] {
-      return Change(ctx, "rm", *path,
+      return Change(ctx, "rm", policy::Action::kWrite, *path,
                     [&](store::SecretStore& s, const store::SecretPath& p) -> Result<std::string> {
                       SECRETFS_RETURN_IF_ERROR(s.Remove(p.workspace, p.key, author));
                       return std::string("deleted (versions kept; secretfs undelete restores it)");
@@ -158,7 +166,7 @@ void AddSecretCommands(CLI::App& app, CliContext& ctx, Action& action) {
   undelete->add_option("W/K", *path, "Workspace and key")->required();
   undelete->callback([&ctx, &action, path, author] {
     action = [&ctx, path, author] {
-      return Change(ctx, "undelete", *path,
+      return Change(ctx, "undelete", policy::Action::kWrite, *path,
                     [&](store::SecretStore& s, const store::SecretPath& p) -> Result<std::string> {
                       SECRETFS_RETURN_IF_ERROR(s.Undelete(p.workspace, p.key, author));
                       return std::string("restored");
@@ -173,7 +181,7 @@ void AddSecretCommands(CLI::App& app, CliContext& ctx, Action& action) {
   rollback->callback([&ctx, &action, path, version, author] {
     action = [&ctx, path, version, author] {
       const uint64_t n = VersionArg(*version);
-      return Change(ctx, "rollback", *path,
+      return Change(ctx, "rollback", policy::Action::kWrite, *path,
                     [&](store::SecretStore& s, const store::SecretPath& p) -> Result<std::string> {
                       auto r = s.Rollback(p.workspace, p.key, n, author);
                       if (!r) return r.status();
@@ -194,7 +202,7 @@ void AddSecretCommands(CLI::App& app, CliContext& ctx, Action& action) {
     action = [&ctx, path, version, one] {
       std::optional<uint64_t> n;
       if (one) n = VersionArg(*version);
-      return Change(ctx, "destroy", *path,
+      return Change(ctx, "destroy", policy::Action::kOwn, *path,
                     [&](store::SecretStore& s, const store::SecretPath& p) -> Result<std::string> {
                       SECRETFS_RETURN_IF_ERROR(s.Destroy(p.workspace, p.key, n));
                       return n ? "version " + std::to_string(*n) + " destroyed"

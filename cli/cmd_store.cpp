@@ -16,13 +16,25 @@ int Init(CliContext& ctx, const std::string& label, const std::string& pwhash) {
   if (!key) return CliContext::Fail("init", key.status());
   if (Status s = store::SecretStore::Create(dir, *key, *limits, label); !s.ok())
     return CliContext::Fail("init " + dir, s);
+  // The log starts with the store's creation.
+  auto store = store::SecretStore::Open(dir);
+  Status recorded = store.status();
+  if (store.ok()) recorded = (*store)->Unlock(*key);
+  if (recorded.ok())
+    recorded = CliContext::Record(**store, CliContext::CliEvent("init"), Status::Ok());
+  if (!recorded.ok()) return CliContext::Fail("init " + dir, recorded);
   std::cout << "created store " << dir << " with key slot 1 (" << key->origin << ")\n";
   return kExitOk;
 }
 
 int Backup(CliContext& ctx, const std::string& dest) {
-  auto store = ctx.OpenUnlocked();
+  auto store = ctx.OpenFor("backup", policy::Action::kOwn);
   if (!store) return CliContext::Fail("backup", store.status());
+  // Recorded before the copy, so the backup holds its own event.
+  audit::Event event = CliContext::CliEvent("backup");
+  event.detail = dest;
+  if (Status s = CliContext::Record(**store, std::move(event), Status::Ok()); !s.ok())
+    return CliContext::Fail("backup " + dest, s);
   if (Status s = (*store)->Backup(dest); !s.ok()) return CliContext::Fail("backup " + dest, s);
   std::cout << "backed up " << ctx.options().store_dir << " to " << dest
             << " (opens with the same keys)\n";
@@ -30,8 +42,10 @@ int Backup(CliContext& ctx, const std::string& dest) {
 }
 
 int Verify(CliContext& ctx) {
-  auto store = ctx.OpenUnlocked();
+  auto store = ctx.OpenFor("verify", policy::Action::kSee);
   if (!store) return CliContext::Fail("verify", store.status());
+  if (Status s = CliContext::Record(**store, CliContext::CliEvent("verify"), Status::Ok()); !s.ok())
+    return CliContext::Fail("verify", s);
   const bool terminal = isatty(STDERR_FILENO) != 0;
   size_t shown = 0;
   auto report = (*store)->Verify([&](size_t done, size_t total) {

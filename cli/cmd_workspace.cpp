@@ -11,18 +11,23 @@ int Create(CliContext& ctx, const std::string& name, const std::string& naming_t
   auto naming = store::ParseNaming(naming_text);
   if (!naming) throw UsageError{naming.status().message()};
   if (Status s = store::ValidateWorkspaceName(name); !s.ok()) throw UsageError{s.message()};
-  auto store = ctx.OpenUnlocked();
+  auto store = ctx.OpenFor("workspace create", policy::Action::kManageWorkspaces, name);
   if (!store) return CliContext::Fail("workspace create " + name, store.status());
-  if (Status s = (*store)->CreateWorkspace(name, *naming); !s.ok())
+  if (Status s = CliContext::Audited(**store, CliContext::CliEvent("workspace create", name),
+                                     [&] { return (*store)->CreateWorkspace(name, *naming); });
+      !s.ok())
     return CliContext::Fail("workspace create " + name, s);
   std::cout << "created workspace " << name << " (naming " << store::NamingName(*naming) << ")\n";
   return kExitOk;
 }
 
 int List(CliContext& ctx, bool json) {
-  auto store = ctx.OpenUnlocked();
+  auto store = ctx.OpenFor("workspace list", policy::Action::kSee);
   if (!store) return CliContext::Fail("workspace list", store.status());
   auto list = (*store)->ListWorkspaces();
+  if (Status s = CliContext::Record(**store, CliContext::CliEvent("workspace list"), list.status());
+      !s.ok())
+    return CliContext::Fail("workspace list", s);
   if (!list) return CliContext::Fail("workspace list", list.status());
   if (json) {
     nlohmann::json out = nlohmann::json::array();
@@ -45,7 +50,9 @@ int List(CliContext& ctx, bool json) {
 }
 
 int Delete(CliContext& ctx, const std::string& name, bool purge, bool yes) {
-  auto store = ctx.OpenUnlocked();
+  // Purging destroys history: an owner's action (SPEC §5).
+  auto store = ctx.OpenFor("workspace delete",
+                           purge ? policy::Action::kOwn : policy::Action::kManageWorkspaces, name);
   if (!store) return CliContext::Fail("workspace delete " + name, store.status());
   auto info = (*store)->GetWorkspace(name);
   if (!info) return CliContext::Fail("workspace delete " + name, info.status());
@@ -56,7 +63,11 @@ int Delete(CliContext& ctx, const std::string& name, bool purge, bool yes) {
                          name))
     return CliContext::Fail("workspace delete " + name,
                             "not confirmed (type the workspace name on a terminal, or add --yes)");
-  if (Status s = (*store)->DeleteWorkspace(name, purge); !s.ok())
+  audit::Event event = CliContext::CliEvent("workspace delete", name);
+  if (purge) event.detail = "purge";
+  if (Status s = CliContext::Audited(**store, std::move(event),
+                                     [&] { return (*store)->DeleteWorkspace(name, purge); });
+      !s.ok())
     return CliContext::Fail("workspace delete " + name, s);
   std::cout << (purge ? "purged workspace " : "deleted workspace ") << name << "\n";
   return kExitOk;

@@ -21,6 +21,8 @@ void AddSecretCommands(CLI::App& app, CliContext& ctx, Action& action);     // p
 void AddListCommands(CLI::App& app, CliContext& ctx, Action& action);       // ls history
 void AddKeyringCommands(CLI::App& app, CliContext& ctx, Action& action);    // keyring ...
 void AddMountCommands(CLI::App& app, CliContext& ctx, Action& action);      // mount
+void AddPolicyCommands(CLI::App& app, CliContext& ctx, Action& action);     // policy check
+void AddAuditCommands(CLI::App& app, CliContext& ctx, Action& action);      // audit ...
 
 // The mount(8) form `secretfs STORE MOUNTPOINT [-o OPTS]...` rewritten as
 // `secretfs -s STORE mount MOUNTPOINT [-o OPTS]...`; other command lines are returned unchanged.

@@ -93,6 +93,10 @@ secretfs history prod/API_KEY
 step "fusermount3 -u demo/mnt"
 fusermount3 -u "$mnt"
 trap - EXIT
+step "secretfs audit --key API_KEY (every access above is an event)"
+secretfs audit --key API_KEY
+step "secretfs audit verify"
+secretfs audit verify
 
 printf '\nThe demo store is in %s; try: SECRETFS_STORE=%s SECRETFS_KEY=%s ./build/secretfs --help\n' \
   "$demo" "$SECRETFS_STORE" "$SECRETFS_KEY"

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -15,6 +16,7 @@
 
 #include "fs/fuse_ops.h"
 #include "fs/log.h"
+#include "fs/policy_reloader.h"
 #include "fs/proc_info.h"
 #include "fs/secrets_fs.h"
 #include "store/secret_store.h"
@@ -31,17 +33,44 @@ std::string Absolute(const std::string& path) {
 // Everything the serving process owns, torn down in reverse order.
 struct Served {
   std::unique_ptr<store::SecretStore> store;
+  std::unique_ptr<audit::AuditLog> audit;
   std::unique_ptr<SecretsFs> fs;
+  std::unique_ptr<PolicyReloader> reloader;
   fuse_session* session = nullptr;
   bool mounted = false;
 
   ~Served() {
+    reloader.reset();
     if (session == nullptr) return;
     if (mounted) fuse_session_unmount(session);
     fuse_remove_signal_handlers(session);
     fuse_session_destroy(session);
   }
 };
+
+// The daemon's own event (mount, unmount): the process that serves is the actor.
+audit::Event DaemonEvent(std::string_view op, const std::string& detail) {
+  static const policy::ProcessFacts self = policy::ReadProcessFacts(getpid());
+  audit::Event event;
+  event.op = op;
+  event.uid = getuid();
+  event.gid = getgid();
+  event.pid = getpid();
+  event.comm = self.comm.value_or("");
+  event.exe = self.exe.value_or("");
+  event.unit = self.unit.value_or("");
+  event.detail = detail;
+  return event;
+}
+
+Result<std::shared_ptr<const policy::Policy>> LoadPolicy(const MountOptions& options, uid_t owner) {
+  if (options.policy_file.empty()) return policy::Policy::Default(owner);
+  auto loaded = policy::Policy::LoadFile(options.policy_file);
+  if (!loaded.ok()) return loaded.status().Wrap("policy");
+  for (const std::string& warning : (*loaded)->warnings())
+    LogWarning("policy", Status(EINVAL, warning));
+  return loaded;
+}
 
 // Opens and unlocks the store and mounts it. Runs in the process that will serve.
 Status Prepare(const MountRequest& r, const keyring::KeyMaterial& key, Served& served) {
@@ -52,9 +81,19 @@ Status Prepare(const MountRequest& r, const keyring::KeyMaterial& key, Served& s
   SECRETFS_RETURN_IF_ERROR((*store)->Unlock(key));
   if (!r.options.workspace.empty())
     SECRETFS_RETURN_IF_ERROR((*store)->GetWorkspace(r.options.workspace).status());
+  const uid_t owner = r.options.uid.value_or(getuid());
+  auto rules = LoadPolicy(r.options, owner);
+  if (!rules.ok()) return rules.status();
+  auto audit_key = (*store)->AuditKey();
+  if (!audit_key.ok()) return audit_key.status();
+  BlockReloadSignal();  // before the first thread (the audit flusher) starts
   served.store = std::move(*store);
-  served.fs = std::make_unique<SecretsFs>(
-      *served.store, r.options, r.options.uid.value_or(getuid()), r.options.gid.value_or(getgid()));
+  served.audit = std::make_unique<audit::AuditLog>(
+      served.store->env(), std::move(*audit_key),
+      audit::LogOptions{r.options.audit_mode, r.options.audit_flush_ms});
+  served.fs =
+      std::make_unique<SecretsFs>(*served.store, r.options, owner, r.options.gid.value_or(getgid()),
+                                  std::move(*rules), *served.audit);
 
   std::string fuse_opts = "subtype=secretfs";
   bool named = false;
@@ -75,11 +114,16 @@ Status Prepare(const MountRequest& r, const keyring::KeyMaterial& key, Served& s
     return Status(EINVAL, "libfuse refused the options '" + fuse_opts + "'");
   if (fuse_set_signal_handlers(served.session) != 0)
     return Status(EIO, "cannot install signal handlers");
-  signal(SIGHUP, SIG_IGN);  // reserved for policy reloads, never a reason to unmount
+  BlockReloadSignal();  // libfuse's handlers would unmount on SIGHUP; it reloads the policy
   if (fuse_session_mount(served.session, r.mountpoint.c_str()) != 0)
     return Status(EIO, "mounting on " + r.mountpoint + " failed (see the message above)");
   served.mounted = true;
   served.fs->SetMountId(MountAt(r.mountpoint).id);
+  // Fail-closed from the start: a mount whose log cannot be written does not serve.
+  if (Status s = served.audit->Record(DaemonEvent(audit::op::kMount, r.mountpoint)); !s.ok())
+    return s.Wrap("the audit log");
+  served.reloader =
+      std::make_unique<PolicyReloader>(*served.fs, *served.audit, r.options.policy_file);
   return Status::Ok();
 }
 
@@ -91,6 +135,16 @@ int Serve(Served& served, const MountRequest& r) {
   const int rc = fuse_session_loop_mt(served.session, config);
   fuse_loop_cfg_destroy(config);
   LogInfo("unmounting " + r.mountpoint);
+  if (Status s = served.audit->Record(DaemonEvent(audit::op::kUnmount, r.mountpoint)); !s.ok())
+    LogError("unmount", s);
+  const audit::LogStats stats = served.audit->stats();
+  if (stats.commits > 0) {
+    char average[32];
+    snprintf(average, sizeof average, "%.2f",
+             static_cast<double>(stats.events) / static_cast<double>(stats.commits));
+    LogInfo("audit: " + std::to_string(stats.events) + " events in " +
+            std::to_string(stats.commits) + " commits (" + average + " events per commit)");
+  }
   return rc == 0 ? 0 : 1;
 }
 
@@ -150,6 +204,7 @@ int Mount(const MountRequest& request, keyring::KeyMaterial key) {
   MountRequest r = request;
   r.store_dir = Absolute(r.store_dir);  // the daemon changes to / when it detaches
   r.mountpoint = Absolute(r.mountpoint);
+  if (!r.options.policy_file.empty()) r.options.policy_file = Absolute(r.options.policy_file);
   auto fail = [](const Status& s) {
     std::cerr << "secretfs: mount: " << s.message() << std::endl;
     return 1;

@@ -17,7 +17,11 @@ inline SecretsFs& FsOf(fuse_req_t req) { return *static_cast<SecretsFs*>(fuse_re
 
 inline Caller CallerOf(fuse_req_t req) {
   const fuse_ctx* ctx = fuse_req_ctx(req);
-  return Caller{ctx->uid, ctx->gid, ctx->pid};
+  Caller who;
+  who.uid = ctx->uid;
+  who.gid = ctx->gid;
+  who.pid = ctx->pid;
+  return who;
 }
 
 inline OpenFile* FileOf(const fuse_file_info* fi) {

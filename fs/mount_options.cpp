@@ -21,9 +21,6 @@ const std::set<std::string, std::less<>> kFuseOptions = {
     "async",       "dirsync",     "auto",         "noauto",
     "user",        "nouser",      "users",        "_netdev",
     "nofail",      "defaults"};
-// Options of SPEC §9 that arrive with the policy and audit layers.
-const std::set<std::string, std::less<>> kLaterOptions = {"role", "policy", "audit",
-                                                          "audit_flush_ms", "audit_list"};
 
 template <class T>
 Status ParseNumber(const std::string& name, const std::string& text, T& out, int base = 10) {
@@ -43,7 +40,7 @@ Status ParseSeconds(const std::string& name, const std::string& text, double& ou
 
 // Options that take no value.
 bool IsFlag(const std::string& name) {
-  return name == "ro" ||
+  return name == "ro" || name == "audit_list" ||
          (kFuseOptions.count(name) && name != "fsname" && name != "subtype" && name != "max_read");
 }
 
@@ -96,8 +93,33 @@ Status ApplyOption(const std::string& name, const std::optional<std::string>& va
   } else if (kFuseOptions.count(name)) {
     if (name != "rw" && name != "defaults")
       o.fuse_options.push_back(value ? name + "=" + *value : name);
-  } else if (kLaterOptions.count(name)) {
-    return Status(ENOTSUP, "mount option " + name + " is not supported by this version yet");
+  } else if (name == "role") {
+    SECRETFS_RETURN_IF_ERROR(need());
+    o.role_cap = policy::ParseRole(*value);
+    if (!o.role_cap)
+      return Status(EINVAL, "mount option role=" + *value +
+                                ": not a role (none, viewer, reader, member, admin, owner)");
+  } else if (name == "policy") {
+    SECRETFS_RETURN_IF_ERROR(need());
+    o.policy_file = *value;
+  } else if (name == "audit") {
+    SECRETFS_RETURN_IF_ERROR(need());
+    if (*value == "durable") {
+      o.audit_mode = audit::Mode::kDurable;
+    } else if (*value == "buffered") {
+      o.audit_mode = audit::Mode::kBuffered;
+    } else {
+      return Status(EINVAL, "mount option audit=" + *value + ": durable or buffered");
+    }
+  } else if (name == "audit_flush_ms") {
+    SECRETFS_RETURN_IF_ERROR(need());
+    SECRETFS_RETURN_IF_ERROR(ParseNumber(name, *value, o.audit_flush_ms));
+    if (o.audit_flush_ms < 1 || o.audit_flush_ms > 60000)
+      return Status(EINVAL, "mount option audit_flush_ms=" + *value + ": from 1 to 60000");
+  } else if (name == "audit_list") {
+    const std::string v = value.value_or("1");
+    if (v != "0" && v != "1") return Status(EINVAL, "mount option audit_list=" + v + ": 0 or 1");
+    o.audit_list = v == "1";
   } else {
     return Status(EINVAL, "unknown mount option '" + name + "'");
   }

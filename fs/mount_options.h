@@ -6,7 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "audit/audit_log.h"
 #include "common/status.h"
+#include "policy/role.h"
 
 namespace secretfs::fs {
 
@@ -20,6 +22,11 @@ struct MountOptions {
   uint32_t umask = 0027;
   double entry_timeout = 1.0;
   double attr_timeout = 1.0;
+  std::optional<policy::Role> role_cap;  // role=: nobody gets more than this role allows
+  std::string policy_file;               // policy=: empty: the default policy (SPEC §5)
+  audit::Mode audit_mode = audit::Mode::kDurable;
+  int audit_flush_ms = 50;
+  bool audit_list = false;  // audit listings (lookup, readdir) too
   // Options handed to libfuse and the kernel unchanged (allow_other, fsname=..., ...).
   std::vector<std::string> fuse_options;
 };

@@ -21,23 +21,18 @@ bool ParseVersionName(const std::string& name, uint64_t& version) {
 int ToNegErrno(const Status& status) { return status.ok() ? 0 : -status.code(); }
 
 SecretsFs::SecretsFs(store::SecretStore& store, MountOptions options, uid_t owner_uid,
-                     gid_t owner_gid)
+                     gid_t owner_gid, std::shared_ptr<const policy::Policy> policy,
+                     audit::AuditLog& audit)
     : store_(store),
       options_(std::move(options)),
+      caps_{options_.role_cap, options_.read_only},
+      policy_(std::move(policy)),
+      audit_(audit),
       mounted_ns_(store::NowNs()),
       owner_uid_(owner_uid),
       owner_gid_(owner_gid),
       inodes_(options_.workspace.empty() ? Node{NodeKind::kRoot, "", "", 0}
                                          : Node{NodeKind::kWorkspace, options_.workspace, "", 0}) {}
-
-int SecretsFs::Check(const Caller& who, const Node& node, Access access) const {
-  (void)node;
-  (void)access;
-  // SPEC §5 without a policy file: the mounting user and root are owners, everyone else has no
-  // role, so nothing of the store is visible to them (ENOENT: names do not leak).
-  if (who.uid == 0 || who.uid == owner_uid_) return 0;
-  return -ENOENT;
-}
 
 std::string SecretsFs::Author(const Caller& who) const { return UserLabel(who.uid); }
 
@@ -156,7 +151,7 @@ int SecretsFs::Lookup(const Caller& who, uint64_t parent, const std::string& nam
                          ? Access::kReadVersions
                          : Access::kList);
       rc != 0)
-    return rc;
+    return Listed(who, node, rc);
   // Attributes first, so a name that does not exist never takes an inode.
   struct stat attr {};
   const uint64_t probe_ino = 0;
@@ -186,11 +181,11 @@ int SecretsFs::ReadDir(const Caller& who, uint64_t ino, std::vector<DirEntry>& o
       for (const auto& w : *list)
         if (Check(who, {NodeKind::kWorkspace, w.name, "", 0}, Access::kList) == 0)
           out.push_back({w.name, true});
-      return 0;
+      return Listed(who, *node, 0);
     }
     case NodeKind::kWorkspace:
     case NodeKind::kVersionsDir: {
-      if (int rc = Check(who, *node, Access::kList); rc != 0) return rc;
+      if (int rc = Check(who, *node, Access::kList); rc != 0) return Listed(who, *node, rc);
       const bool versions = node->kind == NodeKind::kVersionsDir;
       if (!versions) out.push_back({std::string(kVersionsDirName), true});
       auto list = store_.List(node->workspace);
@@ -200,14 +195,14 @@ int SecretsFs::ReadDir(const Caller& who, uint64_t ino, std::vector<DirEntry>& o
         if (Check(who, {NodeKind::kSecret, s.workspace, s.key, 0}, Access::kList) == 0)
           out.push_back({s.key, versions});
       }
-      return 0;
+      return Listed(who, *node, 0);
     }
     case NodeKind::kVersionKeyDir: {
-      if (int rc = Check(who, *node, Access::kReadVersions); rc != 0) return rc;
+      if (int rc = Check(who, *node, Access::kReadVersions); rc != 0) return Listed(who, *node, rc);
       auto history = store_.History(node->workspace, node->key);
       if (!history) return ToNegErrno(history.status());
       for (const auto& v : *history) out.push_back({std::to_string(v.version), false});
-      return 0;
+      return Listed(who, *node, 0);
     }
     default:
       return -ENOTDIR;

@@ -26,10 +26,12 @@
 #include <string>
 #include <vector>
 
+#include "audit/audit_log.h"
 #include "fs/caller.h"
 #include "fs/inode_table.h"
 #include "fs/mount_options.h"
 #include "keyring/secure_buffer.h"
+#include "policy/policy.h"
 #include "store/secret_store.h"
 
 namespace secretfs::fs {
@@ -78,7 +80,13 @@ struct OpenFile {
 
 class SecretsFs {
  public:
-  SecretsFs(store::SecretStore& store, MountOptions options, uid_t owner_uid, gid_t owner_gid);
+  // `audit` must outlive this object. `policy` decides every access until SetPolicy replaces it.
+  SecretsFs(store::SecretStore& store, MountOptions options, uid_t owner_uid, gid_t owner_gid,
+            std::shared_ptr<const policy::Policy> policy, audit::AuditLog& audit);
+
+  // Replaces the policy (SIGHUP); requests already deciding finish with the old one.
+  void SetPolicy(std::shared_ptr<const policy::Policy> policy) { policy_.store(std::move(policy)); }
+  std::shared_ptr<const policy::Policy> policy() const { return policy_.load(); }
 
   int Lookup(const Caller& who, uint64_t parent, const std::string& name, EntryReply& out);
   void Forget(uint64_t ino, uint64_t count) { inodes_.Forget(ino, count); }
@@ -128,6 +136,36 @@ class SecretsFs {
   // 0 when `who` may do `access` on the workspace/key of `node`; -ENOENT where the name must not
   // leak, -EACCES otherwise.
   int Check(const Caller& who, const Node& node, Access access) const;
+  // The caller as the policy sees it, reading /proc only for what the policy's rules need.
+  policy::CallerFacts FactsFor(const Caller& who, const policy::Policy& policy) const;
+  // The process facts of `who`, reading what `wanted` adds to what this request already read.
+  const policy::ProcessFacts& FactsOf(const Caller& who, const policy::FactsWanted& wanted) const;
+  // An audit event of `op` by `who` on `node` (origin fs, the caller's process facts).
+  audit::Event EventFor(const Caller& who, std::string_view op, const Node& node,
+                        std::string detail = {}) const;
+  // Records the outcome `rc` (0 or -errno) of an access that changed nothing. Returns `rc`, or
+  // -EIO when the event could not be recorded and `rc` was a success (fail-closed: SPEC §6).
+  int Audit(const Caller& who, std::string_view op, const Node& node, int rc, uint64_t version = 0,
+            std::string detail = {});
+  // The outcome `rc` of a listing (lookup, readdir): audited only with audit_list=1.
+  int Listed(const Caller& who, const Node& node, int rc);
+  // Runs `change`, one store call, with the event of `op` on `node` joined to the change's own
+  // write transaction: both are committed or neither. A failed change is recorded on its own.
+  template <class Change>
+  auto Audited(const Caller& who, std::string_view op, const Node& node, Change&& change,
+               std::string detail = {}) -> decltype(change()) {
+    auto joined = audit_.Join(EventFor(who, op, node, detail));
+    auto result = change();
+    joined.reset();
+    if (const Status s = StatusOf(result); !s.ok())
+      Audit(who, op, node, -s.code(), 0, std::move(detail));
+    return result;
+  }
+  static Status StatusOf(const Status& s) { return s; }
+  template <class T>
+  static Status StatusOf(const Result<T>& r) {
+    return r.status();
+  }
   int CheckWritable() const { return options_.read_only ? -EROFS : 0; }
   std::optional<Node> NodeOf(uint64_t ino) const { return inodes_.Get(ino); }
   // Resolves `name` inside directory node `parent` (no store access for names that cannot exist).
@@ -150,6 +188,9 @@ class SecretsFs {
 
   store::SecretStore& store_;
   const MountOptions options_;
+  const policy::Caps caps_;
+  std::atomic<std::shared_ptr<const policy::Policy>> policy_;
+  audit::AuditLog& audit_;
   const int64_t mounted_ns_;
   std::atomic<int> mount_id_{0};
   const uid_t owner_uid_;

@@ -1,6 +1,7 @@
 // SecretsFs: open, create, read, write, commit, release and truncate.
 #include <fcntl.h>
 
+#include "audit/event.h"
 #include "fs/log.h"
 #include "fs/proc_info.h"
 #include "fs/secrets_fs.h"
@@ -22,7 +23,8 @@ void SecretsFs::RegisterWriter(OpenFile& file) {
 int SecretsFs::OpenForWrite(const Caller& who, const Node& node, uint64_t ino, int flags,
                             std::unique_ptr<OpenFile>& out) {
   if (int rc = CheckWritable(); rc != 0) return rc;
-  if (int rc = Check(who, node, Access::kWrite); rc != 0) return rc;
+  if (int rc = Check(who, node, Access::kWrite); rc != 0)
+    return Audit(who, audit::op::kWrite, node, rc);
   auto file = std::make_unique<OpenFile>();
   file->node = node;
   file->ino = ino;
@@ -34,10 +36,13 @@ int SecretsFs::OpenForWrite(const Caller& who, const Node& node, uint64_t ino, i
     file->pending = std::make_unique<keyring::SecretBuilder>(options_.max_size);
     file->dirty = true;  // `: > file` stores an empty value
   } else {
-    // Appending or writing in place builds on the current value: read permission too.
-    if (int rc = Check(who, node, Access::kRead); rc != 0) return rc == -ENOENT ? -EACCES : rc;
+    // Appending or writing in place builds on the current value: read permission too, and the
+    // value read is an audited read.
+    if (int rc = Check(who, node, Access::kRead); rc != 0)
+      return Audit(who, audit::op::kRead, node, rc == -ENOENT ? -EACCES : rc);
     auto current = store_.Read(node.workspace, node.key);
-    if (!current) return ToNegErrno(current.status());
+    if (!current) return Audit(who, audit::op::kRead, node, ToNegErrno(current.status()));
+    if (int rc = Audit(who, audit::op::kRead, node, 0, current->version); rc != 0) return rc;
     file->version = current->version;
     file->pending =
         std::make_unique<keyring::SecretBuilder>(options_.max_size, current->value.bytes());
@@ -52,22 +57,26 @@ int SecretsFs::Open(const Caller& who, uint64_t ino, int flags, std::unique_ptr<
   if (!node) return -ENOENT;
   if (node->is_dir()) return -EISDIR;
   const bool read_only = (flags & O_ACCMODE) == O_RDONLY;
-  if (node->kind == NodeKind::kVersionFile) {
-    if (!read_only) return -EACCES;  // old versions are history: read-only
-    if (int rc = Check(who, *node, Access::kReadVersions); rc != 0) return rc;
+  const bool old_version = node->kind == NodeKind::kVersionFile;
+  const std::string_view op = old_version ? audit::op::kVersionRead : audit::op::kRead;
+  if (old_version) {
+    if (!read_only) return Audit(who, op, *node, -EACCES);  // old versions are history
+    if (int rc = Check(who, *node, Access::kReadVersions); rc != 0)
+      return Audit(who, op, *node, rc);
   } else if (!read_only) {
     return OpenForWrite(who, *node, ino, flags, out);
   } else if (int rc = Check(who, *node, Access::kRead); rc != 0) {
-    return rc;
+    return Audit(who, op, *node, rc);
   }
-  auto opened = node->kind == NodeKind::kVersionFile
-                    ? store_.Read(node->workspace, node->key, node->version)
-                    : store_.Read(node->workspace, node->key);
+  auto opened = old_version ? store_.Read(node->workspace, node->key, node->version)
+                            : store_.Read(node->workspace, node->key);
   if (!opened) {
     if (opened.status().code() == EIO)
       LogError("open " + node->workspace + "/" + node->key, opened.status());
-    return ToNegErrno(opened.status());
+    return Audit(who, op, *node, ToNegErrno(opened.status()));
   }
+  // Fail-closed: no event, no value (the plaintext is wiped as `opened` goes).
+  if (int rc = Audit(who, op, *node, 0, opened->version); rc != 0) return rc;
   auto file = std::make_unique<OpenFile>();
   file->node = *node;
   file->ino = ino;
@@ -90,7 +99,10 @@ int SecretsFs::Create(const Caller& who, uint64_t parent, const std::string& nam
     return -EINVAL;
   }
   const Node node{NodeKind::kSecret, dir->workspace, name, 0};
-  if (int rc = Check(who, node, Access::kWrite); rc != 0) return rc;
+  // The workspace is visible (the kernel looked it up): a name the caller may not create is
+  // EACCES, not the ENOENT that hides existing names.
+  if (int rc = Check(who, node, Access::kWrite); rc != 0)
+    return Audit(who, audit::op::kCreate, node, rc == -ENOENT ? -EACCES : rc);
   auto existing = store_.Stat(node.workspace, node.key);
   const bool live = existing && !existing->record.deleted;
   if (live && (flags & O_EXCL)) return -EEXIST;
@@ -162,7 +174,9 @@ int SecretsFs::Commit(const Caller& who, OpenFile& file, bool closing) {
   request.expect_version = file.expect_version;
   request.create_only = file.create_only;
   request.metadata = file.metadata;
-  auto result = store_.Write(request);
+  // `creating`: made by create(2) when the name was not live, and not yet committed.
+  auto result = Audited(who, file.creating ? audit::op::kCreate : audit::op::kWrite, file.node,
+                        [&] { return store_.Write(request); });
   if (!result) {
     if (result.status().code() != EBUSY && result.status().code() != EEXIST)
       LogError("write " + file.node.workspace + "/" + file.node.key, result.status());
@@ -212,7 +226,7 @@ int SecretsFs::WriteNow(const Caller& who, const Node& node, std::span<const uin
   request.key = node.key;
   request.value = value;
   request.author = Author(who);
-  auto result = store_.Write(request);
+  auto result = Audited(who, audit::op::kWrite, node, [&] { return store_.Write(request); });
   return result ? 0 : ToNegErrno(result.status());
 }
 
@@ -241,13 +255,16 @@ int SecretsFs::SetAttr(const Caller& who, uint64_t ino, const AttrChange& change
     out.st_size = static_cast<off_t>(size);
     return 0;
   }
-  if (int rc = Check(who, *node, Access::kWrite); rc != 0) return rc;
+  if (int rc = Check(who, *node, Access::kWrite); rc != 0)
+    return Audit(who, audit::op::kWrite, *node, rc);
   if (size == 0) {
     if (int rc = WriteNow(who, *node, {}); rc != 0) return rc;
   } else {
-    if (int rc = Check(who, *node, Access::kRead); rc != 0) return rc == -ENOENT ? -EACCES : rc;
+    if (int rc = Check(who, *node, Access::kRead); rc != 0)
+      return Audit(who, audit::op::kRead, *node, rc == -ENOENT ? -EACCES : rc);
     auto current = store_.Read(node->workspace, node->key);
-    if (!current) return ToNegErrno(current.status());
+    if (!current) return Audit(who, audit::op::kRead, *node, ToNegErrno(current.status()));
+    if (int rc = Audit(who, audit::op::kRead, *node, 0, current->version); rc != 0) return rc;
     keyring::SecretBuilder value(options_.max_size, current->value.bytes());
     if (!value.Resize(size)) return -EFBIG;
     if (int rc = WriteNow(who, *node, value.bytes()); rc != 0) return rc;

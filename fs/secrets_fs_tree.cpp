@@ -1,6 +1,7 @@
 // SecretsFs: unlink, rename, mkdir and rmdir.
 #include <cstdio>
 
+#include "audit/event.h"
 #include "fs/log.h"
 #include "fs/secrets_fs.h"
 
@@ -21,8 +22,10 @@ int SecretsFs::Unlink(const Caller& who, uint64_t parent, const std::string& nam
   if (node.kind != NodeKind::kSecret) return node.is_dir() ? -EISDIR : -EACCES;
   if (int rc = Check(who, node, Access::kList); rc != 0) return rc;
   if (int rc = CheckWritable(); rc != 0) return rc;
-  if (int rc = Check(who, node, Access::kWrite); rc != 0) return rc;
-  return ToNegErrno(store_.Remove(node.workspace, node.key, Author(who)));
+  if (int rc = Check(who, node, Access::kWrite); rc != 0)
+    return Audit(who, audit::op::kDelete, node, rc);
+  return ToNegErrno(Audited(who, audit::op::kDelete, node,
+                            [&] { return store_.Remove(node.workspace, node.key, Author(who)); }));
 }
 
 int SecretsFs::Rename(const Caller& who, uint64_t parent, const std::string& name,
@@ -47,12 +50,20 @@ int SecretsFs::Rename(const Caller& who, uint64_t parent, const std::string& nam
     return -EINVAL;
   }
   to = {NodeKind::kSecret, from.workspace, new_name, 0};
-  // Moving a value is reading it and writing it elsewhere.
+  // Moving a value changes both names and reveals nothing of it: write on both (SPEC §5 lets a
+  // member rename what it cannot read).
   for (const Node* n : {&from, &to})
-    for (Access a : {Access::kRead, Access::kWrite})
-      if (int rc = Check(who, *n, a); rc != 0) return rc == -ENOENT && n == &to ? -EACCES : rc;
-  auto result =
-      store_.Rename(from.workspace, from.key, to.key, (flags & RENAME_NOREPLACE) != 0, Author(who));
+    for (Access a : {Access::kWrite})
+      if (int rc = Check(who, *n, a); rc != 0)
+        return Audit(who, audit::op::kRename, to, rc == -ENOENT && n == &to ? -EACCES : rc, 0,
+                     "from " + from.key);
+  auto result = Audited(
+      who, audit::op::kRename, to,
+      [&] {
+        return store_.Rename(from.workspace, from.key, to.key, (flags & RENAME_NOREPLACE) != 0,
+                             Author(who));
+      },
+      "from " + from.key);
   if (!result) return ToNegErrno(result.status());
   inodes_.Rename(from, to);
   return 0;
@@ -68,8 +79,11 @@ int SecretsFs::Mkdir(const Caller& who, uint64_t parent, const std::string& name
     return -EINVAL;
   }
   const Node node{NodeKind::kWorkspace, name, "", 0};
-  if (int rc = Check(who, node, Access::kManageWorkspaces); rc != 0) return rc;
-  if (Status s = store_.CreateWorkspace(name, store::Naming::kDefault); !s.ok())
+  if (int rc = Check(who, node, Access::kManageWorkspaces); rc != 0)
+    return Audit(who, audit::op::kMkdir, node, rc);
+  if (Status s = Audited(who, audit::op::kMkdir, node,
+                         [&] { return store_.CreateWorkspace(name, store::Naming::kDefault); });
+      !s.ok())
     return ToNegErrno(s);
   if (int rc = Attributes(node, 0, out.attr); rc != 0) return rc;
   out.ino = inodes_.Acquire(node);
@@ -85,8 +99,10 @@ int SecretsFs::Rmdir(const Caller& who, uint64_t parent, const std::string& name
   if (node.kind != NodeKind::kWorkspace) return node.is_dir() ? -EPERM : -ENOTDIR;
   if (int rc = Check(who, node, Access::kList); rc != 0) return rc;
   if (int rc = CheckWritable(); rc != 0) return rc;
-  if (int rc = Check(who, node, Access::kManageWorkspaces); rc != 0) return rc;
-  return ToNegErrno(store_.DeleteWorkspace(name, /*purge=*/false));
+  if (int rc = Check(who, node, Access::kManageWorkspaces); rc != 0)
+    return Audit(who, audit::op::kRmdir, node, rc);
+  return ToNegErrno(Audited(who, audit::op::kRmdir, node,
+                            [&] { return store_.DeleteWorkspace(name, /*purge=*/false); }));
 }
 
 }  // namespace secretfs::fs

@@ -89,7 +89,8 @@ int SecretsFs::SetXattr(const Caller& who, uint64_t ino, const std::string& name
   if (int rc = Check(who, *node, Access::kList); rc != 0) return rc;
   if (node->kind != NodeKind::kSecret || name.rfind(kPrefix, 0) != 0) return -ENOTSUP;
   if (int rc = CheckWritable(); rc != 0) return rc;
-  if (int rc = Check(who, *node, Access::kWrite); rc != 0) return rc;
+  if (int rc = Check(who, *node, Access::kWrite); rc != 0)
+    return Audit(who, audit::op::kSetMeta, *node, rc);
   const std::string attr = name.substr(kPrefix.size());
   const std::string text(value.begin(), value.end());
 
@@ -153,7 +154,9 @@ int SecretsFs::RemoveXattr(const Caller& who, uint64_t ino, const std::string& n
 }
 
 int SecretsFs::Changed(const Caller& who, const Node& node, const store::MetadataUpdate& update) {
-  return ToNegErrno(store_.SetMetadata(node.workspace, node.key, update, Author(who)));
+  return ToNegErrno(Audited(who, audit::op::kSetMeta, node, [&] {
+    return store_.SetMetadata(node.workspace, node.key, update, Author(who));
+  }));
 }
 
 }  // namespace secretfs::fs

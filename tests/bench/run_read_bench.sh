@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# The read benchmark of issue 3, side by side in one run: open+read+close of the same 1000
-# secrets of 64 bytes, 1 and 4 threads, against
-#   tmpfs      a tmpfs copy (what Docker and Kubernetes hand to containers)
-#   fuse-floor tests/bench/minimal_fuse: libfuse defaults + direct_io, bytes from memory
-#   secretfs   the real thing (audit and policy as configured by default)
-#   gocryptfs  an encrypted FUSE peer, when installed
-# Usage: tests/bench/run_read_bench.sh [BUILD_DIR] [SECONDS]
+# The read benchmark, side by side in one run: open+read+close of the same 1000 secrets of 64
+# bytes, with 1, 4 and 8 threads, against
+#   tmpfs         a tmpfs copy (what Docker and Kubernetes hand to containers)
+#   fuse-floor    tests/bench/minimal_fuse: libfuse defaults + direct_io, bytes from memory
+#   secretfs      the real thing, audit=durable (the default): every read is a committed event
+#   sfs-buffered  the same store mounted with audit=buffered (events committed every 50 ms)
+#   gocryptfs     an encrypted FUSE peer, when installed
+# Each thread count gets fresh secretfs mounts, so the daemons' own count of audit events per
+# LMDB commit (logged at unmount) belongs to that thread count: group commit at work.
+# Usage: tests/bench/run_read_bench.sh [BUILD_DIR] [SECONDS] [THREADS...]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build}
 seconds=${2:-3}
+thread_counts=("${@:3}")
+[ ${#thread_counts[@]} -gt 0 ] || thread_counts=(1 4 8)
 [ -x "$build/secretfs" ] && [ -x "$build/tests/bench/read_bench" ] || {
   echo "build first: cmake --build $build" >&2
   exit 1
@@ -24,7 +29,7 @@ cleanup() {
 trap cleanup EXIT
 
 count=1000
-mkdir -p "$work"/{tmpfs,floor,mnt,plain,cipher}
+mkdir -p "$work"/{tmpfs,floor,mnt,durable,buffered,plain,cipher}
 mount -t tmpfs -o size=16m tmpfs "$work/tmpfs"
 mounts+=("$work/tmpfs")
 value=$(head -c 48 /dev/urandom | base64 | head -c 64)
@@ -49,7 +54,8 @@ for i in $(seq -f %04g 0 $((count - 1))); do
   mv "$work/mnt/bench/S$i" "$work/mnt/bench/$i"
 done
 
-targets=("tmpfs=$work/tmpfs" "fuse-floor=$work/floor" "secretfs=$work/mnt/bench")
+fusermount3 -u "$work/mnt"  # the setup mount; each run below mounts afresh
+targets=("tmpfs=$work/tmpfs" "fuse-floor=$work/floor")
 if command -v gocryptfs >/dev/null; then
   printf 'bench-password' > "$work/gocryptfs.pass"
   gocryptfs -init -q -passfile "$work/gocryptfs.pass" "$work/cipher" >/dev/null
@@ -61,5 +67,38 @@ else
   echo "(gocryptfs not installed: apt-get install gocryptfs to compare with it)"
 fi
 
+# A foreground daemon in the background, its log in $work/NAME.log; waits until it serves.
+mount_secretfs() {
+  local name=$1 options=$2
+  "$secretfs" mount -f "$work/$name" -o "$options" 2>"$work/$name.log" &
+  mounts+=("$work/$name")
+  for _ in $(seq 100); do
+    [ -e "$work/$name/bench/0000" ] && return 0
+    sleep 0.05
+  done
+  echo "secretfs did not mount $work/$name:" >&2
+  cat "$work/$name.log" >&2
+  exit 1
+}
+unmount_secretfs() {
+  fusermount3 -u "$work/$1"
+  for _ in $(seq 100); do
+    grep -q "unmounting" "$work/$1.log" && grep -q "events per commit\|audit:" "$work/$1.log" && break
+    sleep 0.05
+  done
+  sleep 0.2
+}
+
 echo "$(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, $(uname -r)"
-"$build/tests/bench/read_bench" --threads 1,4 --seconds "$seconds" "${targets[@]}"
+for threads in "${thread_counts[@]}"; do
+  mount_secretfs durable audit=durable
+  mount_secretfs buffered audit=buffered,audit_flush_ms=50
+  "$build/tests/bench/read_bench" --threads "$threads" --seconds "$seconds" "${targets[@]}" \
+    "secretfs=$work/durable/bench" "sfs-buffered=$work/buffered/bench"
+  unmount_secretfs durable
+  unmount_secretfs buffered
+  for name in durable buffered; do
+    stats=$(grep -o "audit: .*events per commit)" "$work/$name.log" | tail -1 || true)
+    echo "  $name, $threads thread(s): ${stats:-no audit statistics logged}"
+  done
+done

@@ -1,0 +1,743 @@
+// The audit log against a real mount (SPEC §6): what `secretfs audit --json` shows after each
+// filesystem operation and CLI command, denials with their errno, tamper evidence (`audit verify`
+// after editing, deleting and swapping events in the LMDB table), fail-closed reads on a full
+// disk, durability across kill -9, buffered mode and listing events.
+#include <lmdb.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "tests/integration/mount_fixture.h"
+#include "tests/integration/test_users.h"
+
+namespace secretfs::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+// One line of `secretfs audit --json`.
+struct AuditEvent {
+  uint64_t seq = 0;
+  int64_t time_ns = 0;
+  std::string op;
+  int result = -1;          // "errno": 0, or the errno the access got
+  std::string result_name;  // "result": "ok", or the errno's name ("EACCES")
+  std::string workspace;
+  std::string key;
+  uint64_t version = 0;
+  int64_t uid = -1;
+  int64_t gid = -1;
+  int64_t pid = -1;
+  std::string comm;
+  std::string exe;
+  std::string unit;
+  std::string origin;
+  std::string detail;
+  std::string json;  // the line, for messages
+};
+
+std::string Str(const nlohmann::json& j, const char* name) {
+  return j.contains(name) && j[name].is_string() ? j[name].get<std::string>() : "";
+}
+
+int64_t Num(const nlohmann::json& j, const char* name, int64_t absent = -1) {
+  return j.contains(name) && j[name].is_number() ? j[name].get<int64_t>() : absent;
+}
+
+AuditEvent ParseEvent(const std::string& line) {
+  const nlohmann::json j = nlohmann::json::parse(line);
+  AuditEvent e;
+  e.json = line;
+  e.seq = static_cast<uint64_t>(Num(j, "seq", 0));
+  e.time_ns = Num(j, "time_ns", 0);
+  e.op = Str(j, "op");
+  e.result = static_cast<int>(Num(j, "errno"));
+  e.result_name = Str(j, "result");
+  e.workspace = Str(j, "workspace");
+  e.key = Str(j, "key");
+  e.version = static_cast<uint64_t>(Num(j, "version", 0));
+  e.uid = Num(j, "uid");
+  e.gid = Num(j, "gid");
+  e.pid = Num(j, "pid");
+  e.comm = Str(j, "comm");
+  e.exe = Str(j, "exe");
+  e.unit = Str(j, "unit");
+  e.origin = Str(j, "origin");
+  e.detail = Str(j, "detail");
+  return e;
+}
+
+std::string Canonical(const std::string& path) { return std::filesystem::canonical(path); }
+
+// The first line of a Shell() that began with `echo $$`: the pid of the process that then did
+// the operation (itself, or what it exec'd).
+int64_t LeadingPid(const ProcessResult& r) {
+  const size_t nl = r.out.find('\n');
+  try {
+    return std::stoll(r.out.substr(0, nl));
+  } catch (const std::exception&) {
+    return -2;
+  }
+}
+
+// Whether `text` names event `seq` ("event 7", not "event 71").
+bool NamesEvent(const std::string& text, uint64_t seq) {
+  const std::regex number("event " + std::to_string(seq) + "([^0-9]|$)");
+  return std::regex_search(text, number);
+}
+
+// RFC 3339 UTC with nanoseconds, as `secretfs audit --since/--until/prune --before` take it.
+std::string Rfc3339(int64_t ns) {
+  const time_t secs = static_cast<time_t>(ns / 1'000'000'000);
+  tm t{};
+  gmtime_r(&secs, &t);
+  char buf[64];
+  snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", t.tm_year + 1900, t.tm_mon + 1,
+           t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, static_cast<long long>(ns % 1'000'000'000));
+  return buf;
+}
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Opens the store's LMDB environment directly (nothing else may have it open) and runs `edit` in
+// one write transaction on the audit table, keyed by u64 big-endian sequence numbers.
+void EditAuditTable(const std::string& store, const std::function<void(MDB_txn*, MDB_dbi)>& edit) {
+  MDB_env* env = nullptr;
+  ASSERT_EQ(mdb_env_create(&env), 0);
+  mdb_env_set_maxdbs(env, 16);
+  ASSERT_EQ(mdb_env_open(env, store.c_str(), 0, 0600), 0) << "opening " << store;
+  MDB_txn* txn = nullptr;
+  ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+  MDB_dbi dbi = 0;
+  const int rc = mdb_dbi_open(txn, "audit", 0, &dbi);
+  EXPECT_EQ(rc, 0) << mdb_strerror(rc);
+  if (rc == 0) edit(txn, dbi);
+  if (::testing::Test::HasFailure()) {
+    mdb_txn_abort(txn);
+  } else {
+    EXPECT_EQ(mdb_txn_commit(txn), 0);
+  }
+  mdb_env_close(env);
+}
+
+std::string SeqKey(uint64_t seq) {
+  std::string key(8, '\0');
+  for (int i = 0; i < 8; ++i) key[static_cast<size_t>(i)] = static_cast<char>(seq >> (8 * (7 - i)));
+  return key;
+}
+
+std::string GetRecord(MDB_txn* txn, MDB_dbi dbi, uint64_t seq) {
+  std::string k = SeqKey(seq);
+  MDB_val key{k.size(), k.data()}, value{};
+  const int rc = mdb_get(txn, dbi, &key, &value);
+  EXPECT_EQ(rc, 0) << "event " << seq << ": " << mdb_strerror(rc);
+  return rc == 0 ? std::string(static_cast<const char*>(value.mv_data), value.mv_size) : "";
+}
+
+void PutRecord(MDB_txn* txn, MDB_dbi dbi, uint64_t seq, std::string bytes) {
+  std::string k = SeqKey(seq);
+  MDB_val key{k.size(), k.data()}, value{bytes.size(), bytes.data()};
+  EXPECT_EQ(mdb_put(txn, dbi, &key, &value, 0), 0);
+}
+
+class AuditTest : public MountedTest {
+ protected:
+  // secretfs audit --json FILTERS..., parsed; a failure of the command is a test failure.
+  std::vector<AuditEvent> Events(const std::vector<std::string>& filters = {}) {
+    std::vector<std::string> args = {"audit", "--json"};
+    args.insert(args.end(), filters.begin(), filters.end());
+    const ProcessResult r = Cli(args);
+    EXPECT_TRUE(Succeeded(r)) << "audit --json";
+    std::vector<AuditEvent> events;
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.empty()) continue;
+      try {
+        events.push_back(ParseEvent(line));
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "not a JSON event: " << line << ": " << e.what();
+      }
+    }
+    return events;
+  }
+
+  // The events after `seq` that the filesystem recorded (origin fs).
+  std::vector<AuditEvent> FsEventsAfter(uint64_t seq,
+                                        const std::vector<std::string>& filters = {}) {
+    std::vector<AuditEvent> out;
+    for (AuditEvent& e : Events(filters))
+      if (e.seq > seq && e.origin == "fs") out.push_back(std::move(e));
+    return out;
+  }
+
+  uint64_t LastSeq() {
+    const std::vector<AuditEvent> all = Events();
+    return all.empty() ? 0 : all.back().seq;
+  }
+
+  std::string Dump(const std::vector<AuditEvent>& events) {
+    std::string s;
+    for (const AuditEvent& e : events) s += "\n  " + e.json;
+    return s.empty() ? " (none)" : s;
+  }
+
+  // secretfs -s STORE -k file:KEY ARGS for another store than store_.
+  ProcessResult CliOn(const std::string& store, const std::vector<std::string>& args,
+                      const std::string& input = "") const {
+    std::vector<std::string> argv = {SECRETFS_BINARY, "-s", store, "-k", "file:" + key_file_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return Spawn(argv, input,
+                 {{"PATH", BinaryDir() + ":" + (getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin") +
+                               ":/usr/sbin:/sbin"}});
+  }
+};
+
+// ---- One event per operation, with its caller. ----
+
+struct FsOperation {
+  const char* name;
+  std::function<void()> prepare;  // CLI set-up, before the count
+  std::string script;             // after `echo $$; `, with MNT for the mount point
+  std::string op, workspace, key;
+  uint64_t version;  // 0: not checked
+  std::string comm, exe;
+};
+
+TEST_F(AuditTest, EachFilesystemOperationIsExactlyOneEventNamingItsCaller) {
+  const std::string sh = Canonical("/bin/sh");
+  const std::vector<FsOperation> operations = {
+      {"cat", [this] { Put("dev/RD", "r1"); }, "exec cat MNT/dev/RD", "read", "dev", "RD", 1, "cat",
+       Canonical("/bin/cat")},
+      {"echo > (update)", [this] { Put("dev/WR", "w1"); }, "echo -n w2 > MNT/dev/WR", "write",
+       "dev", "WR", 2, "sh", sh},
+      {"touch (create)", [] {}, "exec touch MNT/dev/CR", "create", "dev", "CR", 1, "touch",
+       Canonical("/usr/bin/touch")},
+      {"rm", [this] { Put("dev/DL", "d1"); }, "exec rm MNT/dev/DL", "delete", "dev", "DL", 0, "rm",
+       Canonical("/bin/rm")},
+      {"mv", [this] { Put("dev/SRC", "s1"); }, "exec mv MNT/dev/SRC MNT/dev/DST", "rename", "dev",
+       "DST", 1, "mv", Canonical("/bin/mv")},
+      {"setfattr", [this] { Put("dev/MT", "m1"); },
+       "exec setfattr -n user.secretfs.description -v hello MNT/dev/MT", "setmeta", "dev", "MT", 0,
+       "setfattr", Canonical("/usr/bin/setfattr")},
+      {"cat .versions",
+       [this] {
+         Put("dev/VR", "v1");
+         Put("dev/VR", "v2");
+       },
+       "exec cat MNT/dev/.versions/VR/1", "version_read", "dev", "VR", 1, "cat",
+       Canonical("/bin/cat")},
+      {"mkdir", [] {}, "exec mkdir MNT/made", "mkdir", "made", "", 0, "mkdir",
+       Canonical("/bin/mkdir")},
+      {"rmdir",
+       [this] {
+         ASSERT_TRUE(Succeeded(Cli({"workspace", "create", "spare"})));
+       },
+       "exec rmdir MNT/spare", "rmdir", "spare", "", 0, "rmdir", Canonical("/bin/rmdir")},
+  };
+  for (const FsOperation& o : operations) {
+    SCOPED_TRACE(o.name);
+    ASSERT_NO_FATAL_FAILURE(o.prepare());
+    const uint64_t before = LastSeq();
+    const std::string script = "echo $$; " + std::regex_replace(o.script, std::regex("MNT"), mnt_);
+    const ProcessResult r = Shell(script);
+    ASSERT_EQ(r.exit_code, 0) << Describe(r);
+    const int64_t pid = LeadingPid(r);
+    const std::vector<AuditEvent> events = FsEventsAfter(before);
+    ASSERT_EQ(events.size(), 1u) << "events after `" << script << "`:" << Dump(events);
+    const AuditEvent& e = events[0];
+    EXPECT_EQ(e.op, o.op) << e.json;
+    EXPECT_EQ(e.result, 0) << e.json;
+    EXPECT_EQ(e.result_name, "ok") << e.json;
+    EXPECT_EQ(e.workspace, o.workspace) << e.json;
+    EXPECT_EQ(e.key, o.key) << e.json;
+    if (o.version != 0) {
+      EXPECT_EQ(e.version, o.version) << e.json;
+    }
+    EXPECT_EQ(e.uid, 0) << e.json;
+    EXPECT_EQ(e.gid, 0) << e.json;
+    EXPECT_EQ(e.pid, pid) << e.json;
+    EXPECT_EQ(e.comm, o.comm) << e.json;
+    EXPECT_EQ(e.exe, o.exe) << e.json;
+    EXPECT_EQ(e.origin, "fs") << e.json;
+    EXPECT_GT(e.time_ns, 0) << e.json;
+    if (o.op == "rename") {
+      EXPECT_THAT(e.detail, HasSubstr("SRC")) << e.json;
+    }
+  }
+}
+
+TEST_F(AuditTest, AReadIsCommittedBeforeItReturns) {
+  Put("dev/NOW", "now");
+  const uint64_t before = LastSeq();
+  ASSERT_EQ(ReadPath(M("dev/NOW")).bytes, "now");
+  // No waiting: durable mode (the default) answers only after the event is committed.
+  const std::vector<AuditEvent> events = FsEventsAfter(before, {"--key", "NOW"});
+  ASSERT_EQ(events.size(), 1u) << Dump(events);
+  EXPECT_EQ(events[0].op, "read");
+  EXPECT_EQ(events[0].pid, getpid());
+  EXPECT_EQ(events[0].exe, Canonical("/proc/self/exe"));
+}
+
+TEST_F(AuditTest, DenialsAreRecordedWithTheirErrno) {
+  const TestUser reader = EnsureUser("sfs_reader");
+  const TestUser member = EnsureUser("sfs_member");
+  ASSERT_EQ(chmod(root_.c_str(), 0755), 0);
+  Put("dev/DB", "db-value");
+  const std::string policy = Local("policy.ini");
+  ASSERT_NO_FATAL_FAILURE(WriteFileAtomically(policy, R"ini(
+[*]
+user:root = owner
+[dev]
+user:sfs_reader = reader
+user:sfs_member = member
+)ini"));
+  ASSERT_NO_FATAL_FAILURE(Remount("allow_other,entry_timeout=0,attr_timeout=0,policy=" + policy));
+
+  struct Denied {
+    const TestUser& user;
+    std::function<int()> run;
+    std::string op, key;
+  };
+  const std::string db = M("dev/DB"), fresh = M("dev/FRESH");
+  const std::vector<Denied> denials = {
+      {reader, [db] { return WritePath(db, "overwrite", O_WRONLY | O_TRUNC).open_error; }, "write",
+       "DB"},
+      {reader, [fresh] { return WritePath(fresh, "new").open_error; }, "create", "FRESH"},
+      {member, [db] { return ReadPath(db).error; }, "read", "DB"},
+  };
+  for (const Denied& d : denials) {
+    SCOPED_TRACE(d.user.name + " " + d.op);
+    const uint64_t before = LastSeq();
+    const std::string out =
+        RunAs(d.user, [&] { return std::to_string(d.run()) + " " + std::to_string(getpid()); });
+    int error = -1;
+    int64_t pid = -1;
+    std::istringstream(out) >> error >> pid;
+    ASSERT_EQ(error, EACCES);
+    const std::vector<AuditEvent> events = FsEventsAfter(before);
+    ASSERT_EQ(events.size(), 1u) << Dump(events);
+    const AuditEvent& e = events[0];
+    EXPECT_EQ(e.op, d.op) << e.json;
+    EXPECT_EQ(e.result, EACCES) << e.json;
+    EXPECT_EQ(e.result_name, "EACCES") << e.json;
+    EXPECT_EQ(e.workspace, "dev") << e.json;
+    EXPECT_EQ(e.key, d.key) << e.json;
+    EXPECT_EQ(e.uid, d.user.uid) << e.json;
+    EXPECT_EQ(e.gid, d.user.gid) << e.json;
+    EXPECT_EQ(e.pid, pid) << e.json;
+  }
+  EXPECT_EQ(Get("dev/DB"), "db-value");
+}
+
+TEST_F(AuditTest, CliCommandsAreEventsWithOriginCli) {
+  const uint64_t before = LastSeq();
+  Put("dev/CLI_KEY", "from-cli");
+  EXPECT_EQ(Get("dev/CLI_KEY"), "from-cli");
+  EXPECT_TRUE(FailedCleanly(Cli({"get", "dev/MISSING"})));
+
+  std::vector<AuditEvent> cli;
+  for (const AuditEvent& e : Events())
+    if (e.seq > before && e.origin == "cli" && e.workspace == "dev") cli.push_back(e);
+  ASSERT_EQ(cli.size(), 3u) << Dump(cli);
+  EXPECT_EQ(cli[0].op, "put");
+  EXPECT_EQ(cli[0].key, "CLI_KEY");
+  EXPECT_EQ(cli[0].result, 0);
+  EXPECT_EQ(cli[0].version, 1u) << cli[0].json;
+  EXPECT_EQ(cli[1].op, "get");
+  EXPECT_EQ(cli[1].key, "CLI_KEY");
+  EXPECT_EQ(cli[1].result, 0);
+  EXPECT_EQ(cli[2].op, "get");
+  EXPECT_EQ(cli[2].key, "MISSING");
+  EXPECT_EQ(cli[2].result, ENOENT) << cli[2].json;
+  for (const AuditEvent& e : cli) {
+    EXPECT_EQ(e.uid, 0) << e.json;
+    EXPECT_EQ(e.comm, "secretfs") << e.json;
+    EXPECT_EQ(e.exe, Canonical(SECRETFS_BINARY)) << e.json;
+    EXPECT_GT(e.pid, 0) << e.json;
+  }
+  // Each command is its own process.
+  EXPECT_NE(cli[0].pid, cli[1].pid);
+  // Never a value.
+  EXPECT_THAT(Cli({"audit", "--json"}).out, ::testing::Not(HasSubstr("from-cli")));
+}
+
+TEST_F(AuditTest, FiltersSelectTheMatchingEvents) {
+  const TestUser other = EnsureUser("sfs_reader");
+  Put("dev/A", "a");
+  Put("prod/B", "b");
+  std::this_thread::sleep_for(20ms);
+  const int64_t between = NowNs();
+  std::this_thread::sleep_for(20ms);
+  ASSERT_EQ(ReadPath(M("dev/A")).bytes, "a");
+  ASSERT_EQ(ReadPath(M("prod/B")).bytes, "b");
+
+  const std::vector<AuditEvent> prod = Events({"--workspace", "prod"});
+  ASSERT_FALSE(prod.empty());
+  for (const AuditEvent& e : prod) EXPECT_EQ(e.workspace, "prod") << e.json;
+  const std::vector<AuditEvent> a = Events({"--key", "A"});
+  ASSERT_FALSE(a.empty());
+  for (const AuditEvent& e : a) EXPECT_EQ(e.key, "A") << e.json;
+  const std::vector<AuditEvent> reads = Events({"--op", "read"});
+  ASSERT_EQ(reads.size(), 2u) << Dump(reads);
+  for (const AuditEvent& e : reads) EXPECT_EQ(e.op, "read") << e.json;
+  EXPECT_EQ(Events({"--op", "read", "--workspace", "dev", "--key", "A"}).size(), 1u);
+  EXPECT_THAT(Events({"--uid", std::to_string(other.uid)}), IsEmpty());
+  const size_t roots = Events({"--uid", "0"}).size();
+  const size_t all = Events().size();  // one more: the query above is an event too
+  EXPECT_EQ(roots, all - 1) << "every event is root's";
+
+  // --since T: at or after T; --until T: before T.
+  const std::vector<AuditEvent> since = Events({"--since", Rfc3339(between)});
+  ASSERT_FALSE(since.empty());
+  for (const AuditEvent& e : since) EXPECT_GE(e.time_ns, between) << e.json;
+  EXPECT_EQ(Events({"--since", Rfc3339(between), "--op", "read"}).size(), 2u);
+  const std::vector<AuditEvent> until = Events({"--until", Rfc3339(between)});
+  ASSERT_FALSE(until.empty());
+  for (const AuditEvent& e : until) EXPECT_LT(e.time_ns, between) << e.json;
+  EXPECT_THAT(Events({"--until", Rfc3339(between), "--op", "read"}), IsEmpty());
+  size_t puts = 0;
+  for (const AuditEvent& e : until) puts += e.op == "put" ? 1 : 0;
+  EXPECT_EQ(puts, 2u);
+}
+
+TEST_F(AuditTest, MountAndUnmountAreEventsOfTheDaemon) {
+  const pid_t daemon = DaemonPid(mnt_);
+  ASSERT_NE(daemon, 0);
+  Unmount(mnt_);
+  std::vector<AuditEvent> mounts, unmounts;
+  for (const AuditEvent& e : Events()) {
+    if (e.op == "mount") mounts.push_back(e);
+    if (e.op == "unmount") unmounts.push_back(e);
+  }
+  ASSERT_EQ(mounts.size(), 1u) << Dump(mounts);
+  ASSERT_EQ(unmounts.size(), 1u) << Dump(unmounts);
+  for (const AuditEvent* e : {&mounts[0], &unmounts[0]}) {
+    EXPECT_EQ(e->result, 0) << e->json;
+    EXPECT_EQ(e->pid, daemon) << e->json;
+    EXPECT_EQ(e->exe, Canonical(SECRETFS_BINARY)) << e->json;
+    EXPECT_THAT(e->detail, HasSubstr(mnt_)) << e->json;
+  }
+  EXPECT_LT(mounts[0].seq, unmounts[0].seq);
+}
+
+TEST_F(AuditTest, ReadersNamesWhoHasNotReadTheCurrentVersion) {
+  Put("dev/ROTATED", "old");
+  ASSERT_TRUE(Succeeded(Shell("cat " + M("dev/ROTATED") + " > /dev/null")));
+  Put("dev/ROTATED", "new");
+  const auto readers = [&] {
+    const ProcessResult r = Cli({"audit", "readers", "dev/ROTATED", "--json"});
+    EXPECT_TRUE(Succeeded(r));
+    return nlohmann::json::parse(r.out, nullptr, false);
+  };
+  nlohmann::json report = readers();
+  ASSERT_FALSE(report.is_discarded());
+  EXPECT_EQ(report["current_version"], 2);
+  ASSERT_EQ(report["readers"].size(), 1u) << report.dump();
+  EXPECT_EQ(report["readers"][0]["exe"], Canonical("/bin/cat"));
+  EXPECT_EQ(report["readers"][0]["uid"], 0);
+  EXPECT_EQ(report["readers"][0]["version"], 1);
+  EXPECT_EQ(report["readers"][0]["current"], false);
+
+  ASSERT_TRUE(Succeeded(Shell("cat " + M("dev/ROTATED") + " > /dev/null")));
+  report = readers();
+  ASSERT_EQ(report["readers"].size(), 1u) << report.dump();
+  EXPECT_EQ(report["readers"][0]["version"], 2);
+  EXPECT_EQ(report["readers"][0]["reads"], 2);
+  EXPECT_EQ(report["readers"][0]["current"], true);
+}
+
+// ---- Tamper evidence. ----
+
+class AuditVerifyTest : public AuditTest {
+ protected:
+  // Some history (CLI and filesystem events), then the store unmounted; the seqs of its events.
+  std::vector<uint64_t> MakeHistoryAndUnmount() {
+    Put("dev/K", "v1");
+    Put("dev/K", "v2");
+    EXPECT_EQ(ReadPath(M("dev/K")).bytes, "v2");
+    EXPECT_TRUE(WritePath(M("dev/K"), "v3").ok());
+    EXPECT_EQ(ReadPath(M("dev/.versions/K/1")).bytes, "v1");
+    EXPECT_EQ(ErrnoOf(unlink(M("dev/K").c_str())), 0);
+    Unmount(mnt_);
+    std::vector<uint64_t> seqs;
+    for (const AuditEvent& e : Events()) seqs.push_back(e.seq);
+    EXPECT_GE(seqs.size(), 10u);
+    return seqs;
+  }
+
+  ProcessResult Verify() { return Cli({"audit", "verify"}); }
+};
+
+TEST_F(AuditVerifyTest, ARealLogVerifies) {
+  MakeHistoryAndUnmount();
+  const ProcessResult r = Verify();
+  EXPECT_EQ(r.exit_code, 0) << Describe(r);
+  // And still does while mounted, with the daemon appending.
+  ASSERT_TRUE(Succeeded(MountAt(mnt_)));
+  EXPECT_EQ(ReadPath(M("dev/.versions/K/2")).bytes, "v2");
+  const ProcessResult mounted = Verify();
+  EXPECT_EQ(mounted.exit_code, 0) << Describe(mounted);
+}
+
+TEST_F(AuditVerifyTest, AnEditedEventIsNamed) {
+  const std::vector<uint64_t> seqs = MakeHistoryAndUnmount();
+  ASSERT_GE(seqs.size(), 10u);
+  const uint64_t target = seqs[seqs.size() / 2];
+  EditAuditTable(store_, [&](MDB_txn* txn, MDB_dbi dbi) {
+    std::string record = GetRecord(txn, dbi, target);
+    ASSERT_GT(record.size(), 48u);
+    record[16] ^= 0x01;  // a bit of the event's time: still an event, not the one that was MACed
+    PutRecord(txn, dbi, target, record);
+  });
+  const ProcessResult r = Verify();
+  EXPECT_TRUE(FailedCleanly(r));
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_TRUE(NamesEvent(r.out + r.err, target)) << "event " << target << ": " << Describe(r);
+}
+
+TEST_F(AuditVerifyTest, ADeletedEventIsNamed) {
+  const std::vector<uint64_t> seqs = MakeHistoryAndUnmount();
+  ASSERT_GE(seqs.size(), 10u);
+  const uint64_t target = seqs[seqs.size() / 2];
+  EditAuditTable(store_, [&](MDB_txn* txn, MDB_dbi dbi) {
+    std::string k = SeqKey(target);
+    MDB_val key{k.size(), k.data()};
+    ASSERT_EQ(mdb_del(txn, dbi, &key, nullptr), 0);
+  });
+  const ProcessResult r = Verify();
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  // The gap: the missing event, or the first one after it that no longer chains.
+  EXPECT_TRUE(NamesEvent(r.out + r.err, target) || NamesEvent(r.out + r.err, target + 1))
+      << "event " << target << ": " << Describe(r);
+}
+
+TEST_F(AuditVerifyTest, TwoSwappedEventsAreNamed) {
+  const std::vector<uint64_t> seqs = MakeHistoryAndUnmount();
+  ASSERT_GE(seqs.size(), 10u);
+  const uint64_t target = seqs[seqs.size() / 2];
+  ASSERT_EQ(seqs[seqs.size() / 2 + 1], target + 1);
+  EditAuditTable(store_, [&](MDB_txn* txn, MDB_dbi dbi) {
+    const std::string first = GetRecord(txn, dbi, target);
+    const std::string second = GetRecord(txn, dbi, target + 1);
+    PutRecord(txn, dbi, target, second);
+    PutRecord(txn, dbi, target + 1, first);
+  });
+  const ProcessResult r = Verify();
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_TRUE(NamesEvent(r.out + r.err, target)) << "event " << target << ": " << Describe(r);
+}
+
+TEST_F(AuditVerifyTest, PruningKeepsTheRestVerifiable) {
+  MakeHistoryAndUnmount();
+  std::this_thread::sleep_for(20ms);
+  const int64_t cut = NowNs();
+  std::this_thread::sleep_for(20ms);
+  Put("dev/AFTER", "after");
+  const std::vector<AuditEvent> before = Events();
+  const ProcessResult prune = Cli({"audit", "prune", "--before", Rfc3339(cut)});
+  ASSERT_EQ(prune.exit_code, 0) << Describe(prune);
+  const std::vector<AuditEvent> left = Events();
+  ASSERT_FALSE(left.empty());
+  EXPECT_LT(left.size(), before.size());
+  EXPECT_GE(left.front().time_ns, cut) << left.front().json;
+  bool kept_after = false;
+  for (const AuditEvent& e : left) kept_after |= e.op == "put" && e.key == "AFTER";
+  EXPECT_TRUE(kept_after);
+  const ProcessResult r = Verify();
+  EXPECT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("prune"));
+}
+
+// ---- Fail-closed: no event, no value. ----
+
+class AuditFullDiskTest : public AuditTest {
+ protected:
+  void TearDown() override {
+    if (!small_mnt_.empty() && !MountedType(small_mnt_).empty()) Unmount(small_mnt_);
+    if (!tmpfs_.empty() && MountedType(tmpfs_) == "tmpfs") {
+      if (umount(tmpfs_.c_str()) != 0) {
+        ADD_FAILURE() << "umount " << tmpfs_ << ": " << strerror(errno);
+        umount2(tmpfs_.c_str(), MNT_DETACH);
+      }
+    }
+    AuditTest::TearDown();
+  }
+
+  std::string tmpfs_;
+  std::string small_mnt_;
+};
+
+TEST_F(AuditFullDiskTest, AReadWhoseEventCannotBeCommittedFailsWithEioAndNoBytes) {
+  tmpfs_ = Local("small");
+  small_mnt_ = Local("small-mnt");
+  ASSERT_EQ(mkdir(tmpfs_.c_str(), 0700), 0);
+  ASSERT_EQ(mkdir(small_mnt_.c_str(), 0755), 0);
+  ASSERT_EQ(mount("tmpfs", tmpfs_.c_str(), "tmpfs", 0, "size=4m,mode=0700"), 0) << strerror(errno);
+  const std::string store = tmpfs_ + "/store";
+  ASSERT_TRUE(Succeeded(CliOn(store, {"init"})));
+  ASSERT_TRUE(Succeeded(CliOn(store, {"workspace", "create", "dev"})));
+  ASSERT_TRUE(Succeeded(CliOn(store, {"put", "dev/K"}, "the-value")));
+  ASSERT_TRUE(Succeeded(CliOn(store, {"mount", small_mnt_})));
+  TrackMount(small_mnt_);
+  const std::string secret = small_mnt_ + "/dev/K";
+  ASSERT_EQ(ReadPath(secret).bytes, "the-value");
+
+  // Fill the file system to the last byte.
+  const std::string filler = tmpfs_ + "/filler";
+  {
+    Fd fd(open(filler.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    ASSERT_TRUE(fd.ok());
+    for (size_t chunk : {size_t{1} << 20, size_t{4096}, size_t{1}}) {
+      const std::string bytes(chunk, 'f');
+      while (write(fd.get(), bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size())) {
+      }
+    }
+  }
+
+  // Events keep fitting into LMDB's free pages for a while; once one needs a new page it cannot
+  // be committed, and then the read must fail with EIO and return nothing.
+  ReadResult r;
+  int reads = 0;
+  for (; reads < 2000; ++reads) {
+    r = ReadPath(secret);
+    if (r.error != 0) break;
+    ASSERT_EQ(r.bytes, "the-value");
+  }
+  ASSERT_NE(r.error, 0) << "2000 reads on a full disk all succeeded";
+  EXPECT_EQ(r.error, EIO) << strerrorname_np(r.error) << " after " << reads << " reads";
+  EXPECT_EQ(r.bytes, "");
+  const ProcessResult cat = Shell("cat " + secret);
+  EXPECT_TRUE(FailedCleanly(cat));
+  EXPECT_EQ(cat.out, "");
+  EXPECT_THAT(cat.err, HasSubstr("Input/output error"));
+
+  // Room again: reads work again, and the log is whole.
+  ASSERT_EQ(unlink(filler.c_str()), 0);
+  const ReadResult again = ReadPath(secret);
+  EXPECT_EQ(again.error, 0);
+  EXPECT_EQ(again.bytes, "the-value");
+  const ProcessResult verify = CliOn(store, {"audit", "verify"});
+  EXPECT_EQ(verify.exit_code, 0) << Describe(verify);
+}
+
+// ---- kill -9 in the middle of reads and writes. ----
+
+TEST_F(AuditTest, EveryAcknowledgedWriteSurvivesKill9WithItsEvent) {
+  constexpr int kWriters = 4;
+  for (int i = 0; i < kWriters; ++i) Put("dev/K" + std::to_string(i), "initial");
+  std::atomic<bool> stop{false};
+  std::mutex mutex;
+  std::map<std::string, std::vector<std::string>> acknowledged;  // key -> values
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kWriters; ++i)
+    threads.emplace_back([&, i] {
+      const std::string key = "K" + std::to_string(i);
+      for (int n = 0; !stop; ++n) {
+        const std::string value = key + "-value-" + std::to_string(n);
+        if (!WritePath(M("dev/" + key), value).ok()) return;  // the daemon is gone
+        std::lock_guard lock(mutex);
+        acknowledged[key].push_back(value);
+      }
+    });
+  for (int i = 0; i < 2; ++i)
+    threads.emplace_back([&] {
+      while (!stop)
+        for (int k = 0; k < kWriters && !stop; ++k)
+          if (ReadPath(M("dev/K" + std::to_string(k))).error != 0) return;
+    });
+  std::this_thread::sleep_for(2s);
+  const pid_t daemon = DaemonPid(mnt_);
+  ASSERT_NE(daemon, 0);
+  ASSERT_EQ(kill(daemon, SIGKILL), 0);
+  stop = true;
+  for (std::thread& t : threads) t.join();
+  ASSERT_NO_FATAL_FAILURE(Remount(""));
+
+  size_t total = 0;
+  for (int i = 0; i < kWriters; ++i) {
+    const std::string key = "K" + std::to_string(i);
+    SCOPED_TRACE(key);
+    const std::vector<std::string>& acked = acknowledged[key];
+    total += acked.size();
+    const std::vector<uint64_t> versions = Versions("dev/" + key);
+    // The events, before reading old versions (which are events too).
+    size_t writes = 0;
+    std::set<uint64_t> evented;
+    for (const AuditEvent& e : Events({"--workspace", "dev", "--key", key}))
+      if (e.result == 0 && (e.op == "write" || e.op == "create" || e.op == "put")) {
+        if (e.origin == "fs") ++writes;
+        evented.insert(e.version);
+      }
+    EXPECT_GE(writes, acked.size());
+    for (uint64_t v : versions) EXPECT_TRUE(evented.count(v)) << "version " << v << " has no event";
+    std::set<std::string> stored;
+    for (uint64_t v : versions) {
+      const ReadResult r = ReadPath(M("dev/.versions/" + key + "/" + std::to_string(v)));
+      EXPECT_EQ(r.error, 0) << "version " << v;
+      stored.insert(r.bytes);
+    }
+    for (const std::string& value : acked)
+      EXPECT_TRUE(stored.count(value)) << value << " was acknowledged and is lost";
+  }
+  EXPECT_GT(total, 0u) << "no write was acknowledged in 2 s";
+  RecordProperty("acknowledged_writes", static_cast<int>(total));
+  const ProcessResult verify = Cli({"audit", "verify"});
+  EXPECT_EQ(verify.exit_code, 0) << Describe(verify);
+}
+
+// ---- Modes and options. ----
+
+TEST_F(AuditTest, BufferedModeCommitsWithinTheFlushInterval) {
+  Put("dev/BUF", "buffered");
+  ASSERT_NO_FATAL_FAILURE(Remount("audit=buffered,audit_flush_ms=50"));
+  const uint64_t before = LastSeq();
+  ASSERT_EQ(ReadPath(M("dev/BUF")).bytes, "buffered");
+  const auto deadline = std::chrono::steady_clock::now() + 2s;
+  std::vector<AuditEvent> events;
+  do {
+    events = FsEventsAfter(before, {"--key", "BUF"});
+    if (!events.empty()) break;
+    std::this_thread::sleep_for(20ms);
+  } while (std::chrono::steady_clock::now() < deadline);
+  ASSERT_EQ(events.size(), 1u) << "no read event within 2 s" << Dump(events);
+  EXPECT_EQ(events[0].op, "read");
+  EXPECT_EQ(events[0].result, 0);
+  EXPECT_EQ(events[0].version, 1u);
+}
+
+TEST_F(AuditTest, ListingsAreEventsOnlyWithAuditList) {
+  Put("dev/L", "l");
+  const auto list_events = [&] {
+    size_t n = 0;
+    for (const AuditEvent& e : Events({"--op", "list"}))
+      if (e.origin == "fs" && e.workspace == "dev") ++n;
+    return n;
+  };
+  ASSERT_TRUE(Succeeded(Shell("ls " + M("dev") + " > /dev/null")));
+  EXPECT_EQ(list_events(), 0u) << "a listing was audited without audit_list=1";
+
+  ASSERT_NO_FATAL_FAILURE(Remount("audit_list=1"));
+  ASSERT_TRUE(Succeeded(Shell("ls " + M("dev") + " > /dev/null")));
+  EXPECT_GE(list_events(), 1u);
+}
+
+}  // namespace
+}  // namespace secretfs::testing

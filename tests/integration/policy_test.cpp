@@ -1,0 +1,584 @@
+// Roles and the policy file against a real mount (SPEC §5): real users made with useradd, acting
+// through forked children that drop to their credentials or through setpriv(1), and what each one
+// sees: the errno of every operation of the role matrix, per-key globs, group, exe and cap rules,
+// SIGHUP reloads, the default policy, and a bubblewrap container whose "root" is still the user
+// outside it.
+//
+// Every mount here uses allow_other (other users may reach it at all) and entry_timeout=0,
+// attr_timeout=0 (the kernel's name cache must not answer for the daemon).
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "tests/integration/mount_fixture.h"
+#include "tests/integration/test_users.h"
+
+namespace secretfs::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+
+constexpr const char* kRoles[] = {"none", "viewer", "reader", "member", "admin", "owner"};
+
+// The policy tests' users: one per role (sfs_none has no rule anywhere), and sfs_opsuser, whose
+// primary group is `users` and who is in sfs_ops only as a supplementary group.
+struct Users {
+  std::map<std::string, TestUser> by_role;
+  TestUser ops;
+};
+
+const Users& TheUsers() {
+  static const Users users = [] {
+    Users u;
+    EnsureGroup("sfs_ops");
+    for (const char* role : kRoles) u.by_role[role] = EnsureUser(std::string("sfs_") + role);
+    u.ops = EnsureUser("sfs_opsuser", {"sfs_ops"});
+    return u;
+  }();
+  return users;
+}
+
+const TestUser& User(const std::string& role) { return TheUsers().by_role.at(role); }
+
+// Every role's user on every workspace, and root as owner (the tests inspect through the mount).
+constexpr const char* kRolePolicy = R"ini(
+[*]
+user:root       = owner
+user:sfs_viewer = viewer
+user:sfs_reader = reader
+user:sfs_member = member
+user:sfs_admin  = admin
+user:sfs_owner  = owner
+)ini";
+
+// The first failure of a WritePath, as one errno.
+int FirstError(const WriteResult& w) {
+  return w.open_error != 0 ? w.open_error : w.write_error != 0 ? w.write_error : w.close_error;
+}
+
+std::vector<std::string> WithoutDotNames(std::vector<std::string> names) {
+  std::erase_if(names, [](const std::string& n) { return !n.empty() && n[0] == '.'; });
+  return names;
+}
+
+bool Contains(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+class PolicyTest : public MountedTest {
+ protected:
+  static void SetUpTestSuite() { TheUsers(); }
+
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(MountedTest::SetUp());
+    // mkdtemp made root_ 0700: other users could not even reach the mount point.
+    ASSERT_EQ(chmod(root_.c_str(), 0755), 0) << strerror(errno);
+    policy_ = Local("policy.ini");
+  }
+
+  // Writes the policy file and mounts mnt_ again with it (plus `extra` options).
+  void MountWithPolicy(const std::string& text, const std::string& extra = "") {
+    ASSERT_NO_FATAL_FAILURE(WriteFileAtomically(policy_, text));
+    std::string options = "allow_other,entry_timeout=0,attr_timeout=0,policy=" + policy_;
+    if (!extra.empty()) options += "," + extra;
+    ASSERT_NO_FATAL_FAILURE(Remount(options));
+  }
+
+  // ReadPath(path) as `user`: the errno, and the bytes after a newline.
+  ReadResult ReadAs(const TestUser& user, const std::string& path) {
+    const std::string out = RunAs(user, [path] {
+      const ReadResult r = ReadPath(path);
+      return std::to_string(r.error) + "\n" + r.bytes;
+    });
+    const size_t nl = out.find('\n');
+    if (nl == std::string::npos) return {-1, out};
+    return {std::stoi(out.substr(0, nl)), out.substr(nl + 1)};
+  }
+
+  std::vector<std::string> ListAs(const TestUser& user, const std::string& dir, int* error) {
+    const std::string out = RunAs(user, [dir] {
+      int e = 0;
+      std::string text;
+      for (const std::string& name : ListDir(dir, &e)) text += name + "\n";
+      return std::to_string(e) + "\n" + text;
+    });
+    std::vector<std::string> names;
+    size_t start = out.find('\n');
+    *error = start == std::string::npos ? -1 : std::stoi(out.substr(0, start));
+    while (start != std::string::npos && start + 1 < out.size()) {
+      const size_t end = out.find('\n', start + 1);
+      names.push_back(out.substr(start + 1, end - start - 1));
+      start = end;
+    }
+    return names;
+  }
+
+  int WriteAs(const TestUser& user, const std::string& path, const std::string& value,
+              int flags = O_WRONLY | O_CREAT | O_TRUNC) {
+    return ErrnoAs(user, [=] { return FirstError(WritePath(path, value, flags)); });
+  }
+
+  // Runs `argv` as `user` through setpriv.
+  ProcessResult ProgramAs(const TestUser& user, const std::vector<std::string>& argv) {
+    std::vector<std::string> full = SetprivPrefix(user);
+    full.insert(full.end(), argv.begin(), argv.end());
+    return Program(full);
+  }
+
+  // Polls (up to 5 s) until `user`'s read of `path` fails with `error` (0: succeeds).
+  int AwaitReadError(const TestUser& user, const std::string& path, int error) {
+    int last = -1;
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    do {
+      last = ReadAs(user, path).error;
+      if (last == error) return last;
+      std::this_thread::sleep_for(50ms);
+    } while (std::chrono::steady_clock::now() < deadline);
+    return last;
+  }
+
+  std::string policy_;
+};
+
+// ---- The matrix of SPEC §5, one test per role, one row per operation. ----
+
+struct Cell {
+  const char* operation;
+  // Runs in the child, as the role's user: 0 or the errno of the first failing call.
+  std::function<int(const std::string& mnt)> run;
+  std::array<int, 6> expected;  // none, viewer, reader, member, admin, owner
+};
+
+const std::vector<Cell>& Matrix() {
+  constexpr int A = EACCES, N = ENOENT;
+  static const std::vector<Cell> cells = {
+      {"the workspace is listed in the mount root",
+       [](const std::string& m) { return Contains(ListDir(m), "prod") ? 0 : ENOENT; },
+       {N, 0, 0, 0, 0, 0}},
+      {"list the workspace",
+       [](const std::string& m) {
+         int e = 0;
+         const std::vector<std::string> names = ListDir(m + "/prod", &e);
+         return e != 0 ? e : Contains(names, "DB") ? 0 : ENOENT;
+       },
+       {N, 0, 0, 0, 0, 0}},
+      {"stat a key",
+       [](const std::string& m) {
+         struct stat st {};
+         return ErrnoOf(stat((m + "/prod/DB").c_str(), &st));
+       },
+       {N, 0, 0, 0, 0, 0}},
+      {"getfattr user.secretfs.version",
+       [](const std::string& m) {
+         int e = 0;
+         const std::string v = GetXattr(m + "/prod/DB", "user.secretfs.version", &e);
+         return e != 0 ? e : v == "2" ? 0 : EBADMSG;
+       },
+       {N, 0, 0, 0, 0, 0}},
+      {"read the latest value",
+       [](const std::string& m) {
+         const ReadResult r = ReadPath(m + "/prod/DB");
+         return r.error != 0 ? r.error : r.bytes == "db-v2" ? 0 : EBADMSG;
+       },
+       {N, A, 0, A, 0, 0}},
+      {"create a key (O_CREAT|O_TRUNC)",
+       [](const std::string& m) { return FirstError(WritePath(m + "/prod/NEW", "new-value")); },
+       {N, A, A, 0, 0, 0}},
+      {"overwrite a key (O_TRUNC)",
+       [](const std::string& m) {
+         return FirstError(WritePath(m + "/prod/OVER", "over-v2", O_WRONLY | O_TRUNC));
+       },
+       {N, A, A, 0, 0, 0}},
+      {"append to a key (O_APPEND)",
+       [](const std::string& m) {
+         return FirstError(WritePath(m + "/prod/APPEND", "-more", O_WRONLY | O_APPEND));
+       },
+       {N, A, A, A, 0, 0}},
+      {"unlink a key",
+       [](const std::string& m) { return ErrnoOf(unlink((m + "/prod/DEL").c_str())); },
+       {N, A, A, 0, 0, 0}},
+      {"rename a key",
+       [](const std::string& m) {
+         return ErrnoOf(rename((m + "/prod/MV").c_str(), (m + "/prod/MOVED").c_str()));
+       },
+       {N, A, A, 0, 0, 0}},
+      {"setfattr user.secretfs.description",
+       [](const std::string& m) {
+         return ErrnoOf(
+             setxattr((m + "/prod/META").c_str(), "user.secretfs.description", "edited", 6, 0));
+       },
+       {N, A, A, 0, 0, 0}},
+      {"read an old version (.versions/DB/1)",
+       [](const std::string& m) {
+         const ReadResult r = ReadPath(m + "/prod/.versions/DB/1");
+         return r.error != 0 ? r.error : r.bytes == "db-v1" ? 0 : EBADMSG;
+       },
+       {N, A, A, A, 0, 0}},
+      {"mkdir a workspace",
+       [](const std::string& m) { return ErrnoOf(mkdir((m + "/made").c_str(), 0750)); },
+       {A, A, A, A, 0, 0}},
+      {"rmdir an empty workspace",
+       [](const std::string& m) { return ErrnoOf(rmdir((m + "/spare").c_str())); },
+       {N, A, A, A, 0, 0}},
+  };
+  return cells;
+}
+
+class PolicyMatrixTest : public PolicyTest, public ::testing::WithParamInterface<int> {};
+
+TEST_P(PolicyMatrixTest, EveryOperationGetsTheErrnoOfTheRoleMatrix) {
+  const int role = GetParam();
+  const TestUser& user = User(kRoles[role]);
+  Put("prod/DB", "db-v1");
+  Put("prod/DB", "db-v2");
+  for (const char* key : {"OVER", "APPEND", "DEL", "MV", "META"})
+    Put(std::string("prod/") + key, std::string(key) + "-v1");
+  ASSERT_TRUE(Succeeded(Cli({"workspace", "create", "spare"})));
+  ASSERT_NO_FATAL_FAILURE(MountWithPolicy(kRolePolicy));
+
+  for (const Cell& cell : Matrix()) {
+    const std::string mnt = mnt_;
+    const int got = ErrnoAs(user, [&] { return cell.run(mnt); });
+    const int want = cell.expected[static_cast<size_t>(role)];
+    EXPECT_EQ(got, want) << kRoles[role] << ": " << cell.operation << ": got "
+                         << (got > 0 ? strerrorname_np(got) : std::to_string(got).c_str())
+                         << ", want " << (want > 0 ? strerrorname_np(want) : "success");
+  }
+
+  // What the allowed operations did, and that the refused ones changed nothing (seen by the CLI).
+  const auto allowed = [&](const char* operation) {
+    for (const Cell& cell : Matrix())
+      if (std::string(cell.operation) == operation)
+        return cell.expected[static_cast<size_t>(role)] == 0;
+    ADD_FAILURE() << "no cell " << operation;
+    return false;
+  };
+  const bool created = allowed("create a key (O_CREAT|O_TRUNC)");
+  EXPECT_EQ(Cli({"get", "prod/NEW"}).exit_code == 0, created);
+  if (created) {
+    EXPECT_EQ(Get("prod/NEW"), "new-value");
+  }
+  EXPECT_EQ(Get("prod/OVER"), allowed("overwrite a key (O_TRUNC)") ? "over-v2" : "OVER-v1");
+  EXPECT_EQ(Get("prod/APPEND"),
+            allowed("append to a key (O_APPEND)") ? "APPEND-v1-more" : "APPEND-v1");
+  EXPECT_EQ(Cli({"get", "prod/DEL"}).exit_code == 0, !allowed("unlink a key"));
+  const bool renamed = allowed("rename a key");
+  EXPECT_EQ(Cli({"get", "prod/MV"}).exit_code == 0, !renamed);
+  EXPECT_EQ(Cli({"get", "prod/MOVED"}).exit_code == 0, renamed);
+  EXPECT_EQ(GetXattr(M("prod/META"), "user.secretfs.description") == "edited",
+            allowed("setfattr user.secretfs.description"));
+  struct stat st {};
+  EXPECT_EQ(stat(M("made").c_str(), &st) == 0, allowed("mkdir a workspace"));
+  EXPECT_EQ(stat(M("spare").c_str(), &st) == 0, !allowed("rmdir an empty workspace"));
+}
+
+INSTANTIATE_TEST_SUITE_P(PolicyRoles, PolicyMatrixTest, ::testing::Range(0, 6),
+                         [](const ::testing::TestParamInfo<int>& param) {
+                           return std::string(kRoles[param.param]);
+                         });
+
+// ---- Rules narrower than a whole workspace. ----
+
+TEST_F(PolicyTest, KeyGlobsShowOnlyTheMatchingKeys) {
+  for (const char* key : {"DATABASE_URL", "DATABASE_PASSWORD", "API_KEY", "API_KEY_OLD", "OTHER"})
+    Put(std::string("prod/") + key, std::string("value-of-") + key);
+  Put("dev/DATABASE_URL", "dev-db");
+  ASSERT_NO_FATAL_FAILURE(MountWithPolicy(R"ini(
+[*]
+user:root = owner
+[prod]
+user:sfs_reader = reader DATABASE_* API_KEY
+)ini"));
+  const TestUser& reader = User("reader");
+
+  int error = -1;
+  EXPECT_THAT(ListAs(reader, mnt_, &error), ElementsAre("prod"));
+  EXPECT_EQ(error, 0);
+  EXPECT_THAT(WithoutDotNames(ListAs(reader, M("prod"), &error)),
+              ElementsAre("API_KEY", "DATABASE_PASSWORD", "DATABASE_URL"));
+  EXPECT_EQ(error, 0);
+
+  const ReadResult url = ReadAs(reader, M("prod/DATABASE_URL"));
+  EXPECT_EQ(url.error, 0);
+  EXPECT_EQ(url.bytes, "value-of-DATABASE_URL");
+  EXPECT_EQ(ReadAs(reader, M("prod/API_KEY")).bytes, "value-of-API_KEY");
+  for (const char* hidden : {"prod/OTHER", "prod/API_KEY_OLD", "dev/DATABASE_URL"}) {
+    EXPECT_EQ(ReadAs(reader, M(hidden)).error, ENOENT) << hidden;
+    const std::string path = M(hidden);
+    EXPECT_EQ(ErrnoAs(reader,
+                      [path] {
+                        struct stat st {};
+                        return ErrnoOf(stat(path.c_str(), &st));
+                      }),
+              ENOENT)
+        << hidden;
+  }
+  // The workspace is visible, so a name the reader may not create is refused, not hidden.
+  EXPECT_EQ(WriteAs(reader, M("prod/DATABASE_NEW"), "x"), EACCES);
+  EXPECT_EQ(WriteAs(reader, M("prod/UNRELATED"), "x"), EACCES);
+  EXPECT_EQ(Cli({"get", "prod/DATABASE_NEW"}).exit_code == 0, false);
+  EXPECT_EQ(Get("prod/DATABASE_URL"), "value-of-DATABASE_URL");
+
+  // The owner still sees everything.
+  EXPECT_THAT(WithoutDotNames(ListDir(M("prod"))),
+              ElementsAre("API_KEY", "API_KEY_OLD", "DATABASE_PASSWORD", "DATABASE_URL", "OTHER"));
+}
+
+TEST_F(PolicyTest, SupplementaryGroupRuleAdmitsItsMembers) {
+  const TestUser& ops = TheUsers().ops;
+  const gid_t ops_gid = EnsureGroup("sfs_ops");
+  ASSERT_NE(ops.gid, ops_gid) << "sfs_ops must be a supplementary group of sfs_opsuser only";
+  ASSERT_NE(std::find(ops.groups.begin(), ops.groups.end(), ops_gid), ops.groups.end());
+  Put("prod/DB", "db-v1");
+  Put("prod/DB", "db-v2");
+  ASSERT_NO_FATAL_FAILURE(MountWithPolicy(R"ini(
+[*]
+user:root = owner
+[prod]
+group:sfs_ops = admin
+)ini"));
+
+  // setpriv --init-groups: the groups a login would give.
+  const ProcessResult cat = ProgramAs(ops, {"cat", M("prod/DB")});
+  EXPECT_TRUE(Succeeded(cat));
+  EXPECT_EQ(cat.out, "db-v2");
+  const ProcessResult old = ProgramAs(ops, {"cat", M("prod/.versions/DB/1")});
+  EXPECT_TRUE(Succeeded(old));
+  EXPECT_EQ(old.out, "db-v1");
+  EXPECT_EQ(WriteAs(ops, M("prod/BY_OPS"), "from-ops"), 0);
+  EXPECT_EQ(Get("prod/BY_OPS"), "from-ops");
+
+  // The same user without its supplementary groups, and a user of the same primary group who is
+  // not in sfs_ops, have no role.
+  const ProcessResult bare =
+      Program({"/usr/bin/setpriv", "--reuid=" + ops.name, "--regid=" + std::to_string(ops.gid),
+               "--clear-groups", "--", "cat", M("prod/DB")});
+  EXPECT_TRUE(FailedCleanly(bare));
+  EXPECT_THAT(bare.err, HasSubstr("No such file or directory"));
+  EXPECT_EQ(bare.out, "");
+  ASSERT_EQ(User("reader").gid, ops.gid);
+  EXPECT_EQ(ReadAs(User("reader"), M("prod/DB")).error, ENOENT);
+}
+
+TEST_F(PolicyTest, ExeRuleAdmitsOneBinaryAndNotAnother) {
+  Put("prod/TLS_KEY", "tls-private-key");
+  const std::string allowed_cat = Local("allowed-cat");
+  std::filesystem::copy_file("/bin/cat", allowed_cat);
+  ASSERT_EQ(chmod(allowed_cat.c_str(), 0755), 0);
+  ASSERT_NO_FATAL_FAILURE(
+      MountWithPolicy("[*]\nuser:root = owner\n[prod]\nexe:" + allowed_cat + " = reader\n"));
+  const TestUser& user = User("none");
+
+  const ProcessResult allowed = ProgramAs(user, {allowed_cat, M("prod/TLS_KEY")});
+  EXPECT_TRUE(Succeeded(allowed));
+  EXPECT_EQ(allowed.out, "tls-private-key");
+
+  const ProcessResult refused = ProgramAs(user, {"/bin/cat", M("prod/TLS_KEY")});
+  EXPECT_TRUE(FailedCleanly(refused));
+  EXPECT_EQ(refused.out, "");
+  EXPECT_THAT(refused.err, HasSubstr("No such file or directory"));
+  // The test binary itself (a forked child of it) is not the allowed executable either.
+  EXPECT_EQ(ReadAs(user, M("prod/TLS_KEY")).error, ENOENT);
+}
+
+// ---- Mount options that cap every role. ----
+
+TEST_F(PolicyTest, RoleOptionCapsEveryRole) {
+  Put("prod/DB", "db-v1");
+  Put("prod/DB", "db-v2");
+  ASSERT_NO_FATAL_FAILURE(MountWithPolicy(kRolePolicy, "role=reader"));
+  const TestUser& owner = User("owner");
+  const TestUser& member = User("member");
+
+  const ReadResult read = ReadAs(owner, M("prod/DB"));
+  EXPECT_EQ(read.error, 0);
+  EXPECT_EQ(read.bytes, "db-v2");
+  EXPECT_EQ(WriteAs(owner, M("prod/DB"), "changed"), EACCES);
+  EXPECT_EQ(WriteAs(owner, M("prod/NEW"), "new"), EACCES);
+  EXPECT_EQ(ReadAs(owner, M("prod/.versions/DB/1")).error, EACCES);
+  const std::string made = M("made");
+  EXPECT_EQ(ErrnoAs(owner, [made] { return ErrnoOf(mkdir(made.c_str(), 0750)); }), EACCES);
+  EXPECT_EQ(Get("prod/DB"), "db-v2");
+
+  // reader capped onto member leaves what both allow: viewer.
+  int error = -1;
+  EXPECT_THAT(WithoutDotNames(ListAs(member, M("prod"), &error)), ElementsAre("DB"));
+  EXPECT_EQ(error, 0);
+  EXPECT_EQ(ReadAs(member, M("prod/DB")).error, EACCES);
+  EXPECT_EQ(WriteAs(member, M("prod/DB"), "changed"), EACCES);
+  EXPECT_EQ(Get("prod/DB"), "db-v2");
+}
+
+TEST_F(PolicyTest, ReadOnlyMountRefusesEveryChangeWithErofs) {
+  Put("prod/DB", "db-v1");
+  Put("prod/DB", "db-v2");
+  ASSERT_TRUE(Succeeded(Cli({"workspace", "create", "spare"})));
+  ASSERT_NO_FATAL_FAILURE(MountWithPolicy(kRolePolicy, "ro"));
+  const TestUser& owner = User("owner");
+  const std::string m = mnt_;
+
+  const ReadResult read = ReadAs(owner, M("prod/DB"));
+  EXPECT_EQ(read.error, 0);
+  EXPECT_EQ(read.bytes, "db-v2");
+  EXPECT_EQ(ReadAs(owner, M("prod/.versions/DB/1")).bytes, "db-v1");
+  EXPECT_EQ(WriteAs(owner, M("prod/DB"), "changed"), EROFS);
+  EXPECT_EQ(WriteAs(owner, M("prod/NEW"), "new"), EROFS);
+  EXPECT_EQ(ErrnoAs(owner, [m] { return ErrnoOf(unlink((m + "/prod/DB").c_str())); }), EROFS);
+  EXPECT_EQ(
+      ErrnoAs(owner,
+              [m] { return ErrnoOf(rename((m + "/prod/DB").c_str(), (m + "/prod/DB2").c_str())); }),
+      EROFS);
+  EXPECT_EQ(ErrnoAs(owner,
+                    [m] {
+                      return ErrnoOf(setxattr((m + "/prod/DB").c_str(), "user.secretfs.description",
+                                              "d", 1, 0));
+                    }),
+            EROFS);
+  EXPECT_EQ(ErrnoAs(owner, [m] { return ErrnoOf(mkdir((m + "/made").c_str(), 0750)); }), EROFS);
+  EXPECT_EQ(ErrnoAs(owner, [m] { return ErrnoOf(rmdir((m + "/spare").c_str())); }), EROFS);
+  // Root, owner by the policy, is refused the same way.
+  EXPECT_EQ(FirstError(WritePath(M("prod/DB"), "changed")), EROFS);
+  EXPECT_THAT(Versions("prod/DB"), ElementsAre(1, 2));
+  EXPECT_EQ(Get("prod/DB"), "db-v2");
+}
+
+// ---- Reloading, and no policy file at all. ----
+
+TEST_F(PolicyTest, SighupReloadsThePolicyAndKeepsItWhenTheNewFileIsBroken) {
+  Put("prod/DB", "db-value");
+  const std::string without_reader = "[*]\nuser:root = owner\n";
+  const std::string with_reader = without_reader + "[prod]\nuser:sfs_reader = reader\n";
+  ASSERT_NO_FATAL_FAILURE(MountWithPolicy(without_reader));
+  const TestUser& reader = User("reader");
+  const pid_t daemon = DaemonPid(mnt_);
+  ASSERT_NE(daemon, 0);
+  EXPECT_EQ(ReadAs(reader, M("prod/DB")).error, ENOENT);
+
+  // Granted.
+  ASSERT_NO_FATAL_FAILURE(WriteFileAtomically(policy_, with_reader));
+  ASSERT_EQ(kill(daemon, SIGHUP), 0);
+  EXPECT_EQ(AwaitReadError(reader, M("prod/DB"), 0), 0) << "the grant did not take effect";
+  EXPECT_EQ(ReadAs(reader, M("prod/DB")).bytes, "db-value");
+
+  // Revoked.
+  ASSERT_NO_FATAL_FAILURE(WriteFileAtomically(policy_, without_reader));
+  ASSERT_EQ(kill(daemon, SIGHUP), 0);
+  EXPECT_EQ(AwaitReadError(reader, M("prod/DB"), ENOENT), ENOENT)
+      << "the revocation did not take effect";
+
+  // The policy_reload events that report a failure (`secretfs audit --json`: "result" is "ok"
+  // or the errno's name).
+  const auto failed_reloads = [&] {
+    const ProcessResult r = Cli({"audit", "--json", "--op", "policy_reload"});
+    EXPECT_TRUE(Succeeded(r));
+    int failed = 0;
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);) {
+      const nlohmann::json e = nlohmann::json::parse(line, nullptr, false);
+      if (!e.is_discarded() && e.value("op", "") == "policy_reload" &&
+          e.value("result", "ok") != "ok")
+        ++failed;
+    }
+    return failed;
+  };
+  const int failed_before = failed_reloads();
+
+  // A broken file that would grant the reader: rejected as a whole, the revocation stays.
+  ASSERT_NO_FATAL_FAILURE(WriteFileAtomically(policy_, with_reader + "[prod\nthis is not ini\n"));
+  ASSERT_EQ(kill(daemon, SIGHUP), 0);
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (failed_reloads() == failed_before && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(failed_reloads(), failed_before + 1) << "no policy_reload event with a failure";
+  EXPECT_EQ(ReadAs(reader, M("prod/DB")).error, ENOENT);
+
+  // Granted again; then a broken file without the grant: the grant stays.
+  ASSERT_NO_FATAL_FAILURE(WriteFileAtomically(policy_, with_reader));
+  ASSERT_EQ(kill(daemon, SIGHUP), 0);
+  EXPECT_EQ(AwaitReadError(reader, M("prod/DB"), 0), 0);
+  ASSERT_NO_FATAL_FAILURE(
+      WriteFileAtomically(policy_, without_reader + "this line has no equals sign\n"));
+  ASSERT_EQ(kill(daemon, SIGHUP), 0);
+  const auto deadline2 = std::chrono::steady_clock::now() + 5s;
+  while (failed_reloads() == failed_before + 1 && std::chrono::steady_clock::now() < deadline2)
+    std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(failed_reloads(), failed_before + 2);
+  EXPECT_EQ(ReadAs(reader, M("prod/DB")).error, 0);
+  EXPECT_EQ(DaemonPid(mnt_), daemon) << "SIGHUP must not stop or restart the daemon";
+}
+
+TEST_F(PolicyTest, WithoutAPolicyFileOnlyTheMountingUserAndRootAreOwners) {
+  Put("prod/DB", "db-v1");
+  Put("prod/DB", "db-v2");
+  ASSERT_NO_FATAL_FAILURE(Remount("allow_other,entry_timeout=0,attr_timeout=0"));
+
+  // Root mounted it: owner.
+  EXPECT_EQ(ReadPath(M("prod/DB")).bytes, "db-v2");
+  EXPECT_EQ(ReadPath(M("prod/.versions/DB/1")).bytes, "db-v1");
+  EXPECT_EQ(ErrnoOf(mkdir(M("made").c_str(), 0750)), 0);
+  EXPECT_TRUE(WritePath(M("prod/ROOT_WROTE"), "x").ok());
+
+  // Anyone else: nothing, even with allow_other.
+  for (const char* role : {"owner", "reader", "none"}) {
+    const TestUser& user = User(role);
+    int error = -1;
+    EXPECT_THAT(ListAs(user, mnt_, &error), IsEmpty()) << user.name;
+    EXPECT_EQ(error, 0);
+    EXPECT_EQ(ReadAs(user, M("prod/DB")).error, ENOENT) << user.name;
+    EXPECT_EQ(WriteAs(user, M("prod/NEW"), "x"), ENOENT) << user.name;
+    const ProcessResult cat = ProgramAs(user, {"cat", M("prod/DB")});
+    EXPECT_TRUE(FailedCleanly(cat));
+    EXPECT_THAT(cat.err, HasSubstr("No such file or directory"));
+  }
+}
+
+// ---- A container: the decision follows the real uid outside it. ----
+
+TEST_F(PolicyTest, ContainerRootIsStillTheUserOutsideTheContainer) {
+  Put("prod/DATABASE_URL", "postgres://db");
+  ASSERT_NO_FATAL_FAILURE(
+      MountWithPolicy("[*]\nuser:root = owner\n[prod]\nuser:sfs_reader = reader\n"));
+  // bubblewrap as an unprivileged user: a new user namespace in which the user is uid 0, the
+  // workspace bind-mounted where the application expects it.
+  const auto container = [&](const TestUser& user, const std::string& source,
+                             const std::string& script) {
+    return ProgramAs(
+        user, {"bwrap", "--unshare-user", "--uid", "0", "--gid", "0", "--ro-bind", "/", "/",
+               "--tmpfs", "/run", "--bind", source, "/run/secrets", "--", "/bin/sh", "-c", script});
+  };
+  const ProcessResult probe = container(User("reader"), Local("."), "id -u");
+  ASSERT_TRUE(Succeeded(probe)) << "bubblewrap does not work for unprivileged users here";
+  ASSERT_EQ(probe.out, "0\n");
+
+  const ProcessResult reader =
+      container(User("reader"), M("prod"), "cat /run/secrets/DATABASE_URL");
+  EXPECT_TRUE(Succeeded(reader));
+  EXPECT_EQ(reader.out, "postgres://db");
+
+  // The user with no role is root inside, and still sees nothing: not the workspace...
+  const ProcessResult none =
+      container(User("none"), mnt_, "id -u; ls /run/secrets; cat /run/secrets/prod/DATABASE_URL");
+  EXPECT_TRUE(FailedCleanly(none));
+  EXPECT_EQ(none.out, "0\n");
+  EXPECT_THAT(none.err, HasSubstr("No such file or directory"));
+  EXPECT_THAT(none.out, Not(HasSubstr("postgres")));
+  // ...so it cannot even bind it.
+  const ProcessResult bind = container(User("none"), M("prod"), "cat /run/secrets/DATABASE_URL");
+  EXPECT_TRUE(FailedCleanly(bind));
+  EXPECT_EQ(bind.out, "");
+}
+
+}  // namespace
+}  // namespace secretfs::testing
