@@ -120,8 +120,9 @@ Status Prepare(const MountRequest& r, const keyring::KeyMaterial& key, Served& s
   served.mounted = true;
   served.fs->SetMountId(MountAt(r.mountpoint).id);
   // Fail-closed from the start: a mount whose log cannot be written does not serve.
-  if (Status s = served.audit->Record(DaemonEvent(audit::op::kMount, r.mountpoint)); !s.ok())
-    return s.Wrap("the audit log");
+  Status recorded = served.audit->Record(DaemonEvent(audit::op::kMount, r.mountpoint));
+  if (recorded.ok()) recorded = served.audit->Flush();  // buffered mode too: on record now
+  if (!recorded.ok()) return recorded.Wrap("the audit log");
   served.reloader =
       std::make_unique<PolicyReloader>(*served.fs, *served.audit, r.options.policy_file);
   return Status::Ok();

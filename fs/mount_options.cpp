@@ -1,11 +1,16 @@
 #include "fs/mount_options.h"
 
+// Debian's libinih (r55) is built with INI_HANDLER_LINENO: its handlers get the line number as a
+// fifth argument, and the handler below must take it (its header does not say so by itself).
+#define INI_HANDLER_LINENO 1
 #include <ini.h>
 
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
 #include <set>
+#include <sstream>
 
 namespace secretfs::fs {
 namespace {
@@ -145,10 +150,27 @@ Status ApplyOptionList(const std::string& list, MountOptions& options) {
 }
 
 Status ApplyConfigFile(const std::string& path, MountOptions& options) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status(ENOENT, "config file " + path + ": cannot be opened");
+  std::stringstream whole;
+  whole << in.rdbuf();
+  const std::string text = whole.str();
+  // inih reads lines into a 200-byte buffer and parses the rest of a longer line as a line of its
+  // own: such a line is refused rather than half-applied.
+  constexpr size_t kMaxLine = 190;
+  size_t line = 1;
+  for (size_t start = 0; start <= text.size(); ++line) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    if (end - start > kMaxLine)
+      return Status(EINVAL, "config file " + path + " line " + std::to_string(line) +
+                                ": longer than " + std::to_string(kMaxLine) + " characters");
+    start = end + 1;
+  }
   IniState state{&options, Status::Ok(), path};
-  const int rc = ini_parse(
-      path.c_str(),
-      [](void* user, const char* section, const char* name, const char* value) -> int {
+  const int rc = ini_parse_string(
+      text.c_str(),
+      [](void* user, const char* section, const char* name, const char* value, int) -> int {
         auto* st = static_cast<IniState*>(user);
         const std::string sec = section;
         if (!sec.empty() && sec != "mount") {

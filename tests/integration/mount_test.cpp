@@ -104,6 +104,34 @@ TEST_F(MountTest, ConfigFileHoldsMountOptions) {
   EXPECT_THAT(r.err, HasSubstr("line 2"));
   EXPECT_THAT(r.err, HasSubstr("frobnicate"));
   EXPECT_EQ(MountedType(mnt_), "");
+
+  // inih would parse the tail of an over-long line as a line of its own: refused whole instead.
+  ASSERT_NO_FATAL_FAILURE(WriteLocalFile(
+      Local("long.conf"),
+      "[mount]\nworkspace = dev\npolicy = /" + std::string(200, 'p') + " ro = yes\n"));
+  const ProcessResult long_line = MountAt(mnt_, "config=" + Local("long.conf"));
+  EXPECT_TRUE(FailedCleanly(long_line));
+  EXPECT_THAT(long_line.err, HasSubstr("line 3"));
+  EXPECT_EQ(MountedType(mnt_), "");
+}
+
+TEST_F(MountTest, ConfigFileHoldsPolicyAndAuditOptions) {
+  Put("dev/CONF", "v");
+  ASSERT_NO_FATAL_FAILURE(WriteLocalFile(Local("policy.ini"), "[*]\nuid:0 = reader\n"));
+  ASSERT_NO_FATAL_FAILURE(WriteLocalFile(
+      Local("mount.conf"), "[mount]\npolicy = " + Local("policy.ini") +
+                               "\naudit = buffered\naudit_flush_ms = 20\naudit_list = yes\n"));
+  ASSERT_NO_FATAL_FAILURE(Remount("config=" + Local("mount.conf")));
+  EXPECT_EQ(ReadPath(M("dev/CONF")).bytes, "v");                                    // reader reads
+  EXPECT_EQ(WritePath(M("dev/CONF"), "x", O_WRONLY | O_TRUNC).open_error, EACCES);  // not write
+
+  ASSERT_NO_FATAL_FAILURE(Unmount(mnt_));
+  for (const char* bad : {"role=boss", "audit=sometimes", "audit_flush_ms=0", "audit_list=2"}) {
+    const ProcessResult r = MountAt(mnt_, bad);
+    EXPECT_TRUE(FailedCleanly(r)) << bad;
+    EXPECT_THAT(r.err, HasSubstr(std::string(bad).substr(0, std::string(bad).find('=')))) << bad;
+    EXPECT_EQ(MountedType(mnt_), "") << bad;
+  }
 }
 
 TEST_F(MountTest, StatfsGivesSaneFigures) {
