@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <ctime>
 #include <string>
+#include <string_view>
 
 namespace secretfs {
 
@@ -35,6 +36,24 @@ inline std::string UserLabel(uid_t uid) {
   if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found != nullptr)
     return std::string("user:") + found->pw_name;
   return "uid:" + std::to_string(uid);
+}
+
+// `text` in single quotes for a message: control bytes shown as \xNN (so a name cannot break the
+// line or send escape sequences to a terminal), cut after `shown` bytes with "...".
+inline std::string QuoteText(std::string_view text, size_t shown) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out = "'";
+  for (size_t i = 0; i < text.size() && i < shown; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + (text.size() > shown ? "...'" : "'");
 }
 
 }  // namespace secretfs

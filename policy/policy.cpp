@@ -18,6 +18,8 @@
 #define INI_HANDLER_LINENO 1
 #include <ini.h>
 
+#include "common/text_format.h"
+
 namespace secretfs::policy {
 
 struct Policy::Rule {
@@ -58,22 +60,7 @@ std::string_view StripComment(std::string_view line) {
 }
 
 // Text from the file as it may appear in a message: quoted, control bytes escaped, shortened.
-std::string Quote(std::string_view text) {
-  constexpr size_t kShown = 120;
-  std::string out = "'";
-  for (size_t i = 0; i < text.size() && i < kShown; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x20 || c == 0x7f) {
-      static const char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + (text.size() > kShown ? "...'" : "'");
-}
+std::string Quote(std::string_view text) { return QuoteText(text, 120); }
 
 // store::ValidateWorkspaceName's rule (^[a-z0-9][a-z0-9_-]{0,62}$), repeated so that policy does
 // not link the store.

@@ -1,5 +1,7 @@
 #include "store/names.h"
 
+#include "common/text_format.h"
+
 namespace secretfs::store {
 namespace {
 
@@ -24,20 +26,7 @@ Result<Naming> ParseNaming(std::string_view name) {
 
 std::string QuoteName(std::string_view name) {
   constexpr size_t kShown = 64;
-  std::string out = "'";
-  for (size_t i = 0; i < name.size() && i < kShown; ++i) {
-    const auto c = static_cast<unsigned char>(name[i]);
-    if (c < 0x20 || c == 0x7f) {
-      static const char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (name.size() > kShown) out += "...";
-  out += "'";
+  std::string out = QuoteText(name, kShown);
   if (name.size() > kShown) out += " (" + std::to_string(name.size()) + " characters)";
   return out;
 }
