@@ -31,6 +31,7 @@
 #include "fs/inode_table.h"
 #include "fs/mount_options.h"
 #include "keyring/secure_buffer.h"
+#include "policy/facts_cache.h"
 #include "policy/policy.h"
 #include "store/secret_store.h"
 
@@ -191,6 +192,7 @@ class SecretsFs {
   const policy::Caps caps_;
   std::atomic<std::shared_ptr<const policy::Policy>> policy_;
   audit::AuditLog& audit_;
+  mutable policy::ProcessFactsCache facts_cache_;
   const int64_t mounted_ns_;
   std::atomic<int> mount_id_{0};
   const uid_t owner_uid_;

@@ -31,7 +31,7 @@ const policy::ProcessFacts& SecretsFs::FactsOf(const Caller& who,
   if (!who.facts || more) {
     had = {had.groups || wanted.groups, had.comm || wanted.comm, had.exe || wanted.exe,
            had.unit || wanted.unit};
-    who.facts = policy::ReadProcessFacts(who.pid, had);
+    who.facts = facts_cache_.Get(who.pid, who.uid, who.gid, had);
   }
   return *who.facts;
 }

@@ -90,8 +90,10 @@ std::optional<std::vector<gid_t>> GroupsOf(std::string_view status) {
 
 int PidfdOpen(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
 
-// Whether the process behind `pidfd` has exited (a pidfd polls readable then). An error counts as
-// exited: nothing read is trusted without this answer.
+}  // namespace
+
+// A pidfd polls readable once its process has exited. An error counts as exited: nothing read is
+// trusted without this answer.
 bool Exited(int pidfd) {
   pollfd p{pidfd, POLLIN, 0};
   int rc;
@@ -100,9 +102,15 @@ bool Exited(int pidfd) {
   return rc != 0;
 }
 
-}  // namespace
-
 ProcessFacts ReadProcessFacts(pid_t tid, const FactsWanted& wanted) {
+  int pidfd = -1;
+  ProcessFacts facts = ReadProcessFactsWithPidfd(tid, wanted, pidfd);
+  if (pidfd >= 0) close(pidfd);
+  return facts;
+}
+
+ProcessFacts ReadProcessFactsWithPidfd(pid_t tid, const FactsWanted& wanted, int& pidfd_out) {
+  pidfd_out = -1;
   ProcessFacts untrusted;
   untrusted.pid = tid;
   if (tid <= 0) return untrusted;
@@ -163,9 +171,11 @@ ProcessFacts ReadProcessFacts(pid_t tid, const FactsWanted& wanted) {
   }
 
   // Still the same process after reading? Then its pid was not recycled, and what we read is its.
-  const bool exited = Exited(pidfd);
-  close(pidfd);
-  if (!belongs || exited) return untrusted;
+  if (!belongs || Exited(pidfd)) {
+    close(pidfd);
+    return untrusted;
+  }
+  pidfd_out = pidfd;
   return facts;
 }
 

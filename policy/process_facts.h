@@ -33,6 +33,13 @@ struct FactsWanted {
 // (another user's process when not root, a process that is gone) are nullopt too.
 ProcessFacts ReadProcessFacts(pid_t tid, const FactsWanted& wanted = {});
 
+// ReadProcessFacts, also handing over the pidfd the facts were checked with (-1 when they are not
+// trusted); the caller closes it. While that pidfd shows the process alive, its pid is its own.
+ProcessFacts ReadProcessFactsWithPidfd(pid_t tid, const FactsWanted& wanted, int& pidfd);
+
+// Whether the process behind `pidfd` has exited (an error counts as exited).
+bool Exited(int pidfd);
+
 // The systemd unit or container scope of a /proc/PID/cgroup text: the last path component of the
 // cgroup v2 ("0::") line that ends in .service or .scope ("nginx.service",
 // "docker-3f2a....scope"); nullopt when there is none (a login shell's session scope counts).

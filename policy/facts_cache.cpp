@@ -1,0 +1,90 @@
+#include "policy/facts_cache.h"
+
+#include <limits.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+namespace secretfs::policy {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+bool Covers(const FactsWanted& had, const FactsWanted& wanted) {
+  return (had.groups || !wanted.groups) && (had.comm || !wanted.comm) && (had.exe || !wanted.exe) &&
+         (had.unit || !wanted.unit);
+}
+
+}  // namespace
+
+struct ProcessFactsCache::Entry {
+  ~Entry() {
+    if (pidfd >= 0) close(pidfd);
+  }
+  int pidfd = -1;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  FactsWanted had;
+  ProcessFacts facts;
+  Clock::time_point read_at;
+};
+
+std::shared_ptr<const ProcessFactsCache::Entry> ProcessFactsCache::Find(pid_t tid) {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(tid);
+  return it == entries_.end() ? nullptr : it->second;
+}
+
+void ProcessFactsCache::Store(pid_t tid, std::shared_ptr<const Entry> entry) {
+  std::lock_guard lock(mutex_);
+  if (entries_.size() >= options_.capacity) {
+    const auto now = Clock::now();
+    std::erase_if(entries_,
+                  [&](const auto& e) { return now - e.second->read_at > options_.max_age; });
+    if (entries_.size() >= options_.capacity) entries_.clear();
+  }
+  entries_[tid] = std::move(entry);
+}
+
+ProcessFacts ProcessFactsCache::Get(pid_t tid, uid_t uid, gid_t gid, const FactsWanted& wanted) {
+  if (std::shared_ptr<const Entry> e = Find(tid);
+      e != nullptr && e->uid == uid && e->gid == gid && Covers(e->had, wanted) &&
+      Clock::now() - e->read_at <= options_.max_age && !Exited(e->pidfd)) {
+    const pid_t tgid = e->facts.pid;
+    char path[64];
+    bool valid = true;
+    if (tgid != tid) {
+      snprintf(path, sizeof path, "/proc/%d/task/%d", static_cast<int>(tgid),
+               static_cast<int>(tid));
+      valid = access(path, F_OK) == 0;
+    }
+    if (valid && e->facts.exe) {
+      snprintf(path, sizeof path, "/proc/%d/exe", static_cast<int>(tgid));
+      char target[PATH_MAX];
+      const ssize_t n = readlink(path, target, sizeof target);
+      valid = n > 0 && std::string_view(target, static_cast<size_t>(n)) == *e->facts.exe;
+    }
+    // Checked after the reads above: the process behind the pid was the same throughout.
+    if (valid && !Exited(e->pidfd)) return e->facts;
+  }
+
+  // Read what this caller wants and what the entry had, so callers that want less stay served.
+  auto entry = std::make_shared<Entry>();
+  if (std::shared_ptr<const Entry> old = Find(tid)) {
+    entry->had = {old->had.groups || wanted.groups, old->had.comm || wanted.comm,
+                  old->had.exe || wanted.exe, old->had.unit || wanted.unit};
+  } else {
+    entry->had = wanted;
+  }
+  entry->facts = ReadProcessFactsWithPidfd(tid, entry->had, entry->pidfd);
+  if (entry->pidfd < 0) return entry->facts;  // not trusted: not kept either
+  entry->uid = uid;
+  entry->gid = gid;
+  entry->read_at = Clock::now();
+  ProcessFacts facts = entry->facts;
+  Store(tid, std::move(entry));
+  return facts;
+}
+
+}  // namespace secretfs::policy

@@ -1,0 +1,49 @@
+// Recent callers' process facts, so a process that opens many secrets is not read from /proc in
+// full each time (a full read is 40-60 us, most of an open's cost).
+//
+// An entry answers for thread `tid` only while all of these hold:
+//   - its pidfd shows the process alive: a pid is never recycled while its process lives;
+//   - `tid` is still one of that process's threads (when it is not the process itself);
+//   - the request's uid and gid are the ones the entry was read with (a privilege drop, which
+//     usually changes groups too, is a miss);
+//   - the executable is unchanged (readlink, when the entry holds one): an execve is a new program;
+//   - it is younger than max_age: supplementary groups, comm and the cgroup can change without
+//     any of the above, and are believed for at most that long.
+// Otherwise the facts are read again. Thread-safe.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include "policy/process_facts.h"
+
+namespace secretfs::policy {
+
+class ProcessFactsCache {
+ public:
+  struct Options {
+    std::chrono::milliseconds max_age{1000};
+    size_t capacity = 4096;  // entries (each holds a pidfd)
+  };
+  ProcessFactsCache() : ProcessFactsCache(Options{}) {}
+  explicit ProcessFactsCache(Options options) : options_(options) {}
+
+  // ReadProcessFacts(tid, wanted), from the cache when an entry still answers (see above).
+  ProcessFacts Get(pid_t tid, uid_t uid, gid_t gid, const FactsWanted& wanted);
+
+ private:
+  struct Entry;
+  std::shared_ptr<const Entry> Find(pid_t tid);
+  void Store(pid_t tid, std::shared_ptr<const Entry> entry);
+
+  const Options options_;
+  std::mutex mutex_;
+  std::unordered_map<pid_t, std::shared_ptr<const Entry>> entries_;  // by thread id
+};
+
+}  // namespace secretfs::policy

@@ -1,0 +1,114 @@
+// The facts cache answers repeated callers from memory, and never past an execve, an exit or its
+// age limit.
+#include "policy/facts_cache.h"
+
+#include <gtest/gtest.h>
+#include <limits.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+namespace secretfs::policy {
+namespace {
+
+std::string Readlink(const std::string& path) {
+  char buf[PATH_MAX];
+  const ssize_t n = readlink(path.c_str(), buf, sizeof buf);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+}
+
+// A child that waits for a byte on a pipe, then execs `sleep 5`; killed and reaped on scope exit.
+class ExecingChild {
+ public:
+  ExecingChild() {
+    if (pipe(go_) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      char c;
+      close(go_[1]);
+      if (read(go_[0], &c, 1) == 1) execl("/bin/sleep", "sleep", "5", nullptr);
+      _exit(0);
+    }
+    close(go_[0]);
+  }
+  ~ExecingChild() {
+    close(go_[1]);
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  pid_t pid() const { return pid_; }
+  // Lets it exec and waits until /proc shows the new program.
+  bool Exec() {
+    if (write(go_[1], "x", 1) != 1) return false;
+    for (int i = 0; i < 500; ++i) {
+      if (Readlink("/proc/" + std::to_string(pid_) + "/exe") == "/usr/bin/sleep") return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+
+ private:
+  int go_[2] = {-1, -1};
+  pid_t pid_ = -1;
+};
+
+TEST(FactsCacheTest, RepeatedCallersGetTheSameFacts) {
+  ProcessFactsCache cache;
+  const ProcessFacts first = cache.Get(getpid(), getuid(), getgid(), {});
+  const ProcessFacts again = cache.Get(getpid(), getuid(), getgid(), {});
+  ASSERT_TRUE(first.exe.has_value());
+  EXPECT_EQ(first.exe, Readlink("/proc/self/exe"));
+  EXPECT_EQ(again.exe, first.exe);
+  EXPECT_EQ(again.comm, first.comm);
+  EXPECT_EQ(again.groups, first.groups);
+  EXPECT_EQ(again.pid, getpid());
+}
+
+TEST(FactsCacheTest, AnExecveIsANewProgram) {
+  ProcessFactsCache cache(ProcessFactsCache::Options{std::chrono::hours(1), 16});
+  ExecingChild child;
+  ASSERT_GT(child.pid(), 0);
+  const ProcessFacts before = cache.Get(child.pid(), getuid(), getgid(), {});
+  ASSERT_EQ(before.exe, Readlink("/proc/self/exe"));  // forked, not yet exec'd
+  ASSERT_TRUE(child.Exec());
+  const ProcessFacts after = cache.Get(child.pid(), getuid(), getgid(), {});
+  EXPECT_EQ(after.exe, "/usr/bin/sleep");
+  EXPECT_EQ(after.comm, "sleep");
+}
+
+TEST(FactsCacheTest, AnExitedProcessHasNoFacts) {
+  ProcessFactsCache cache(ProcessFactsCache::Options{std::chrono::hours(1), 16});
+  const pid_t child = fork();
+  if (child == 0) {
+    pause();
+    _exit(0);
+  }
+  ASSERT_GT(child, 0);
+  EXPECT_TRUE(cache.Get(child, getuid(), getgid(), {}).exe.has_value());
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  const ProcessFacts gone = cache.Get(child, getuid(), getgid(), {});
+  EXPECT_FALSE(gone.exe.has_value());
+  EXPECT_FALSE(gone.comm.has_value());
+}
+
+TEST(FactsCacheTest, OldEntriesAreReadAgain) {
+  ProcessFactsCache cache(ProcessFactsCache::Options{std::chrono::milliseconds(0), 16});
+  ExecingChild child;
+  ASSERT_GT(child.pid(), 0);
+  const ProcessFacts before =
+      cache.Get(child.pid(), getuid(), getgid(), {false, true, false, false});
+  ASSERT_TRUE(before.comm.has_value());
+  // Without exe in the entry, only the age limit catches the exec.
+  ASSERT_TRUE(child.Exec());
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  EXPECT_EQ(cache.Get(child.pid(), getuid(), getgid(), {false, true, false, false}).comm, "sleep");
+}
+
+}  // namespace
+}  // namespace secretfs::policy
