@@ -8,6 +8,7 @@ packages=(
   libgtest-dev libgmock-dev
   libfuse3-dev fuse3 libsystemd-dev
   attr lmdb-utils
+  bubblewrap passwd util-linux  # tests: containers (bwrap), test users (useradd), setpriv
 )
 
 missing=()
