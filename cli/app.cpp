@@ -25,12 +25,14 @@ void BuildApp(CLI::App& app, GlobalOptions& options, CliContext& ctx, Action& ac
   AddMountCommands(app, ctx, action);
   AddPolicyCommands(app, ctx, action);
   AddAuditCommands(app, ctx, action);
+  AddEnvCommands(app, ctx, action);
 }
 
 namespace {
-const std::set<std::string> kSubcommands = {
-    "init",    "backup", "verify",  "workspace", "put",   "get",  "rm",    "undelete", "rollback",
-    "destroy", "ls",     "history", "keyring",   "mount", "help", "audit", "policy"};
+const std::set<std::string> kSubcommands = {"init",  "backup",  "verify",   "workspace", "put",
+                                            "get",   "rm",      "undelete", "rollback",  "destroy",
+                                            "ls",    "history", "keyring",  "mount",     "help",
+                                            "audit", "policy",  "env",      "rekey"};
 }  // namespace
 
 std::vector<std::string> RewriteMountHelperForm(const std::vector<std::string>& args) {
@@ -55,7 +57,8 @@ std::optional<std::string> UnknownCommand(const std::vector<std::string>& args) 
     if (!kSubcommands.count(a)) return a;
     // Subcommands with subcommands of their own: the next word must be one of them.
     static const std::map<std::string, std::set<std::string>> kNested = {
-        {"workspace", {"create", "list", "delete"}}, {"keyring", {"list", "add", "remove"}}};
+        {"workspace", {"create", "list", "delete"}},
+        {"keyring", {"list", "add", "remove", "host-key"}}};
     auto nested = kNested.find(a);
     if (nested == kNested.end()) return std::nullopt;
     for (size_t j = i + 1; j < args.size(); ++j) {

@@ -71,6 +71,22 @@ Result<std::unique_ptr<store::SecretStore>> CliContext::OpenFor(std::string_view
 
 Status CliContext::Authorize(store::SecretStore& store, std::string_view op, policy::Action action,
                              std::string_view workspace, std::string_view key) const {
+  bool denied = false;
+  Status decided = Decide(action, workspace, key, denied);
+  if (!denied) return decided;  // allowed, or no decision (an unreadable policy file)
+  if (Status s = Record(store, CliEvent(op, workspace, key), decided); !s.ok()) return s;
+  return decided;
+}
+
+Status CliContext::Check(policy::Action action, std::string_view workspace,
+                         std::string_view key) const {
+  bool denied = false;
+  return Decide(action, workspace, key, denied);
+}
+
+Status CliContext::Decide(policy::Action action, std::string_view workspace, std::string_view key,
+                          bool& denied) const {
+  denied = false;
   if (options_.policy_file.empty()) return Status::Ok();
   auto rules = policy::Policy::LoadFile(options_.policy_file);
   if (!rules.ok()) return rules.status().Wrap("policy");
@@ -87,12 +103,10 @@ Status CliContext::Authorize(store::SecretStore& store, std::string_view op, pol
     decision = (*rules)->Decide(caller, workspace, key, {});
   }
   if (decision.Allows(action)) return Status::Ok();
-  const Status denied(
-      EACCES, "the policy " + options_.policy_file + " gives " + UserLabel(getuid()) +
-                  " the role " + std::string(policy::RoleName(decision.role)) + ", which may not " +
-                  std::string(policy::ActionName(action)) + " here");
-  if (Status s = Record(store, CliEvent(op, workspace, key), denied); !s.ok()) return s;
-  return denied;
+  denied = true;
+  return Status(EACCES, "the policy " + options_.policy_file + " gives " + UserLabel(getuid()) +
+                            " the role " + std::string(policy::RoleName(decision.role)) +
+                            ", which may not " + std::string(policy::ActionName(action)) + " here");
 }
 
 }  // namespace secretfs::cli

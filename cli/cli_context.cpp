@@ -17,7 +17,7 @@ Result<keyring::KeySource> CliContext::KeySource() const {
     if (tty < 0)
       throw UsageError{
           "no key given: use -k SOURCE or $SECRETFS_KEY (file:PATH, passphrase, "
-          "fd:N or credential:NAME)"};
+          "fd:N, credential:NAME or host:PATH)"};
     close(tty);
     spec = "passphrase";
   }

@@ -91,8 +91,16 @@ class CliContext {
   // store, since it holds the key. A denial is recorded as event `op` and returned as EACCES.
   Status Authorize(store::SecretStore& store, std::string_view op, policy::Action action,
                    std::string_view workspace = {}, std::string_view key = {}) const;
+  // The decision of Authorize without recording anything: Ok, EACCES, or why the policy file
+  // could not be read. For commands that quietly leave out what the caller may not have (env
+  // injects only the readable keys).
+  Status Check(policy::Action action, std::string_view workspace = {},
+               std::string_view key = {}) const;
 
  private:
+  // Check, telling a denial (`denied`) from a policy that could not be read.
+  Status Decide(policy::Action action, std::string_view workspace, std::string_view key,
+                bool& denied) const;
   static std::unique_ptr<store::ScopedCommitHook> Join(store::SecretStore& store,
                                                        const audit::Event& event);
   static Status StatusOf(const Status& s) { return s; }

@@ -1,5 +1,6 @@
-// secretfs keyring list [--json] | add --new-key SOURCE [--label L] | remove SLOT
+// secretfs keyring list [--json] | add --new-key SOURCE [--label L] | remove SLOT | host-key PATH
 #include <iostream>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/table.h"
@@ -18,12 +19,16 @@ int List(CliContext& ctx, bool json) {
   const uint32_t used = (*store)->unlocked_slot();
   if (json) {
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& s : *slots)
-      out.push_back({{"slot", s.id},
-                     {"kind", keyring::SlotKindName(s.kind)},
-                     {"label", s.label},
-                     {"created", FormatTime(s.created_unix * 1'000'000'000, true)},
-                     {"unlocked_with", s.id == used}});
+    for (const auto& s : *slots) {
+      nlohmann::json slot = {{"slot", s.id},
+                             {"kind", keyring::SlotKindName(s.kind)},
+                             {"label", s.label},
+                             {"created", FormatTime(s.created_unix * 1'000'000'000, true)},
+                             {"unlocked_with", s.id == used}};
+      if (s.kind == keyring::SlotKind::kRecipient)
+        slot["recipient"] = keyring::FormatRecipient(s.recipient);
+      out.push_back(std::move(slot));
+    }
     std::cout << out.dump(2) << "\n";
     return kExitOk;
   }
@@ -39,20 +44,45 @@ int Add(CliContext& ctx, const std::string& new_key, const std::string& label,
         const std::string& pwhash) {
   auto limits = keyring::PwhashLimits::Named(pwhash);
   if (!limits) throw UsageError{limits.status().message()};
-  auto source = keyring::ParseKeySource(new_key);
-  if (!source) throw UsageError{"--new-key: " + source.status().message()};
+  // recipient:PUBKEY is public and read right here; every other form is a key source.
+  std::optional<keyring::KeyMaterial> recipient;
+  std::optional<keyring::KeySource> source;
+  if (keyring::IsRecipientSpec(new_key)) {
+    auto material = keyring::RecipientKeyMaterial(new_key);
+    if (!material) throw UsageError{"--new-key: " + material.status().message()};
+    recipient = std::move(*material);
+  } else {
+    auto parsed = keyring::ParseKeySource(new_key);
+    if (!parsed) throw UsageError{"--new-key: " + parsed.status().message()};
+    source = std::move(*parsed);
+  }
+  const std::string text = recipient ? recipient->origin : source->text;
   auto store = ctx.OpenFor("keyring add", policy::Action::kOwn);
   if (!store) return CliContext::Fail("keyring add", store.status());
-  auto material = keyring::LoadKeyMaterial(*source, keyring::Prompt::kConfirm, "the new key slot");
+  Result<keyring::KeyMaterial> material = Status(EINVAL, "no key");
+  if (recipient)
+    material = std::move(*recipient);
+  else
+    material = keyring::LoadKeyMaterial(*source, keyring::Prompt::kConfirm, "the new key slot");
   if (!material) return CliContext::Fail("keyring add", material.status());
   audit::Event event = CliContext::CliEvent("keyring add");
-  event.detail =
-      material->kind == keyring::KeyMaterial::Kind::kPassphrase ? "passphrase" : "key file";
+  switch (material->kind) {
+    case keyring::KeyMaterial::Kind::kPassphrase:
+      event.detail = "passphrase";
+      break;
+    case keyring::KeyMaterial::Kind::kKeyFile:
+      event.detail = "key file";
+      break;
+    case keyring::KeyMaterial::Kind::kHostKey:
+    case keyring::KeyMaterial::Kind::kRecipient:
+      event.detail = "recipient";
+      break;
+  }
   auto id = CliContext::Audited(**store, std::move(event), [&] {
-    return (*store)->AddSlot(*material, label.empty() ? source->text : label, *limits);
+    return (*store)->AddSlot(*material, label.empty() ? text : label, *limits);
   });
   if (!id) return CliContext::Fail("keyring add", id.status());
-  std::cout << "added key slot " << *id << " (" << source->text << ")\n";
+  std::cout << "added key slot " << *id << " (" << text << ")\n";
   return kExitOk;
 }
 
@@ -67,6 +97,19 @@ int Remove(CliContext& ctx, uint32_t slot) {
       !s.ok())
     return CliContext::Fail(what, s);
   std::cout << "removed key slot " << slot << "\n";
+  return kExitOk;
+}
+
+// Needs no store and no key: it only makes a key pair.
+int HostKey(const std::string& path) {
+  auto public_key = keyring::CreateHostKey(path);
+  if (!public_key) return CliContext::Fail("keyring host-key", public_key.status());
+  const std::string recipient = keyring::FormatRecipient(*public_key);
+  std::cout << recipient << "\n"
+            << "wrote the private key to " << path
+            << " (32 bytes, mode 0600); unlock with: -k host:" << path << "\n"
+            << "to let it open a store: secretfs keyring add --new-key recipient:" << recipient
+            << "\n";
   return kExitOk;
 }
 
@@ -86,7 +129,8 @@ void AddKeyringCommands(CLI::App& app, CliContext& ctx, Action& action) {
   auto pwhash = std::make_shared<std::string>("moderate");
   auto* add = keyring_cmd->add_subcommand("add", "Add a key slot (unlocking with -k first)");
   add->add_option("--new-key", *new_key,
-                  "The new key: file:PATH, passphrase, fd:N or credential:NAME")
+                  "The new key: file:PATH, passphrase, fd:N, credential:NAME, host:PATH or "
+                  "recipient:PUBKEY (as keyring host-key prints it)")
       ->required();
   add->add_option("--label", *label, "A label for the slot");
   add->add_option("--pwhash", *pwhash,
@@ -99,6 +143,14 @@ void AddKeyringCommands(CLI::App& app, CliContext& ctx, Action& action) {
   auto* remove = keyring_cmd->add_subcommand("remove", "Remove a key slot (never the last one)");
   remove->add_option("SLOT", *slot, "Slot number (see keyring list)")->required();
   remove->callback([&ctx, &action, slot] { action = [&ctx, slot] { return Remove(ctx, *slot); }; });
+
+  auto host_key_path = std::make_shared<std::string>();
+  auto* host_key = keyring_cmd->add_subcommand(
+      "host-key", "Make an X25519 key pair for a host (private key file 0600, public key printed)");
+  host_key->add_option("PATH", *host_key_path, "Where to write the private key (must not exist)")
+      ->required();
+  host_key->callback(
+      [&action, host_key_path] { action = [host_key_path] { return HostKey(*host_key_path); }; });
 }
 
 }  // namespace secretfs::cli

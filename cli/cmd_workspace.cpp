@@ -1,4 +1,8 @@
-// secretfs workspace create W [--naming env] | list [--json] | delete W [--purge] [--yes]
+// secretfs workspace create W [--naming env] | list [--json] | delete W [--purge] [--yes];
+// secretfs rekey W
+#include <unistd.h>
+
+#include <algorithm>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -73,6 +77,29 @@ int Delete(CliContext& ctx, const std::string& name, bool purge, bool yes) {
   return kExitOk;
 }
 
+// secretfs rekey W: a new data key for W, every version re-encrypted (an owner's action: it
+// manages keys).
+int Rekey(CliContext& ctx, const std::string& name) {
+  if (Status s = store::ValidateWorkspaceName(name); !s.ok()) throw UsageError{s.message()};
+  const std::string what = "rekey " + name;
+  auto store = ctx.OpenFor("rekey", policy::Action::kOwn, name);
+  if (!store) return CliContext::Fail(what, store.status());
+  const bool terminal = isatty(STDERR_FILENO) != 0;
+  size_t shown = 0;
+  auto result = CliContext::Audited(**store, CliContext::CliEvent("rekey", name), [&] {
+    return (*store)->RekeyWorkspace(name, [&](size_t done, size_t total) {
+      if (!terminal || (done != total && done - shown < std::max<size_t>(total / 100, 1))) return;
+      shown = done;
+      std::cerr << "\rre-encrypting: " << done << "/" << total << " versions" << std::flush;
+    });
+  });
+  if (terminal && shown > 0) std::cerr << "\n";
+  if (!result) return CliContext::Fail(what, result.status());
+  std::cout << "workspace " << name << ": new data key (generation " << result->generation << "), "
+            << result->versions << " version(s) re-encrypted; the old key is gone\n";
+  return kExitOk;
+}
+
 }  // namespace
 
 void AddWorkspaceCommands(CLI::App& app, CliContext& ctx, Action& action) {
@@ -104,6 +131,14 @@ void AddWorkspaceCommands(CLI::App& app, CliContext& ctx, Action& action) {
   del->add_flag("--yes", *yes, "Do not ask for confirmation");
   del->callback([&ctx, &action, del_name, purge, yes] {
     action = [&ctx, del_name, purge, yes] { return Delete(ctx, *del_name, *purge, *yes); };
+  });
+
+  auto* rekey = app.add_subcommand(
+      "rekey", "Give workspace W a new data key and re-encrypt every version (one transaction)");
+  auto rekey_name = std::make_shared<std::string>();
+  rekey->add_option("W", *rekey_name, "Workspace name")->required();
+  rekey->callback([&ctx, &action, rekey_name] {
+    action = [&ctx, rekey_name] { return Rekey(ctx, *rekey_name); };
   });
 }
 

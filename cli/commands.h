@@ -23,6 +23,12 @@ void AddKeyringCommands(CLI::App& app, CliContext& ctx, Action& action);    // k
 void AddMountCommands(CLI::App& app, CliContext& ctx, Action& action);      // mount
 void AddPolicyCommands(CLI::App& app, CliContext& ctx, Action& action);     // policy check
 void AddAuditCommands(CLI::App& app, CliContext& ctx, Action& action);      // audit ...
+void AddEnvCommands(CLI::App& app, CliContext& ctx, Action& action);        // env
+
+// `env W [--only GLOB] -- CMD [ARGS]`: when a word before the first "--" is "env", cuts "--" and
+// everything after it from `args` and keeps CMD [ARGS] for the env command, so that they are
+// never parsed as secretfs options. Call before parsing.
+void TakeEnvCommand(std::vector<std::string>& args);
 
 // The mount(8) form `secretfs STORE MOUNTPOINT [-o OPTS]...` rewritten as
 // `secretfs -s STORE mount MOUNTPOINT [-o OPTS]...`; other command lines are returned unchanged.

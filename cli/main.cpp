@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
   BuildApp(app, options, ctx, action);
   std::vector<std::string> args(argv, argv + argc);
   args = RewriteMountHelperForm(args);
+  TakeEnvCommand(args);
   if (auto unknown = UnknownCommand(args)) {
     std::cerr << "secretfs: usage: unknown command '" << OneLine(*unknown)
               << "' (see secretfs --help)" << std::endl;

@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,6 +30,17 @@ std::string Absolute(const std::string& path) {
   char resolved[PATH_MAX];
   if (realpath(path.c_str(), resolved) != nullptr) return resolved;
   return path;
+}
+
+// The daemon holds the master key, data keys and plaintext: no core dumps, whatever
+// `ulimit -c` and core_pattern say, and no ptrace or /proc/PID/mem by other non-root users. Both
+// settings survive fork (not execve). Set before the store is unlocked; `secretfs` main() sets
+// them too, before it reads the key, and this keeps other users of Mount() just as safe. The
+// daemon reads only other processes' /proc entries (and its own, which is always allowed).
+void DisableCoreDumps() {
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  const rlimit none{0, 0};
+  setrlimit(RLIMIT_CORE, &none);
 }
 
 // Everything the serving process owns, torn down in reverse order.
@@ -160,6 +173,7 @@ void DetachStdio() {
 
 // The child of a background mount: opens the store, mounts, tells the parent, serves.
 int ServeDetached(const MountRequest& r, keyring::KeyMaterial inherited, int report_fd) {
+  DisableCoreDumps();  // inherited from Mount(); said again where the serving process starts
   setsid();
   // Locked memory is not inherited across fork: move the key into fresh locked memory.
   keyring::KeyMaterial key{inherited.kind, keyring::SecretBuffer::CopyOf(inherited.bytes.bytes()),
@@ -202,6 +216,7 @@ Status CheckMountpoint(const std::string& mountpoint) {
 }
 
 int Mount(const MountRequest& request, keyring::KeyMaterial key) {
+  DisableCoreDumps();
   MountRequest r = request;
   r.store_dir = Absolute(r.store_dir);  // the daemon changes to / when it detaches
   r.mountpoint = Absolute(r.mountpoint);

@@ -1,4 +1,6 @@
 // FUSE callbacks for file handles: open, create, read, write, flush, fsync, release.
+#include <string.h>
+
 #include "fs/fuse_ops_internal.h"
 
 namespace secretfs::fs::ops {
@@ -61,6 +63,9 @@ void Write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t offse
   Guard(req, "write", [&] {
     const long n =
         FsOf(req).Write(*FileOf(fi), {reinterpret_cast<const uint8_t*>(buf), size}, offset);
+    // The bytes now live in the handle's locked memory. `buf` is libfuse's per-thread request
+    // buffer, ordinary heap that is reused but never wiped: wipe the plaintext it still holds.
+    explicit_bzero(const_cast<char*>(buf), size);
     if (n < 0) return static_cast<int>(n);
     fuse_reply_write(req, static_cast<size_t>(n));
     return 0;

@@ -3,18 +3,22 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sodium.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <iterator>
 
 namespace secretfs::keyring {
 namespace {
 
-constexpr std::string_view kForms = "use file:PATH, passphrase, fd:N or credential:NAME";
+constexpr std::string_view kForms = "use file:PATH, passphrase, fd:N, credential:NAME or host:PATH";
+constexpr std::string_view kAskProgram = "systemd-ask-password";
 
 // Reads everything from `fd` into locked memory, at most kMaxKeyMaterialBytes.
 Result<SecretBuffer> ReadAll(int fd, const std::string& what) {
@@ -100,25 +104,125 @@ Result<SecretBuffer> AskLine(int tty, std::string_view prompt) {
   return line;
 }
 
+// The first executable `name` in $PATH (or the default path), or "" when there is none.
+std::string FindInPath(std::string_view name) {
+  const char* env = std::getenv("PATH");
+  const std::string_view path = env != nullptr ? env : "/usr/local/bin:/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find(':', start);
+    if (end == std::string_view::npos) end = path.size();
+    const std::string_view dir = path.substr(start, end - start);
+    if (!dir.empty()) {
+      std::string candidate = std::string(dir) + "/" + std::string(name);
+      struct stat st {};
+      if (stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+          access(candidate.c_str(), X_OK) == 0)
+        return candidate;
+    }
+    start = end + 1;
+  }
+  return "";
+}
+
+// Asks through systemd-ask-password (a console, Plymouth or wall agent), reading its answer from a
+// pipe into locked memory. Its stdin is /dev/null so it never eats the command's own input.
+Result<SecretBuffer> AskAgent(const std::string& program, const std::string& message) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return Status::FromErrno(errno, "passphrase: pipe");
+  const char* argv[] = {program.c_str(), message.c_str(), nullptr};
+  const pid_t pid = fork();
+  if (pid < 0) {
+    const int err = errno;
+    close(fds[0]);
+    close(fds[1]);
+    return Status::FromErrno(err, "passphrase: starting " + program);
+  }
+  if (pid == 0) {  // only async-signal-safe calls from here to exec
+    const int null = open("/dev/null", O_RDONLY);
+    if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(fds[1], STDOUT_FILENO) < 0) _exit(127);
+    execv(argv[0], const_cast<char* const*>(argv));
+    _exit(127);
+  }
+  close(fds[1]);
+  auto answer = ReadSecret(fds[0], kMaxPassphraseBytes + 1, "passphrase from " + program);
+  close(fds[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return Status(ECANCELED,
+                  "passphrase: " + program + " gave no passphrase (" +
+                      (WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status))
+                                         : "signal " + std::to_string(WTERMSIG(status))) +
+                      ")");
+  if (!answer && answer.status().code() == EFBIG)
+    return Status(EINVAL,
+                  "passphrase longer than " + std::to_string(kMaxPassphraseBytes) + " bytes");
+  if (!answer) return answer.status();
+  // It ends the passphrase with a newline (unless -n).
+  if (!answer->empty() && answer->data()[answer->size() - 1] == '\n')
+    answer->Shrink(answer->size() - 1);
+  return answer;
+}
+
 Result<SecretBuffer> AskPassphrase(Prompt prompt, std::string_view purpose) {
-  const int tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (tty < 0)
-    return Status(ENXIO,
-                  "passphrase: no terminal to ask on; use -k file:PATH, fd:N or "
-                  "credential:NAME");
   const std::string ask = "Passphrase for " + std::string(purpose) + ": ";
-  auto first = AskLine(tty, ask);
+  const std::string repeat = "Repeat the passphrase: ";
+  const int tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  std::string agent;
+  if (tty < 0) {
+    agent = FindInPath(kAskProgram);
+    if (agent.empty())
+      return Status(ENXIO,
+                    "passphrase: no terminal to ask on and no systemd-ask-password; use -k "
+                    "file:PATH, fd:N, credential:NAME or host:PATH");
+  }
+  auto ask_one = [&](const std::string& text) {
+    return tty >= 0 ? AskLine(tty, text) : AskAgent(agent, text);
+  };
+  auto first = ask_one(ask);
   if (first && first->empty()) first = Status(EINVAL, "passphrase: empty");
   if (first && prompt == Prompt::kConfirm) {
-    auto again = AskLine(tty, "Repeat the passphrase: ");
+    auto again = ask_one(repeat);
     if (!again)
       first = again.status();
     else if (!first->Equals(again->bytes()))
       first = Status(EINVAL, "passphrase: the two entries differ");
   }
-  close(tty);
+  if (tty >= 0) close(tty);
   if (!first) return first.status();
   return std::move(*first);
+}
+
+// A host's private key: a regular file nobody but its owner can read or write, exactly 32 bytes.
+Result<SecretBuffer> ReadHostKey(const std::string& path) {
+  const std::string what = "host key " + path;
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(errno, what);
+  struct stat st {};
+  Result<SecretBuffer> bytes = Status(EINVAL, what);
+  if (fstat(fd, &st) != 0) {
+    bytes = Status::FromErrno(errno, what);
+  } else if (!S_ISREG(st.st_mode)) {
+    bytes = Status(EINVAL, what + ": not a regular file");
+  } else if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    bytes = Status(EACCES, what + ": mode " + mode +
+                               " lets others read or change it; a private key must be 0600 "
+                               "(chmod 600 " +
+                               path + ")");
+  } else {
+    bytes = ReadAll(fd, what);
+    if (bytes && bytes->size() != kX25519KeyBytes)
+      bytes =
+          Status(EINVAL, what + ": holds " + std::to_string(bytes->size()) +
+                             " bytes; a host key is exactly " + std::to_string(kX25519KeyBytes) +
+                             " (make one with: secretfs keyring host-key PATH)");
+  }
+  close(fd);
+  return bytes;
 }
 
 }  // namespace
@@ -149,8 +253,11 @@ Result<KeySource> ParseKeySource(std::string_view spec) {
       return Status(EINVAL, "key source '" + s.text + "': a credential name has no '/'");
     s.kind = KeySource::Kind::kCredential;
   } else if (scheme == "host") {
-    return Status(ENOTSUP, "key source '" + s.text +
-                               "': host keys and recipient slots are not supported yet");
+    s.kind = KeySource::Kind::kHost;
+  } else if (scheme == "recipient") {
+    return Status(EINVAL, "key source '" + s.text +
+                              "': a recipient public key unlocks nothing (it is for keyring add "
+                              "--new-key); unlock with host:PATH, its private key");
   } else {
     return Status(EINVAL, "key source '" + s.text + "' is not understood; " + std::string(kForms));
   }
@@ -182,10 +289,88 @@ Result<KeyMaterial> LoadKeyMaterial(const KeySource& source, Prompt prompt,
       bytes = ReadFile(std::string(dir) + "/" + source.arg, "credential " + source.arg);
       break;
     }
+    case KeySource::Kind::kHost:
+      m.kind = KeyMaterial::Kind::kHostKey;
+      bytes = ReadHostKey(source.arg);
+      break;
   }
   if (!bytes) return bytes.status();
   m.bytes = std::move(*bytes);
   return m;
+}
+
+std::string FormatRecipient(std::span<const uint8_t> public_key) {
+  const size_t max =
+      sodium_base64_ENCODED_LEN(public_key.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  std::string text(max, '\0');
+  sodium_bin2base64(text.data(), max, public_key.data(), public_key.size(),
+                    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  text.resize(text.find('\0'));
+  return std::string(kRecipientPrefix) + text;
+}
+
+Result<std::vector<uint8_t>> ParseRecipient(std::string_view text) {
+  if (text.starts_with(kRecipientPrefix)) text.remove_prefix(kRecipientPrefix.size());
+  const std::string hint = " (use the secretfs-recipient:... line that keyring host-key printed)";
+  if (text.empty()) return Status(EINVAL, "the recipient public key is missing" + hint);
+  std::vector<uint8_t> key(kX25519KeyBytes);
+  size_t len = 0;
+  const char* end = nullptr;
+  if (sodium_base642bin(key.data(), key.size(), text.data(), text.size(), nullptr, &len, &end,
+                        sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+      end != text.data() + text.size())
+    return Status(EINVAL, "the recipient public key is not unpadded URL-safe base64 of " +
+                              std::to_string(kX25519KeyBytes) + " bytes" + hint);
+  if (len != kX25519KeyBytes)
+    return Status(EINVAL, "the recipient public key is " + std::to_string(len) + " bytes, not " +
+                              std::to_string(kX25519KeyBytes) + hint);
+  return key;
+}
+
+bool IsRecipientSpec(std::string_view spec) { return spec.starts_with("recipient:"); }
+
+Result<KeyMaterial> RecipientKeyMaterial(std::string_view spec) {
+  if (!IsRecipientSpec(spec)) return Status(EINVAL, "not a recipient:PUBKEY key");
+  auto key = ParseRecipient(spec.substr(std::string_view("recipient:").size()));
+  if (!key) return key.status();
+  KeyMaterial m;
+  m.kind = KeyMaterial::Kind::kRecipient;
+  m.bytes = SecretBuffer::CopyOf(*key);
+  m.origin = "recipient:" + FormatRecipient(*key);
+  return m;
+}
+
+Result<std::vector<uint8_t>> CreateHostKey(const std::string& path) {
+  SECRETFS_RETURN_IF_ERROR(InitCrypto());
+  std::vector<uint8_t> public_key(crypto_box_PUBLICKEYBYTES);
+  SecretBuffer secret_key(crypto_box_SECRETKEYBYTES);
+  static_assert(crypto_box_SECRETKEYBYTES == kX25519KeyBytes);
+  crypto_box_keypair(public_key.data(), secret_key.data());
+  const std::string what = "host key " + path;
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0 && errno == EEXIST)
+    return Status(EEXIST, what +
+                              ": already exists; a host key is never overwritten (remove it "
+                              "first if it is really no longer needed)");
+  if (fd < 0) return Status::FromErrno(errno, what);
+  Status written = Status::Ok();
+  if (fchmod(fd, 0600) != 0) written = Status::FromErrno(errno, what);
+  std::span<const uint8_t> rest = secret_key.bytes();
+  while (written.ok() && !rest.empty()) {
+    const ssize_t n = write(fd, rest.data(), rest.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0)
+      written = Status::FromErrno(errno, what);
+    else
+      rest = rest.subspan(static_cast<size_t>(n));
+  }
+  if (written.ok() && fsync(fd) != 0) written = Status::FromErrno(errno, what);
+  if (close(fd) != 0 && written.ok()) written = Status::FromErrno(errno, what);
+  if (!written.ok()) {
+    unlink(path.c_str());
+    return written;
+  }
+  return public_key;
 }
 
 }  // namespace secretfs::keyring

@@ -1,14 +1,22 @@
 // Where key material comes from (SPEC §7): -k/--key SOURCE, $SECRETFS_KEY, mount option key=.
 //
 //   file:PATH        the bytes of a key file
-//   passphrase       typed on the controlling terminal (asked twice when creating a slot)
+//   passphrase       typed on the controlling terminal (asked twice when creating a slot); with no
+//                    terminal, asked through systemd-ask-password when it is on $PATH
 //   fd:N             everything readable from inherited file descriptor N
 //   credential:NAME  $CREDENTIALS_DIRECTORY/NAME, as systemd's LoadCredential(Encrypted)= delivers
-//   it host:PATH        an X25519 private key opening a recipient slot (not in this version)
+//   host:PATH        an X25519 private key (32 raw bytes, mode 0600 or stricter) that opens a
+//                    recipient slot; `secretfs keyring host-key PATH` makes one
+//
+// Only `keyring add --new-key` also takes recipient:PUBKEY, a public key as host-key prints it
+// (RecipientKeyMaterial): it makes a recipient slot and unlocks nothing.
 #pragma once
 
+#include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "keyring/key_slot.h"
@@ -16,7 +24,7 @@
 namespace secretfs::keyring {
 
 struct KeySource {
-  enum class Kind { kFile, kPassphrase, kFd, kCredential };
+  enum class Kind { kFile, kPassphrase, kFd, kCredential, kHost };
   Kind kind = Kind::kFile;
   std::string arg;   // path, fd number or credential name; empty for passphrase
   std::string text;  // as the operator wrote it, for messages
@@ -33,9 +41,30 @@ inline constexpr size_t kMaxKeyMaterialBytes = 64 * 1024;
 inline constexpr size_t kMaxPassphraseBytes = 1024;
 
 // Reads the material into locked memory. For `passphrase`, asks on /dev/tty with echo off
-// (kConfirm asks twice and fails with EINVAL when the two differ); ENXIO when there is no terminal.
+// (kConfirm asks twice and fails with EINVAL when the two differ); with no terminal, runs the first
+// `systemd-ask-password` found on $PATH (its stdin /dev/null, the answer read from a pipe into
+// locked memory; ECANCELED when it fails or times out); ENXIO when there is neither.
 // ENOENT/EACCES/... with the path for unreadable files; EINVAL for empty material.
+// host:PATH: EACCES when the file is readable or writable by group or others, EINVAL unless it
+// holds exactly kX25519KeyBytes bytes.
 Result<KeyMaterial> LoadKeyMaterial(const KeySource& source, Prompt prompt,
                                     std::string_view purpose = "the store");
+
+// The text form of a recipient public key: "secretfs-recipient:" and the key in unpadded URL-safe
+// base64 (43 characters).
+inline constexpr std::string_view kRecipientPrefix = "secretfs-recipient:";
+std::string FormatRecipient(std::span<const uint8_t> public_key);
+// Reads what FormatRecipient wrote, with or without the prefix. EINVAL naming the problem.
+Result<std::vector<uint8_t>> ParseRecipient(std::string_view text);
+
+// True for "recipient:..." (the --new-key form that makes a recipient slot).
+bool IsRecipientSpec(std::string_view spec);
+// Material of kind kRecipient for "recipient:PUBKEY". EINVAL naming the problem.
+Result<KeyMaterial> RecipientKeyMaterial(std::string_view spec);
+
+// Makes an X25519 key pair for a host: writes the 32-byte private key to `path`, created new
+// (O_EXCL; EEXIST when anything is there) with mode 0600, and returns the public key. The private
+// key only ever lives in locked memory and the file.
+Result<std::vector<uint8_t>> CreateHostKey(const std::string& path);
 
 }  // namespace secretfs::keyring

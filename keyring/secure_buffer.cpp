@@ -1,6 +1,7 @@
 #include "keyring/secure_buffer.h"
 
 #include <sodium.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,6 +27,12 @@ SecretBuffer::SecretBuffer(size_t size) : size_(size) {
   // sodium_malloc(0) is valid in libsodium, but a real page keeps data() non-null for callers.
   data_ = static_cast<uint8_t*>(sodium_malloc(std::max<size_t>(size, 1)));
   if (data_ == nullptr) throw std::bad_alloc();
+  // sodium_malloc ignores a failing mlock: when RLIMIT_MEMLOCK is exhausted, refuse (the caller
+  // reports "could not allocate locked memory") rather than hold a secret in swappable memory.
+  if (mlock(data_, std::max<size_t>(size, 1)) != 0) {
+    sodium_free(std::exchange(data_, nullptr));
+    throw std::bad_alloc();
+  }
 }
 
 SecretBuffer::SecretBuffer(SecretBuffer&& other) noexcept

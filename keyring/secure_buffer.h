@@ -20,8 +20,8 @@ Status InitCrypto();
 // locked_pool.h). Move-only: a copy of a secret is a leak, so copies
 // must be explicit (Clone). Not thread-safe; share it only read-only.
 //
-// Construction throws std::bad_alloc when the memory cannot be had (also when RLIMIT_MEMLOCK is
-// exhausted on systems where sodium_malloc refuses unlocked memory).
+// Construction throws std::bad_alloc when the memory cannot be had, also when it cannot be
+// locked (RLIMIT_MEMLOCK exhausted): a secret is never kept in memory that may be swapped out.
 class SecretBuffer {
  public:
   SecretBuffer() noexcept = default;  // empty, owns nothing

@@ -109,6 +109,7 @@ struct KeySlotInfo {
   keyring::SlotKind kind = keyring::SlotKind::kKeyFile;
   std::string label;
   int64_t created_unix = 0;
+  std::vector<uint8_t> recipient;  // recipient slots: the X25519 public key (not secret)
 };
 
 struct VerifyProblem {
@@ -123,6 +124,11 @@ struct VerifyReport {
   size_t secrets = 0;
   size_t versions_ok = 0;
   std::vector<VerifyProblem> problems;
+};
+
+struct RekeyResult {
+  uint32_t generation = 0;  // the workspace's new data-key generation
+  size_t versions = 0;      // versions re-encrypted
 };
 
 struct StoreUsage {
@@ -201,6 +207,14 @@ class SecretStore {
   // A compacted, consistent copy into directory `dest` (created if missing; EEXIST if it holds a
   // store). The copy opens with the same key slots.
   Status Backup(const std::string& dest);
+  // Gives `workspace` a new data key (the next generation) and re-encrypts every version of every
+  // secret under it, in one transaction: afterwards no record of the store opens with the old
+  // key, whose wrapped copy is replaced. Readers keep working throughout (they see the old or the
+  // new state whole). EIO naming the first record that does not open (nothing changes then).
+  // `progress`, when set, is called as (versions done, versions total).
+  Result<RekeyResult> RekeyWorkspace(std::string_view workspace,
+                                     const std::function<void(size_t, size_t)>& progress = {});
+
   // Opens every record (needs the store unlocked); reports each one that fails. `progress`, when
   // set, is called as (versions done, versions total).
   Result<VerifyReport> Verify(const std::function<void(size_t, size_t)>& progress = {});

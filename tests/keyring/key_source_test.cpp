@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,16 +16,24 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/byte_codec.h"
+#include "keyring/keys.h"
 
 using secretfs::AsBytes;
+using secretfs::keyring::CreateHostKey;
+using secretfs::keyring::FormatRecipient;
 using secretfs::keyring::KeyMaterial;
 using secretfs::keyring::KeySource;
 using secretfs::keyring::kMaxKeyMaterialBytes;
+using secretfs::keyring::kX25519KeyBytes;
 using secretfs::keyring::LoadKeyMaterial;
 using secretfs::keyring::ParseKeySource;
+using secretfs::keyring::ParseRecipient;
 using secretfs::keyring::Prompt;
+using secretfs::keyring::RandomBytes;
+using secretfs::keyring::RecipientKeyMaterial;
 
 TEST(ParseKeySourceTest, AcceptsEveryDocumentedForm) {
   struct Case {
@@ -88,10 +97,56 @@ TEST(ParseKeySourceTest, ErrorNamesTheAcceptedForms) {
   EXPECT_NE(message.find("file:"), std::string::npos) << message;
 }
 
-TEST(ParseKeySourceTest, HostKeysAreNotSupported) {
+TEST(ParseKeySourceTest, HostKeysAreAKeySource) {
   auto source = ParseKeySource("host:/etc/secretfs/host.key");
+  ASSERT_TRUE(source.ok()) << source.status().message();
+  EXPECT_EQ(source->kind, KeySource::Kind::kHost);
+  EXPECT_EQ(source->arg, "/etc/secretfs/host.key");
+  EXPECT_EQ(ParseKeySource("host:").status().code(), EINVAL);
+}
+
+TEST(ParseKeySourceTest, ARecipientPublicKeyIsNoKeySource) {
+  auto source = ParseKeySource("recipient:secretfs-recipient:abc");
   ASSERT_FALSE(source.ok());
-  EXPECT_EQ(source.status().code(), ENOTSUP);
+  EXPECT_EQ(source.status().code(), EINVAL);
+  EXPECT_NE(source.status().message().find("host:PATH"), std::string::npos);
+}
+
+TEST(RecipientTextTest, FormatAndParseRoundTrip) {
+  const std::vector<uint8_t> key = RandomBytes(kX25519KeyBytes);
+  const std::string text = FormatRecipient(key);
+  EXPECT_EQ(text.rfind("secretfs-recipient:", 0), 0u) << text;
+  EXPECT_EQ(text.size(), std::string_view("secretfs-recipient:").size() + 43) << text;
+  auto parsed = ParseRecipient(text);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  EXPECT_EQ(*parsed, key);
+  parsed = ParseRecipient(text.substr(text.find(':') + 1));  // without the prefix
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  EXPECT_EQ(*parsed, key);
+
+  auto material = RecipientKeyMaterial("recipient:" + text);
+  ASSERT_TRUE(material.ok()) << material.status().message();
+  EXPECT_EQ(material->kind, KeyMaterial::Kind::kRecipient);
+  EXPECT_EQ(std::vector<uint8_t>(material->bytes.bytes().begin(), material->bytes.bytes().end()),
+            key);
+  EXPECT_EQ(material->origin, "recipient:" + text);
+}
+
+TEST(RecipientTextTest, BadTextIsEinvalNamingTheProblem) {
+  const std::string good = FormatRecipient(RandomBytes(kX25519KeyBytes));
+  const std::string b64 = good.substr(good.find(':') + 1);
+  const std::string short_key = FormatRecipient(RandomBytes(31));
+  for (const std::string& text :
+       {std::string(), std::string("secretfs-recipient:"), b64.substr(1), b64 + "A", b64 + "=",
+        b64 + " ", "x" + good, short_key, b64.substr(0, 20) + "+/" + b64.substr(22),
+        std::string(43, '!')}) {
+    auto parsed = ParseRecipient(text);
+    ASSERT_FALSE(parsed.ok()) << "'" << text << "' was accepted";
+    EXPECT_EQ(parsed.status().code(), EINVAL) << text;
+    EXPECT_NE(parsed.status().message().find("recipient public key"), std::string::npos);
+  }
+  EXPECT_EQ(RecipientKeyMaterial("recipient:").status().code(), EINVAL);
+  EXPECT_EQ(RecipientKeyMaterial("file:/x").status().code(), EINVAL);
 }
 
 // A temporary directory, removed with everything in it; also restores CREDENTIALS_DIRECTORY.
@@ -263,11 +318,13 @@ TEST_F(LoadKeyMaterialTest, ErrorsNeverContainTheKeyBytes) {
 }
 
 TEST_F(LoadKeyMaterialTest, PassphraseWithoutATerminalIsEnxio) {
-  // A child in a new session has no controlling terminal, like a daemon or a CI job.
+  // A child in a new session has no controlling terminal, like a daemon or a CI job; with a $PATH
+  // that has no systemd-ask-password either, there is no way to ask.
   const pid_t pid = fork();
   ASSERT_GE(pid, 0) << std::strerror(errno);
   if (pid == 0) {
     if (setsid() < 0) _exit(100);
+    setenv("PATH", dir_.c_str(), 1);
     auto m =
         LoadKeyMaterial(KeySource{KeySource::Kind::kPassphrase, "", "passphrase"}, Prompt::kOnce);
     _exit(m.ok() ? 101 : m.status().code());
@@ -276,4 +333,121 @@ TEST_F(LoadKeyMaterialTest, PassphraseWithoutATerminalIsEnxio) {
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), ENXIO);
+}
+
+// A fake systemd-ask-password in a directory that is all of $PATH. The child runs in a new session
+// (no terminal); it exits with 0 when the material read is `expected`, or with the errno.
+class AskPasswordTest : public LoadKeyMaterialTest {
+ protected:
+  void Agent(const std::string& script) {
+    const std::string path = WriteFile("systemd-ask-password", "#!/bin/sh\n" + script);
+    ASSERT_EQ(chmod(path.c_str(), 0755), 0);
+  }
+  int RunWithoutTerminal(Prompt prompt, const std::string& expected) {
+    const pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+      if (setsid() < 0) _exit(100);
+      setenv("PATH", dir_.c_str(), 1);
+      auto m = LoadKeyMaterial(KeySource{KeySource::Kind::kPassphrase, "", "passphrase"}, prompt,
+                               "the test store");
+      if (!m.ok()) _exit(m.status().code());
+      _exit(m->kind == KeyMaterial::Kind::kPassphrase && Content(*m) == expected ? 0 : 101);
+    }
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
+    return WEXITSTATUS(status);
+  }
+};
+
+TEST_F(AskPasswordTest, PassphraseComesFromSystemdAskPasswordWithoutATerminal) {
+  // It is asked with a message naming what for, and its stdin is not the command's.
+  Agent(
+      "case \"$1\" in 'Passphrase for the test store: ') ;; *) exit 9 ;; esac\n"
+      "read -r x && exit 8\n"
+      "printf 'agent pass phrase\\n'\n");
+  EXPECT_EQ(RunWithoutTerminal(Prompt::kOnce, "agent pass phrase"), 0);
+}
+
+TEST_F(AskPasswordTest, ConfirmationAsksTwice) {
+  Agent("echo \"$1\" >> " + dir_ + "/asked\nprintf 'twice\\n'\n");
+  EXPECT_EQ(RunWithoutTerminal(Prompt::kConfirm, "twice"), 0);
+  std::ifstream asked(dir_ + "/asked");
+  std::string first, second;
+  std::getline(asked, first);
+  std::getline(asked, second);
+  EXPECT_EQ(first, "Passphrase for the test store: ");
+  EXPECT_EQ(second, "Repeat the passphrase: ");
+}
+
+TEST_F(AskPasswordTest, DifferentAnswersAreEinval) {
+  // Only shell builtins: $PATH holds nothing but the fake.
+  Agent("if [ -e " + dir_ + "/once ]; then echo two; else : > " + dir_ + "/once; echo one; fi\n");
+  EXPECT_EQ(RunWithoutTerminal(Prompt::kConfirm, ""), EINVAL);
+}
+
+TEST_F(AskPasswordTest, FailedOrEmptyAnswerIsRefused) {
+  Agent("exit 1\n");
+  EXPECT_EQ(RunWithoutTerminal(Prompt::kOnce, ""), ECANCELED);
+  Agent("echo\n");
+  EXPECT_EQ(RunWithoutTerminal(Prompt::kOnce, ""), EINVAL);
+}
+
+// Host keys: 32 raw bytes in a file only its owner may read.
+TEST_F(LoadKeyMaterialTest, HostKeyIsReadAsHostKeyMaterial) {
+  const std::string path = dir_ + "/host.key";
+  auto public_key = CreateHostKey(path);
+  ASSERT_TRUE(public_key.ok()) << public_key.status().message();
+  EXPECT_EQ(public_key->size(), kX25519KeyBytes);
+  struct stat st {};
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(st.st_size, 32);
+  auto m = LoadKeyMaterial(Source("host:" + path), Prompt::kOnce);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  EXPECT_EQ(m->kind, KeyMaterial::Kind::kHostKey);
+  EXPECT_EQ(m->bytes.size(), kX25519KeyBytes);
+  EXPECT_EQ(m->origin, "host:" + path);
+}
+
+TEST_F(LoadKeyMaterialTest, CreateHostKeyNeverOverwrites) {
+  const std::string path = WriteFile("existing", "keep me");
+  auto created = CreateHostKey(path);
+  ASSERT_FALSE(created.ok());
+  EXPECT_EQ(created.status().code(), EEXIST);
+  std::ifstream in(path);
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(content, "keep me");
+  const std::string link = dir_ + "/dangling";
+  ASSERT_EQ(symlink((dir_ + "/target").c_str(), link.c_str()), 0);
+  EXPECT_EQ(CreateHostKey(link).status().code(), EEXIST);
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/target"));
+}
+
+TEST_F(LoadKeyMaterialTest, HostKeyOfTheWrongSizeIsEinval) {
+  for (size_t n : {size_t{1}, size_t{31}, size_t{33}, size_t{64}}) {
+    const std::string path = WriteFile("key" + std::to_string(n), std::string(n, 'k'));
+    ASSERT_EQ(chmod(path.c_str(), 0600), 0);
+    auto m = LoadKeyMaterial(Source("host:" + path), Prompt::kOnce);
+    ASSERT_FALSE(m.ok()) << n;
+    EXPECT_EQ(m.status().code(), EINVAL) << n;
+    EXPECT_NE(m.status().message().find("exactly 32"), std::string::npos) << m.status().message();
+  }
+}
+
+TEST_F(LoadKeyMaterialTest, HostKeyReadableByOthersIsRefused) {
+  const std::string path = dir_ + "/host.key";
+  ASSERT_TRUE(CreateHostKey(path).ok());
+  for (mode_t mode : {0640, 0604, 0620, 0644}) {
+    ASSERT_EQ(chmod(path.c_str(), mode), 0);
+    auto m = LoadKeyMaterial(Source("host:" + path), Prompt::kOnce);
+    ASSERT_FALSE(m.ok()) << mode;
+    EXPECT_EQ(m.status().code(), EACCES) << mode;
+    EXPECT_NE(m.status().message().find("chmod 600"), std::string::npos) << m.status().message();
+  }
+  ASSERT_EQ(chmod(path.c_str(), 0400), 0);
+  EXPECT_TRUE(LoadKeyMaterial(Source("host:" + path), Prompt::kOnce).ok());
+  EXPECT_EQ(LoadKeyMaterial(Source("host:" + dir_ + "/missing"), Prompt::kOnce).status().code(),
+            ENOENT);
+  EXPECT_EQ(LoadKeyMaterial(Source("host:" + dir_), Prompt::kOnce).status().code(), EINVAL);
 }
