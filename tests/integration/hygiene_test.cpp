@@ -79,12 +79,20 @@ bool MemoryHolds(pid_t pid, const std::string& needle, size_t& scanned) {
     if (sscanf(line.c_str(), "%lx-%lx %4s", &start, &end, perms) != 3) continue;
     if (perms[0] != 'r') continue;
     if (line.find("[vvar]") != std::string::npos) continue;
-    buf.resize(end - start);
-    const ssize_t n = pread(mem, buf.data(), buf.size(), static_cast<off_t>(start));
-    if (n <= 0) continue;  // guard pages and the like
-    scanned += static_cast<size_t>(n);
-    found =
-        std::string_view(buf.data(), static_cast<size_t>(n)).find(needle) != std::string_view::npos;
+    // Reservations of a gigabyte and more are address space, not data (the LMDB map holds only
+    // ciphertext; a sanitizer build reserves terabytes of shadow memory).
+    if (end - start >= (1ul << 30)) continue;
+    // In chunks that overlap by the needle's length, so a match across a boundary is seen.
+    constexpr size_t kChunk = 1 << 20;
+    buf.resize(kChunk + needle.size());
+    for (unsigned long at = start; !found && at < end; at += kChunk) {
+      const size_t want = std::min<unsigned long>(end - at, kChunk + needle.size());
+      const ssize_t n = pread(mem, buf.data(), want, static_cast<off_t>(at));
+      if (n <= 0) break;  // guard pages and the like
+      scanned += static_cast<size_t>(n);
+      found = std::string_view(buf.data(), static_cast<size_t>(n)).find(needle) !=
+              std::string_view::npos;
+    }
   }
   close(mem);
   return found;
@@ -170,6 +178,10 @@ TEST_F(HygieneTest, ReadThroughTheMountLeavesNothingInThePageCache) {
 }
 
 TEST_F(HygieneTest, NoPlaintextInDaemonMemoryAfterClose) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "under AddressSanitizer the daemon's heap lies in terabyte-sized reservations "
+                  "the scan skips; the default build runs this test";
+#endif
   const std::string secret = RandomPrintable();
   ASSERT_NO_FATAL_FAILURE(Put("dev/SCAN_ME", secret));  // through the CLI: the daemon never sees it
   const pid_t daemon = DaemonPid(mnt_);
@@ -199,6 +211,10 @@ TEST_F(HygieneTest, NoPlaintextInDaemonMemoryAfterClose) {
 // heap, about 1 MiB, reused but never wiped): the write callback wipes it once the bytes are in
 // the handle's locked memory (fs/fuse_ops_file.cpp).
 TEST_F(HygieneTest, NoPlaintextInDaemonMemoryAfterAWriteThroughTheMount) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "under AddressSanitizer the daemon's heap lies in terabyte-sized reservations "
+                  "the scan skips; the default build runs this test";
+#endif
   const std::string secret = RandomPrintable();
   const pid_t daemon = DaemonPid(mnt_);
   ASSERT_NE(daemon, 0);
@@ -210,6 +226,9 @@ TEST_F(HygieneTest, NoPlaintextInDaemonMemoryAfterAWriteThroughTheMount) {
 }
 
 TEST_F(HygieneTest, MemlockLimitGivesAClearErrorNotACrash) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "AddressSanitizer makes mlock(2) succeed without locking anything";
+#endif
   ASSERT_NO_FATAL_FAILURE(Put("dev/TOKEN", "locked-value"));
   // root ignores RLIMIT_MEMLOCK (CAP_IPC_LOCK): run the CLI as nobody, on a copy of the store
   // that nobody owns.
