@@ -31,6 +31,21 @@ Status RequireAuditKey(const keyring::SecretBuffer& key) {
   return Status::Ok();
 }
 
+// Refuses to append with a key other than the one the chain is keyed with now (this process
+// unlocked the store before `keyring rotate`); the first append of a store records the check.
+Status RequireCurrentKey(store::Txn& txn, const keyring::SecretBuffer& key) {
+  const Mac check = KeyCheck(key.bytes());
+  store::Bytes stored;
+  const Status s = txn.Get(store::Db::kMeta, AsBytes(kKeyCheckKey), stored);
+  if (s.code() == ENOENT) return txn.Put(store::Db::kMeta, AsBytes(kKeyCheckKey), check);
+  SECRETFS_RETURN_IF_ERROR(s);
+  if (!SameMac(check, stored))
+    return Status(EIO,
+                  "the store's master key was rotated after this process unlocked it (secretfs "
+                  "keyring rotate): remount, or run the command again");
+  return Status::Ok();
+}
+
 }  // namespace
 
 struct AuditLog::Pending {
@@ -41,6 +56,7 @@ struct AuditLog::Pending {
 
 Status Append(store::Txn& txn, const keyring::SecretBuffer& key, Event& event) {
   SECRETFS_RETURN_IF_ERROR(RequireAuditKey(key));
+  SECRETFS_RETURN_IF_ERROR(RequireCurrentKey(txn, key));
   uint64_t last_seq = 0;
   Mac prev{};
   bool found = false;

@@ -26,13 +26,6 @@ Status RequireAuditKey(const keyring::SecretBuffer& key) {
 
 std::string SeqText(uint64_t seq) { return std::to_string(seq); }
 
-// Constant time, like sodium_memcmp (keeps <sodium.h> to event.cpp).
-bool SameMac(const Mac& a, const uint8_t* b) {
-  uint8_t diff = 0;
-  for (size_t i = 0; i < kMacBytes; ++i) diff |= static_cast<uint8_t>(a[i] ^ b[i]);
-  return diff == 0;
-}
-
 // The stored value of event `seq`: Encode(event) || mac.
 Result<Event> DecodeStored(uint64_t seq, Bytes value) {
   if (value.size() <= kMacBytes)
@@ -82,7 +75,7 @@ std::string CheckEntry(const keyring::SecretBuffer& key, const Mac& chain, uint6
   if (v.size() <= kMacBytes) return "its record is damaged (too short to hold a MAC)";
   const Bytes encoded = v.first(v.size() - kMacBytes);
   mac = ChainMac(key.bytes(), chain, encoded);
-  if (!SameMac(mac, v.data() + encoded.size()))
+  if (!SameMac(mac, v.subspan(encoded.size())))
     return "its MAC does not match: the event was edited, reordered or inserted";
   auto decoded = Decode(encoded);
   if (!decoded) return "it does not decode (" + decoded.status().message() + ")";
@@ -242,6 +235,49 @@ Result<uint64_t> Prune(store::Env& env, const keyring::SecretBuffer& key, int64_
     return Status::Ok();
   }));
   return removed;
+}
+
+Result<uint64_t> Rechain(store::Txn& txn, const keyring::SecretBuffer& old_key,
+                         const keyring::SecretBuffer& new_key) {
+  SECRETFS_RETURN_IF_ERROR(RequireAuditKey(old_key));
+  SECRETFS_RETURN_IF_ERROR(RequireAuditKey(new_key));
+  auto start = LoadChainStart(txn, old_key);
+  if (!start) return start.status().Wrap("the audit log does not verify, so it was not re-keyed");
+  Mac old_chain = start->anchored ? start->anchor.mac : Mac{};
+  // The chain continues from the same value; only the MACs after it change.
+  Mac new_chain = old_chain;
+  uint64_t expected = start->anchored ? start->anchor.seq + 1 : 1;
+
+  // Checked and re-MACed in memory first: the table must not change under its own cursor.
+  std::vector<std::pair<uint64_t, std::vector<uint8_t>>> rewritten;
+  Status bad;
+  SECRETFS_RETURN_IF_ERROR(txn.ScanFrom(Db::kAudit, {}, false, [&](Bytes k, Bytes v) {
+    Mac mac{};
+    Event event;
+    const std::string problem = CheckEntry(old_key, old_chain, expected, k, v, mac, event);
+    if (!problem.empty()) {
+      bad = Status(EIO, "audit event " + SeqText(k.size() == 8 ? SeqOf(k) : expected) +
+                            " does not verify (" + problem +
+                            "), so the audit log was not re-keyed; see secretfs audit verify");
+      return false;
+    }
+    const Bytes encoded = v.first(v.size() - kMacBytes);
+    new_chain = ChainMac(new_key.bytes(), new_chain, encoded);
+    std::vector<uint8_t> value(encoded.begin(), encoded.end());
+    value.insert(value.end(), new_chain.begin(), new_chain.end());
+    rewritten.emplace_back(event.seq, std::move(value));
+    old_chain = mac;
+    expected = event.seq + 1;
+    return event.seq != UINT64_MAX;
+  }));
+  SECRETFS_RETURN_IF_ERROR(bad);
+  for (const auto& [seq, value] : rewritten)
+    SECRETFS_RETURN_IF_ERROR(txn.Put(Db::kAudit, SeqKey(seq), value));
+  if (start->anchored)
+    SECRETFS_RETURN_IF_ERROR(
+        txn.Put(Db::kMeta, AsBytes(kAnchorKey), EncodeAnchor(new_key.bytes(), start->anchor)));
+  SECRETFS_RETURN_IF_ERROR(txn.Put(Db::kMeta, AsBytes(kKeyCheckKey), KeyCheck(new_key.bytes())));
+  return static_cast<uint64_t>(rewritten.size());
 }
 
 Result<ReadersReport> Readers(store::SecretStore& store, const std::string& workspace,

@@ -51,6 +51,14 @@ Result<VerifyResult> Verify(store::Env& env, const keyring::SecretBuffer& key,
 // number of events removed. The newest event is never removed.
 Result<uint64_t> Prune(store::Env& env, const keyring::SecretBuffer& key, int64_t before_ns);
 
+// Re-keys the chain inside write transaction `txn` (`keyring rotate`, whose new master key
+// derives a new audit key): checks every event and the prune anchor with `old_key`, then MACs
+// them again with `new_key` and records new_key's KeyCheck. Refuses (EIO, nothing changed) when
+// the chain does not verify: re-MACing would launder an edit into a chain that verifies. Returns
+// the number of events re-MACed.
+Result<uint64_t> Rechain(store::Txn& txn, const keyring::SecretBuffer& old_key,
+                         const keyring::SecretBuffer& new_key);
+
 // `audit readers W/K`: which processes read which version, and who has not read the current
 // version since it was written.
 struct ReaderRow {

@@ -103,6 +103,19 @@ Mac ChainMac(std::span<const uint8_t> key, const Mac& prev_mac,
   return mac;
 }
 
+Mac KeyCheck(std::span<const uint8_t> key) {
+  static constexpr std::string_view kLabel = "secretfs audit key check";
+  RequireKeySize(key);
+  Mac check{};
+  crypto_generichash(check.data(), check.size(), reinterpret_cast<const uint8_t*>(kLabel.data()),
+                     kLabel.size(), key.data(), key.size());
+  return check;
+}
+
+bool SameMac(const Mac& mac, std::span<const uint8_t> bytes) {
+  return bytes.size() == mac.size() && sodium_memcmp(mac.data(), bytes.data(), mac.size()) == 0;
+}
+
 namespace {
 
 constexpr std::string_view kAnchorDomain = "secretfs audit anchor";
@@ -138,7 +151,7 @@ Result<Anchor> DecodeAnchor(std::span<const uint8_t> key, std::span<const uint8_
   anchor.seq = SeqOf(bytes.first(8));
   std::copy_n(bytes.begin() + 8, kMacBytes, anchor.mac.begin());
   const Mac expected = AnchorMac(key, anchor);
-  if (sodium_memcmp(expected.data(), bytes.data() + 8 + kMacBytes, kMacBytes) != 0)
+  if (!SameMac(expected, bytes.subspan(8 + kMacBytes)))
     return Status(EIO, "the prune anchor (after event " + std::to_string(anchor.seq) +
                            ") does not verify: it was edited or moved");
   return anchor;

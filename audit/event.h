@@ -87,4 +87,14 @@ std::vector<uint8_t> EncodeAnchor(std::span<const uint8_t> key, const Anchor& an
 // EIO when `bytes` are not an anchor, or its MAC does not verify with `key`.
 Result<Anchor> DecodeAnchor(std::span<const uint8_t> key, std::span<const uint8_t> bytes);
 
+// Which audit key appends to the chain: BLAKE2b-256 keyed with the audit key over a fixed label,
+// stored in the meta table under kKeyCheckKey (it names the key without revealing it). A process
+// that unlocked the store before `keyring rotate` holds the old key; its appends are refused
+// instead of breaking the chain.
+inline constexpr std::string_view kKeyCheckKey = "audit_key_check";
+Mac KeyCheck(std::span<const uint8_t> key);
+
+// Constant-time comparison of a MAC with `bytes` (false when the sizes differ).
+bool SameMac(const Mac& mac, std::span<const uint8_t> bytes);
+
 }  // namespace secretfs::audit

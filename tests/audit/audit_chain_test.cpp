@@ -416,5 +416,61 @@ TEST_F(ChainTest, AnEmptiedTableContinuesFromTheAnchor) {
   EXPECT_EQ(r.first_seq, 3u);
 }
 
+// ---- Rechain: keyring rotate's new audit key. ----
+
+TEST_F(ChainTest, RechainMovesTheWholeChainAndItsAnchorToTheNewKey) {
+  for (int i = 1; i <= 20; ++i) {
+    Event e = SampleEvent();
+    e.time_ns = int64_t{i} * 1000;
+    AppendOne(e);
+  }
+  ASSERT_TRUE(Prune(env(), audit_key_, 8000).ok());
+  const SecretBuffer new_key = SecretBuffer::CopyOf(secretfs::keyring::RandomBytes(32));
+  Result<uint64_t> rechained = Status(EIO, "not run");
+  ASSERT_TRUE(env()
+                  .Write([&](Txn& txn) {
+                    rechained = secretfs::audit::Rechain(txn, audit_key_, new_key);
+                    return rechained.status();
+                  })
+                  .ok())
+      << rechained.status().message();
+  EXPECT_EQ(*rechained, 13u);
+
+  auto r = Verify(env(), new_key);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_FALSE(r->broken_seq.has_value()) << r->problem;
+  EXPECT_TRUE(r->anchored);
+  EXPECT_EQ(r->first_seq, 8u);
+  EXPECT_EQ(r->last_seq, 20u);
+  EXPECT_TRUE(Broken().broken_seq.has_value()) << "the old key verifies nothing any more";
+  EXPECT_EQ(All().size(), 13u) << "the events themselves are kept";
+
+  // A process still holding the old key cannot append; the new key continues the chain.
+  Event late = SampleEvent();
+  const Status refused =
+      env().Write([&](Txn& txn) { return secretfs::audit::Append(txn, audit_key_, late); });
+  EXPECT_EQ(refused.code(), EIO);
+  EXPECT_NE(refused.message().find("rotated"), std::string::npos) << refused.message();
+  audit_key_ = new_key.Clone();
+  EXPECT_EQ(AppendOne(SampleEvent()), 21u);
+  EXPECT_FALSE(VerifyOk().broken_seq.has_value());
+}
+
+TEST_F(ChainTest, RechainRefusesATamperedChainAndChangesNothing) {
+  AppendMany(10);
+  FlipByte(4, 30);
+  const auto before = Stored(10);
+  const SecretBuffer new_key = SecretBuffer::CopyOf(secretfs::keyring::RandomBytes(32));
+  const Status s = env().Write(
+      [&](Txn& txn) { return secretfs::audit::Rechain(txn, audit_key_, new_key).status(); });
+  EXPECT_EQ(s.code(), EIO);
+  EXPECT_NE(s.message().find("audit event 4 does not verify"), std::string::npos) << s.message();
+  EXPECT_EQ(Stored(10), before);
+  EXPECT_EQ(Broken().broken_seq, 4u);
+  FlipByte(4, 30);  // back: the old key still keys the chain
+  EXPECT_FALSE(VerifyOk().broken_seq.has_value());
+  EXPECT_EQ(AppendOne(SampleEvent()), 11u);
+}
+
 }  // namespace
 }  // namespace audit_test
