@@ -131,6 +131,18 @@ struct RekeyResult {
   size_t versions = 0;      // versions re-encrypted
 };
 
+struct RotateResult {
+  uint32_t kept_slot = 0;             // the slot that unlocked the store, remade for the new key
+  std::vector<KeySlotInfo> resealed;  // recipient slots, sealed to the new key
+  std::vector<KeySlotInfo> dropped;   // slots that need a secret the rotation did not have
+  size_t workspaces = 0;              // data keys rewrapped
+};
+
+// Runs inside the rotation's write transaction with the old and the new audit key (both derived
+// from a master key), for a layer above that keeps data keyed with it: the audit chain.
+using AuditKeyChange = std::function<Status(Txn& txn, const keyring::SecretBuffer& old_audit_key,
+                                            const keyring::SecretBuffer& new_audit_key)>;
+
 struct StoreUsage {
   size_t map_bytes = 0;   // what the store may hold before its map is enlarged
   size_t used_bytes = 0;  // what it holds now
@@ -214,6 +226,17 @@ class SecretStore {
   // `progress`, when set, is called as (versions done, versions total).
   Result<RekeyResult> RekeyWorkspace(std::string_view workspace,
                                      const std::function<void(size_t, size_t)>& progress = {});
+
+  // `keyring rotate`: gives the store a new master key, in one transaction. Every workspace's data
+  // key is rewrapped under it (the data keys and records stay as they are), the slot that
+  // unlocked the store is remade for `material` (which must open it: the operator keeps their
+  // key, passphrase limits included), recipient slots are sealed again (they need no secret), and
+  // every other slot is dropped. Afterwards nothing in the store opens with the old master key.
+  // `audit_key_change` runs in the same transaction. EACCES when `material` does not open the
+  // unlocking slot, EAGAIN when the slots changed meanwhile, EIO when a data key does not open
+  // (nothing changes then).
+  Result<RotateResult> RotateMasterKey(const keyring::KeyMaterial& material,
+                                       const AuditKeyChange& audit_key_change);
 
   // Opens every record (needs the store unlocked); reports each one that fails. `progress`, when
   // set, is called as (versions done, versions total).
