@@ -58,7 +58,7 @@ std::optional<std::string> UnknownCommand(const std::vector<std::string>& args) 
     // Subcommands with subcommands of their own: the next word must be one of them.
     static const std::map<std::string, std::set<std::string>> kNested = {
         {"workspace", {"create", "list", "delete"}},
-        {"keyring", {"list", "add", "remove", "host-key"}}};
+        {"keyring", {"list", "add", "remove", "rotate", "host-key"}}};
     auto nested = kNested.find(a);
     if (nested == kNested.end()) return std::nullopt;
     for (size_t j = i + 1; j < args.size(); ++j) {

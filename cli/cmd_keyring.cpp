@@ -1,9 +1,14 @@
-// secretfs keyring list [--json] | add --new-key SOURCE [--label L] | remove SLOT | host-key PATH
+// secretfs keyring list [--json] | add --new-key SOURCE [--label L] | remove SLOT | rotate
+// [--force]
+//   | host-key PATH
 #include <iostream>
 #include <optional>
 
+#include "audit/audit_log.h"
+#include "audit/audit_query.h"
 #include "cli/commands.h"
 #include "cli/table.h"
+#include "fs/proc_info.h"
 
 namespace secretfs::cli {
 namespace {
@@ -100,6 +105,67 @@ int Remove(CliContext& ctx, uint32_t slot) {
   return kExitOk;
 }
 
+std::string SlotText(const store::KeySlotInfo& slot) {
+  return "slot " + std::to_string(slot.id) + " (" + std::string(keyring::SlotKindName(slot.kind)) +
+         (slot.label.empty() ? "" : ", " + OneLine(slot.label)) + ")";
+}
+
+int Rotate(CliContext& ctx, bool force) {
+  const std::string what = "keyring rotate";
+  auto store = store::SecretStore::Open(ctx.options().store_dir);
+  if (!store) return CliContext::Fail(what, store.status());
+  // The key itself, not only an unlocked store: the slot it opened is made again for it.
+  auto material = ctx.LoadKey(keyring::Prompt::kOnce);
+  if (!material) return CliContext::Fail(what, material.status());
+  if (Status s = (*store)->Unlock(*material); !s.ok()) return CliContext::Fail(what, s);
+  if (Status s = ctx.Authorize(**store, what, policy::Action::kOwn); !s.ok())
+    return CliContext::Fail(what, s);
+
+  // A mount keeps the master key it unlocked with; after the rotation its accesses would fail
+  // closed (its audit events no longer chain), so the operator unmounts first.
+  const std::vector<std::string> mounts = fs::MountsOfStore(ctx.options().store_dir);
+  if (!mounts.empty() && !force) {
+    const Status busy(EBUSY, "the store is mounted on " + OneLine(mounts.front()) +
+                                 "; unmount it first (a mount keeps the old master key and would "
+                                 "fail every access afterwards), or pass --force");
+    (void)CliContext::Record(**store, CliContext::CliEvent(what), busy);
+    return CliContext::Fail(what, busy);
+  }
+
+  audit::Event event = CliContext::CliEvent(what);
+  event.detail = "slot " + std::to_string((*store)->unlocked_slot());
+  uint64_t rechained = 0;
+  auto rotated = (*store)->RotateMasterKey(
+      *material,
+      [&](store::Txn& txn, const keyring::SecretBuffer& old_key,
+          const keyring::SecretBuffer& new_key) -> Status {
+        auto n = audit::Rechain(txn, old_key, new_key);
+        if (!n) return n.status();
+        rechained = *n;
+        audit::Event recorded = event;                 // the body may run again when the map grows
+        return audit::Append(txn, new_key, recorded);  // under the new key, in the same commit
+      });
+  if (!rotated) {
+    (void)CliContext::Record(**store, std::move(event), rotated.status());
+    return CliContext::Fail(what, rotated.status());
+  }
+  std::cout << "rotated the master key: " << rotated->workspaces
+            << " workspace data key(s) rewrapped, " << rechained
+            << " audit event(s) chained under the new audit key\n"
+            << "kept slot " << rotated->kept_slot << " (the key given)\n";
+  for (const store::KeySlotInfo& slot : rotated->resealed)
+    std::cout << "resealed " << SlotText(slot) << " to its recipient\n";
+  for (const store::KeySlotInfo& slot : rotated->dropped)
+    std::cout << "dropped " << SlotText(slot)
+              << ": add it again with secretfs keyring add --new-key SOURCE\n";
+  if (!mounts.empty())
+    std::cout << "remount " << OneLine(mounts.front())
+              << ": its accesses fail until it is mounted again\n";
+  std::cout << "audit verify --expect values noted before the rotation no longer apply: note the "
+               "new head (secretfs audit verify)\n";
+  return kExitOk;
+}
+
 // Needs no store and no key: it only makes a key pair.
 int HostKey(const std::string& path) {
   auto public_key = keyring::CreateHostKey(path);
@@ -143,6 +209,16 @@ void AddKeyringCommands(CLI::App& app, CliContext& ctx, Action& action) {
   auto* remove = keyring_cmd->add_subcommand("remove", "Remove a key slot (never the last one)");
   remove->add_option("SLOT", *slot, "Slot number (see keyring list)")->required();
   remove->callback([&ctx, &action, slot] { action = [&ctx, slot] { return Remove(ctx, *slot); }; });
+
+  auto force = std::make_shared<bool>(false);
+  auto* rotate = keyring_cmd->add_subcommand(
+      "rotate",
+      "Give the store a new master key: data keys rewrapped, the slot used and recipient slots "
+      "kept, other slots dropped (listed)");
+  rotate->add_flag("--force", *force,
+                   "Rotate even while the store is mounted (remount afterwards)");
+  rotate->callback(
+      [&ctx, &action, force] { action = [&ctx, force] { return Rotate(ctx, *force); }; });
 
   auto host_key_path = std::make_shared<std::string>();
   auto* host_key = keyring_cmd->add_subcommand(

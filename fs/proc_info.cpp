@@ -2,10 +2,13 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
 
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace secretfs::fs {
 namespace {
@@ -24,23 +27,43 @@ std::string Unescape(const std::string& field) {
   return out;
 }
 
-}  // namespace
-
-MountInfo MountAt(const std::string& path) {
+// Calls `visit(id, mount point, fstype, source)` for each line of /proc/self/mountinfo, in order.
+template <class Visit>
+void ForEachMount(Visit&& visit) {
   std::ifstream mountinfo("/proc/self/mountinfo");
   std::string line;
-  MountInfo found;
   while (std::getline(mountinfo, line)) {
     // id parent major:minor root point options [optional fields...] - fstype source ...
     std::istringstream fields(line);
-    std::string id, parent, dev, root, point, opts, field, fstype;
+    std::string id, parent, dev, root, point, opts, field, fstype, source;
     fields >> id >> parent >> dev >> root >> point >> opts;
     while (fields >> field && field != "-") {
     }
-    fields >> fstype;
-    if (Unescape(point) == path) found = {std::stoi(id), fstype};  // the last one is visible
+    fields >> fstype >> source;
+    visit(std::stoi(id), Unescape(point), fstype, Unescape(source));
   }
+}
+
+}  // namespace
+
+MountInfo MountAt(const std::string& path) {
+  MountInfo found;
+  ForEachMount(
+      [&](int id, const std::string& point, const std::string& fstype, const std::string&) {
+        if (point == path) found = {id, fstype};  // the last one is visible
+      });
   return found;
+}
+
+std::vector<std::string> MountsOfStore(const std::string& store_dir) {
+  char resolved[PATH_MAX];
+  const std::string dir = realpath(store_dir.c_str(), resolved) ? resolved : store_dir;
+  std::vector<std::string> points;
+  ForEachMount(
+      [&](int, const std::string& point, const std::string& fstype, const std::string& source) {
+        if (fstype == "fuse.secretfs" && source == dir) points.push_back(point);
+      });
+  return points;
 }
 
 pid_t ProcessOf(pid_t tid) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace secretfs::fs {
 
@@ -24,5 +25,9 @@ struct MountInfo {
 
 // The visible (last) mount at absolute `path`, from /proc/self/mountinfo.
 MountInfo MountAt(const std::string& path);
+
+// The mount points of fuse.secretfs mounts (in this mount namespace) serving the store in
+// `store_dir` (the daemon names the store's real path as the mount's source).
+std::vector<std::string> MountsOfStore(const std::string& store_dir);
 
 }  // namespace secretfs::fs

@@ -1,4 +1,5 @@
-// secretfs keyring list | add | remove: every slot unlocks the same store, the last one stays.
+// secretfs keyring list | add | remove | rotate: every slot unlocks the same store, the last one
+// stays, and a rotation keeps what it can and says what it dropped.
 #include <nlohmann/json.hpp>
 
 #include "tests/cli/cli_fixture.h"
@@ -121,6 +122,52 @@ TEST_F(KeyringCommandsTest, RemovedSlotNoLongerUnlocksAndTheLastSlotStays) {
   r = RunWithKey("file:" + second_key_, {"get", "prod/K"});
   ASSERT_TRUE(Succeeded(r));
   EXPECT_EQ(r.out, "keyring-value");
+}
+
+TEST_F(KeyringCommandsTest, RotateKeepsTheKeyUsedAndRecipientsAndDropsTheRest) {
+  ASSERT_TRUE(
+      Succeeded(Run({"keyring", "add", "--new-key", "file:" + second_key_, "--label", "backup"})));
+  const std::string host_key = Path("host.key");
+  ProcessResult r = RunRaw({"keyring", "host-key", host_key});
+  ASSERT_TRUE(Succeeded(r));
+  const std::string recipient = Lines(r.out).at(0);
+  ASSERT_TRUE(
+      Succeeded(Run({"keyring", "add", "--new-key", "recipient:" + recipient, "--label", "web1"})));
+  Put("prod/K", "second-version");
+
+  r = Run({"keyring", "rotate"});
+  ASSERT_TRUE(Succeeded(r));
+  EXPECT_THAT(r.out, ::testing::HasSubstr("1 workspace data key(s) rewrapped"));
+  EXPECT_THAT(r.out, ::testing::HasSubstr("kept slot 1 (the key given)"));
+  EXPECT_THAT(r.out, ::testing::HasSubstr("resealed slot 3 (recipient, web1)"));
+  EXPECT_THAT(r.out, ::testing::HasSubstr("dropped slot 2 (key-file, backup)"));
+
+  EXPECT_THAT(Slots("file:" + key_file_), ElementsAre("1 key-file initial *", "3 recipient web1"));
+  EXPECT_EQ(Get("prod/K"), "second-version");
+  EXPECT_EQ(Get("prod/K", "1"), "keyring-value");
+  r = RunWithKey("host:" + host_key, {"get", "prod/K"});
+  ASSERT_TRUE(Succeeded(r));
+  EXPECT_EQ(r.out, "second-version");
+  r = RunWithKey("file:" + second_key_, {"get", "prod/K"});
+  EXPECT_TRUE(FailedWithOneLine(r));
+  EXPECT_THAT(r.err, ::testing::HasSubstr("wrong key"));
+
+  // The log, re-keyed with the store, still verifies and records the rotation.
+  r = Run({"audit", "verify"});
+  EXPECT_TRUE(Succeeded(r)) << Describe(r);
+  r = Run({"audit", "--op", "keyring rotate", "--json"});
+  ASSERT_TRUE(Succeeded(r));
+  ASSERT_EQ(Lines(r.out).size(), 1u) << r.out;
+  EXPECT_EQ(nlohmann::json::parse(r.out).at("result"), "ok");
+}
+
+TEST_F(KeyringCommandsTest, RotateWithAKeyThatDoesNotOpenTheStoreChangesNothing) {
+  ASSERT_TRUE(Succeeded(Run({"keyring", "add", "--new-key", "file:" + second_key_})));
+  WriteFileBytes(Path("stranger"), RandomBytes(32));
+  EXPECT_TRUE(FailedWithOneLine(RunWithKey("file:" + Path("stranger"), {"keyring", "rotate"})));
+  EXPECT_THAT(Slots("file:" + second_key_),
+              ElementsAre("1 key-file initial", "2 key-file file:" + second_key_ + " *"));
+  EXPECT_TRUE(Succeeded(Run({"audit", "verify"})));
 }
 
 }  // namespace

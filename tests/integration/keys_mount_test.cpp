@@ -1,0 +1,79 @@
+// Keys and a mounted store: a host key unlocks a mount without anyone typing, and
+// `keyring rotate` refuses a mounted store unless forced, after which the old mount fails closed.
+#include "tests/integration/mount_fixture.h"
+
+namespace secretfs::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+class KeysMountTest : public MountedTest {
+ protected:
+  // Makes a host key pair at `path` and seals the master key to its public half.
+  void AddHostKey(const std::string& path) {
+    const ProcessResult made = Cli({"keyring", "host-key", path});
+    ASSERT_TRUE(Succeeded(made)) << Describe(made);
+    const std::string recipient = made.out.substr(0, made.out.find('\n'));
+    const ProcessResult added = Cli({"keyring", "add", "--new-key", "recipient:" + recipient});
+    ASSERT_TRUE(Succeeded(added)) << Describe(added);
+  }
+
+  // secretfs -s STORE mount POINT -o key=SOURCE: no -k, the key comes from the mount option.
+  ProcessResult MountWithKeyOption(const std::string& point, const std::string& source) {
+    ProcessResult r = Spawn({SECRETFS_BINARY, "-s", store_, "mount", point, "-o", "key=" + source});
+    if (r.exit_code == 0) TrackMount(point);
+    return r;
+  }
+};
+
+TEST_F(KeysMountTest, AHostKeyMountsTheStoreWithoutAPassphrase) {
+  Put("dev/TOKEN", "for-the-robot");
+  const std::string host_key = Local("host.key");
+  ASSERT_NO_FATAL_FAILURE(AddHostKey(host_key));
+  const std::string robot = Local("robot");
+  ASSERT_EQ(mkdir(robot.c_str(), 0755), 0);
+  const ProcessResult r = MountWithKeyOption(robot, "host:" + host_key);
+  ASSERT_TRUE(Succeeded(r)) << Describe(r);
+  EXPECT_EQ(MountedType(robot), "fuse.secretfs");
+  EXPECT_EQ(ReadPath(robot + "/dev/TOKEN").bytes, "for-the-robot");
+  ASSERT_TRUE(WritePath(robot + "/dev/TOKEN", "written-by-the-robot").ok());
+  EXPECT_EQ(Get("dev/TOKEN"), "written-by-the-robot");
+}
+
+TEST_F(KeysMountTest, AnotherHostKeyMountsNothing) {
+  ASSERT_NO_FATAL_FAILURE(AddHostKey(Local("host.key")));
+  const std::string stranger = Local("stranger.key");
+  ASSERT_TRUE(Succeeded(Cli({"keyring", "host-key", stranger})));  // never added to the store
+  const std::string point = Local("robot");
+  ASSERT_EQ(mkdir(point.c_str(), 0755), 0);
+  const ProcessResult r = MountWithKeyOption(point, "host:" + stranger);
+  EXPECT_TRUE(FailedCleanly(r)) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("wrong key"));
+  EXPECT_EQ(MountedType(point), "");
+}
+
+TEST_F(KeysMountTest, RotateRefusesAMountedStoreAndAForcedRotationFailsTheOldMountClosed) {
+  Put("dev/TOKEN", "before-rotation");
+  ProcessResult r = Cli({"keyring", "rotate"});
+  EXPECT_TRUE(FailedCleanly(r)) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("mounted on " + mnt_));
+  EXPECT_EQ(ReadPath(M("dev/TOKEN")).bytes, "before-rotation") << "a refusal changes nothing";
+
+  r = Cli({"keyring", "rotate", "--force"});
+  ASSERT_TRUE(Succeeded(r)) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("remount " + mnt_));
+  // The mount still holds the old master key: its events cannot join the re-keyed chain, so it
+  // answers nothing rather than serve unaudited values.
+  const ReadResult stale = ReadPath(M("dev/TOKEN"));
+  EXPECT_EQ(stale.error, EIO);
+  EXPECT_EQ(stale.bytes, "");
+  EXPECT_FALSE(WritePath(M("dev/TOKEN"), "from-the-stale-mount").ok());
+
+  ASSERT_NO_FATAL_FAILURE(Remount(""));
+  EXPECT_EQ(ReadPath(M("dev/TOKEN")).bytes, "before-rotation");
+  r = Cli({"audit", "verify"});
+  EXPECT_TRUE(Succeeded(r)) << Describe(r);
+}
+
+}  // namespace
+}  // namespace secretfs::testing
