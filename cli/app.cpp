@@ -12,7 +12,7 @@ void BuildApp(CLI::App& app, GlobalOptions& options, CliContext& ctx, Action& ac
   app.option_defaults()->always_capture_default();
   app.add_option("-s,--store", options.store_dir, "The store directory")->envname("SECRETFS_STORE");
   app.add_option("-k,--key", options.key_source,
-                 "Key source: file:PATH, passphrase, fd:N or credential:NAME")
+                 "Key source: file:PATH, passphrase, fd:N, credential:NAME or host:PATH")
       ->envname("SECRETFS_KEY");
   app.add_option("--policy", options.policy_file,
                  "Decide this command's access by this policy file, as the mount would")
@@ -49,7 +49,7 @@ std::optional<std::string> UnknownCommand(const std::vector<std::string>& args) 
   // Skip the global options (and their values) to find the first word.
   for (size_t i = 1; i < args.size(); ++i) {
     const std::string& a = args[i];
-    if (a == "-s" || a == "--store" || a == "-k" || a == "--key") {
+    if (a == "-s" || a == "--store" || a == "-k" || a == "--key" || a == "--policy") {
       ++i;
       continue;
     }

@@ -60,6 +60,18 @@ TEST_F(PolicyCheckTest, AllowedExitsZeroAndNamesTheRule) {
   EXPECT_EQ(lines[2], "caps: none");
 }
 
+// The form docs/policy.md shows: the global --policy FILE before the subcommand.
+TEST_F(PolicyCheckTest, GlobalPolicyOptionBeforeTheCommandWorks) {
+  ProcessOptions options;
+  options.unset_env.push_back("SECRETFS_POLICY");
+  options.env["SECRETFS_STORE"] = store_;
+  const ProcessResult r = RunRaw({"--policy", policy_, "policy", "check", "--uid", "1001", "--gid",
+                                  "1001", "prod/DATABASE_URL", "read"},
+                                 options);
+  ASSERT_TRUE(Succeeded(r)) << Describe(r);
+  EXPECT_THAT(r.out, StartsWith("allowed: uid 1001 may read prod/DATABASE_URL\n"));
+}
+
 TEST_F(PolicyCheckTest, DeniedExitsOne) {
   ProcessResult r = Check({"--uid", "1001", "--gid", "1001", "prod/DATABASE_URL", "write"});
   EXPECT_EQ(r.exit_code, 1) << Describe(r);
