@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <new>
 
+#include "audit/journal.h"
 #include "common/byte_codec.h"
 #include "store/schema.h"
 
@@ -129,6 +130,7 @@ Status AuditLog::CommitBatch(std::deque<Pending*>& batch) {
       for (Pending* p : batch) {
         Event event = p->event;  // the body may run again (map growth): append copies
         SECRETFS_RETURN_IF_ERROR(Append(txn, key_, event));
+        p->event.seq = event.seq;  // the last run is the one committed
       }
       return Status::Ok();
     });
@@ -136,7 +138,13 @@ Status AuditLog::CommitBatch(std::deque<Pending*>& batch) {
     s = Status(ENOMEM, "out of memory");
   }
   if (!s.ok()) return Status(EIO, "recording the audit event: " + s.message());
+  Journal(batch);
   return s;
+}
+
+void AuditLog::Journal(const std::deque<Pending*>& batch) const {
+  if (!options_.journal) return;
+  for (const Pending* p : batch) SendToJournal(p->event);
 }
 
 Status AuditLog::Record(Event event) {
@@ -189,8 +197,12 @@ Status AuditLog::Record(Event event) {
 }
 
 std::unique_ptr<store::ScopedCommitHook> AuditLog::Join(Event event) {
+  auto appended = std::make_shared<Event>();
+  std::function<void()> committed;
+  if (options_.journal) committed = [appended] { SendToJournal(*appended); };
   return std::make_unique<store::ScopedCommitHook>(
-      env_, [this, event = std::move(event)](store::Txn& txn) -> Status {
+      env_,
+      [this, event = std::move(event), appended](store::Txn& txn) -> Status {
         Event e = event;  // the hook may run more than once (map growth): keep ours intact
         if (e.version == 0 && !e.key.empty()) {
           store::Bytes stored;
@@ -199,8 +211,11 @@ std::unique_ptr<store::ScopedCommitHook> AuditLog::Join(Event event) {
             if (record) e.version = record->version;
           }
         }
-        return Append(txn, key_, e).Wrap("recording the audit event");
-      });
+        SECRETFS_RETURN_IF_ERROR(Append(txn, key_, e).Wrap("recording the audit event"));
+        *appended = std::move(e);  // what this commit attempt stores
+        return Status::Ok();
+      },
+      std::move(committed));
 }
 
 Status AuditLog::Flush() {

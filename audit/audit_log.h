@@ -31,7 +31,8 @@ enum class Mode { kDurable, kBuffered };
 
 struct LogOptions {
   Mode mode = Mode::kDurable;
-  int flush_ms = 50;  // buffered mode: the longest an event waits for its commit
+  int flush_ms = 50;     // buffered mode: the longest an event waits for its commit
+  bool journal = false;  // also send each event to the systemd journal once it is committed
 };
 
 struct LogStats {
@@ -70,6 +71,7 @@ class AuditLog {
  private:
   struct Pending;
   Status CommitBatch(std::deque<Pending*>& batch);
+  void Journal(const std::deque<Pending*>& batch) const;
   void FlusherLoop();
 
   store::Env& env_;

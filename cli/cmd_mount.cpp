@@ -16,16 +16,21 @@ int Mount(CliContext& ctx, const MountArgs& a) {
   fs::MountOptions options;
   for (const std::string& list : a.option_lists)
     if (Status s = fs::ApplyOptionList(list, options); !s.ok()) throw UsageError{s.message()};
-  // key= in the options wins over -k/$SECRETFS_KEY, as mount(8) and fstab only have options.
+  // key= and store= in the options win over -k/-s, as mount(8), fstab and the systemd unit's
+  // config file only have options.
   GlobalOptions global = ctx.options();
   if (!options.key_source.empty()) global.key_source = options.key_source;
+  if (!options.store_dir.empty()) global.store_dir = options.store_dir;
+  const std::string mountpoint = a.mountpoint.empty() ? options.mountpoint : a.mountpoint;
+  if (mountpoint.empty())
+    throw UsageError{"mount needs a MOUNTPOINT (or mountpoint= in the options or config file)"};
   CliContext mount_ctx(global);
-  if (Status s = fs::CheckMountpoint(a.mountpoint); !s.ok()) return CliContext::Fail("mount", s);
+  if (Status s = fs::CheckMountpoint(mountpoint); !s.ok()) return CliContext::Fail("mount", s);
   auto key = mount_ctx.LoadKey(keyring::Prompt::kOnce);
   if (!key) return CliContext::Fail("mount", key.status());
   fs::MountRequest request;
   request.store_dir = global.store_dir;
-  request.mountpoint = a.mountpoint;
+  request.mountpoint = mountpoint;
   request.options = std::move(options);
   request.foreground = a.foreground;
   return fs::Mount(request, std::move(*key));
@@ -36,11 +41,14 @@ int Mount(CliContext& ctx, const MountArgs& a) {
 void AddMountCommands(CLI::App& app, CliContext& ctx, Action& action) {
   auto args = std::make_shared<MountArgs>();
   auto* mount = app.add_subcommand("mount", "Mount the store as a filesystem at MOUNTPOINT");
-  mount->add_option("MOUNTPOINT", args->mountpoint, "An existing directory")->required();
+  mount->add_option("MOUNTPOINT", args->mountpoint,
+                    "An existing directory (or mountpoint= in the options or config file)");
   mount
       ->add_option("-o", args->option_lists,
                    "Mount options: ro, workspace=W, key=SOURCE, max_size=BYTES, uid=, gid=, "
-                   "umask=, entry_timeout=, attr_timeout=, config=FILE, allow_other, ...")
+                   "umask=, entry_timeout=, attr_timeout=, config=FILE, policy=FILE, role=ROLE, "
+                   "audit=durable|buffered, audit_flush_ms=N, audit_list=0|1, audit_journal=0|1, "
+                   "store=DIR, mountpoint=DIR, allow_other, ...")
       ->allow_extra_args(false);
   mount->add_flag("-f,--foreground", args->foreground, "Stay in the foreground");
   mount->callback([&ctx, &action, args] { action = [&ctx, args] { return Mount(ctx, *args); }; });

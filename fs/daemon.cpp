@@ -18,6 +18,7 @@
 
 #include "fs/fuse_ops.h"
 #include "fs/log.h"
+#include "fs/notify.h"
 #include "fs/policy_reloader.h"
 #include "fs/proc_info.h"
 #include "fs/secrets_fs.h"
@@ -103,7 +104,7 @@ Status Prepare(const MountRequest& r, const keyring::KeyMaterial& key, Served& s
   served.store = std::move(*store);
   served.audit = std::make_unique<audit::AuditLog>(
       served.store->env(), std::move(*audit_key),
-      audit::LogOptions{r.options.audit_mode, r.options.audit_flush_ms});
+      audit::LogOptions{r.options.audit_mode, r.options.audit_flush_ms, r.options.audit_journal});
   served.fs =
       std::make_unique<SecretsFs>(*served.store, r.options, owner, r.options.gid.value_or(getgid()),
                                   std::move(*rules), *served.audit);
@@ -143,11 +144,13 @@ Status Prepare(const MountRequest& r, const keyring::KeyMaterial& key, Served& s
 
 int Serve(Served& served, const MountRequest& r) {
   LogInfo("serving " + r.store_dir + " on " + r.mountpoint);
+  NotifyReadyOnceServing(r.mountpoint, "serving " + r.store_dir + " on " + r.mountpoint);
   fuse_loop_config* config = fuse_loop_cfg_create();
   fuse_loop_cfg_set_idle_threads(config, 8);
   fuse_loop_cfg_set_max_threads(config, 64);
-  const int rc = fuse_session_loop_mt(served.session, config);
+  const int rc = fuse_session_loop_mt(served.session, config);  // until unmounted or SIGTERM
   fuse_loop_cfg_destroy(config);
+  Notify("STOPPING=1\nSTATUS=unmounting " + r.mountpoint);
   LogInfo("unmounting " + r.mountpoint);
   if (Status s = served.audit->Record(DaemonEvent(audit::op::kUnmount, r.mountpoint)); !s.ok())
     LogError("unmount", s);
@@ -159,7 +162,9 @@ int Serve(Served& served, const MountRequest& r) {
     LogInfo("audit: " + std::to_string(stats.events) + " events in " +
             std::to_string(stats.commits) + " commits (" + average + " events per commit)");
   }
-  return rc == 0 ? 0 : 1;
+  // libfuse's loop returns the signal that ended it: SIGTERM (systemctl stop) and SIGINT are a
+  // clean stop, not a failure that Restart=on-failure would answer with a restart.
+  return rc == 0 || rc == SIGTERM || rc == SIGINT ? 0 : 1;
 }
 
 void DetachStdio() {

@@ -45,7 +45,7 @@ Status ParseSeconds(const std::string& name, const std::string& text, double& ou
 
 // Options that take no value.
 bool IsFlag(const std::string& name) {
-  return name == "ro" || name == "audit_list" ||
+  return name == "ro" || name == "audit_list" || name == "audit_journal" ||
          (kFuseOptions.count(name) && name != "fsname" && name != "subtype" && name != "max_read");
 }
 
@@ -121,10 +121,16 @@ Status ApplyOption(const std::string& name, const std::optional<std::string>& va
     SECRETFS_RETURN_IF_ERROR(ParseNumber(name, *value, o.audit_flush_ms));
     if (o.audit_flush_ms < 1 || o.audit_flush_ms > 60000)
       return Status(EINVAL, "mount option audit_flush_ms=" + *value + ": from 1 to 60000");
-  } else if (name == "audit_list") {
+  } else if (name == "audit_list" || name == "audit_journal") {
     const std::string v = value.value_or("1");
-    if (v != "0" && v != "1") return Status(EINVAL, "mount option audit_list=" + v + ": 0 or 1");
-    o.audit_list = v == "1";
+    if (v != "0" && v != "1") return Status(EINVAL, "mount option " + name + "=" + v + ": 0 or 1");
+    (name == "audit_list" ? o.audit_list : o.audit_journal) = v == "1";
+  } else if (name == "store") {
+    SECRETFS_RETURN_IF_ERROR(need());
+    o.store_dir = *value;
+  } else if (name == "mountpoint") {
+    SECRETFS_RETURN_IF_ERROR(need());
+    o.mountpoint = *value;
   } else {
     return Status(EINVAL, "unknown mount option '" + name + "'");
   }

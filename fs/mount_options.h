@@ -26,7 +26,12 @@ struct MountOptions {
   std::string policy_file;               // policy=: empty: the default policy (SPEC §5)
   audit::Mode audit_mode = audit::Mode::kDurable;
   int audit_flush_ms = 50;
-  bool audit_list = false;  // audit listings (lookup, readdir) too
+  bool audit_list = false;     // audit listings (lookup, readdir) too
+  bool audit_journal = false;  // also send each committed event to the systemd journal
+  // store= and mountpoint=: what a config file names for `secretfs mount -o config=FILE` (the
+  // systemd unit's form); store= wins over -s, as key= wins over -k.
+  std::string store_dir;
+  std::string mountpoint;
   // Options handed to libfuse and the kernel unchanged (allow_other, fsname=..., ...).
   std::vector<std::string> fuse_options;
 };

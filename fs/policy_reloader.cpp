@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "fs/log.h"
+#include "fs/notify.h"
 #include "policy/process_facts.h"
 
 namespace secretfs::fs {
@@ -50,6 +51,7 @@ void PolicyReloader::Loop() {
 }
 
 void PolicyReloader::Reload(const siginfo_t& sender) {
+  Notify("RELOADING=1\nSTATUS=reloading the policy");
   audit::Event event;
   event.op = audit::op::kPolicyReload;
   event.uid = sender.si_uid;
@@ -70,7 +72,11 @@ void PolicyReloader::Reload(const siginfo_t& sender) {
     fs_.SetPolicy(std::move(*loaded));
     LogInfo("policy reloaded from " + policy_file_);
   }
+  const bool reloaded = event.result == 0;
   if (Status s = audit_.Record(std::move(event)); !s.ok()) LogError("policy reload", s);
+  Notify(
+      std::string("READY=1\nSTATUS=") +
+      (reloaded ? "serving; policy reloaded" : "serving; the policy reload failed (see the log)"));
 }
 
 }  // namespace secretfs::fs

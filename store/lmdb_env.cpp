@@ -268,7 +268,10 @@ Status Env::Write(const std::function<Status(Txn&)>& body) {
         if (s.ok()) {
           rc = guard.Commit();
           if (rc == MDB_SUCCESS) {
-            if (hook != nullptr) hook->ran_ = true;
+            if (hook != nullptr) {
+              hook->ran_ = true;
+              if (hook->committed_) hook->committed_();
+            }
             return Status::Ok();
           }
           if (rc != MDB_MAP_FULL) return CommitError(rc);
@@ -294,8 +297,9 @@ namespace {
 thread_local ScopedCommitHook* current_hook = nullptr;
 }  // namespace
 
-ScopedCommitHook::ScopedCommitHook(Env& env, std::function<Status(Txn&)> hook)
-    : env_(&env), hook_(std::move(hook)), outer_(current_hook) {
+ScopedCommitHook::ScopedCommitHook(Env& env, std::function<Status(Txn&)> hook,
+                                   std::function<void()> committed)
+    : env_(&env), hook_(std::move(hook)), committed_(std::move(committed)), outer_(current_hook) {
   current_hook = this;
 }
 

@@ -122,9 +122,11 @@ class Env {
 // runs inside that write transaction after its body and before the commit, so what it writes (the
 // change's audit event) is stored together with the change or not at all. An error from `hook`
 // aborts the change. The hook runs once per commit attempt, and not again after one commit.
+// `committed`, when set, runs once right after that commit succeeded (to tell others about it).
 class ScopedCommitHook {
  public:
-  ScopedCommitHook(Env& env, std::function<Status(Txn&)> hook);
+  ScopedCommitHook(Env& env, std::function<Status(Txn&)> hook,
+                   std::function<void()> committed = {});
   ~ScopedCommitHook();
   ScopedCommitHook(const ScopedCommitHook&) = delete;
   ScopedCommitHook& operator=(const ScopedCommitHook&) = delete;
@@ -136,6 +138,7 @@ class ScopedCommitHook {
   static ScopedCommitHook* Pending(const Env* env);
   Env* env_;
   std::function<Status(Txn&)> hook_;
+  std::function<void()> committed_;
   ScopedCommitHook* outer_;
   bool ran_ = false;
 };
