@@ -9,6 +9,7 @@ packages=(
   libfuse3-dev fuse3 libsystemd-dev
   attr lmdb-utils
   bubblewrap passwd util-linux  # tests: containers (bwrap), test users (useradd), setpriv
+  systemd man-db groff-base dpkg-dev python3 python3-yaml  # tests: units, journal, man pages, .deb
 )
 
 missing=()
