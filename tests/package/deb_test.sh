@@ -7,6 +7,13 @@ set -euo pipefail
 src=$1
 skip() { echo "SKIP: $*"; exit 77; }
 [ "$(id -u)" -eq 0 ] || skip "needs root (dpkg -i, mount)"
+# mount(8) runs its helpers with a fixed PATH where /usr/local/bin comes first: a secretfs from
+# `cmake --install` there would serve instead of the package's. In a mount namespace of this
+# test's own, an empty tmpfs hides /usr/local/bin from everything the test runs.
+if [ "${SECRETFS_DEB_NS:-}" != 1 ]; then
+  SECRETFS_DEB_NS=1 exec unshare --mount --propagation private "$0" "$@"
+fi
+mount -t tmpfs -o mode=0755 tmpfs /usr/local/bin
 for tool in cpack dpkg-deb dpkg-shlibdeps fusermount3 man; do
   command -v "$tool" >/dev/null || skip "$tool is not installed"
 done
@@ -46,8 +53,7 @@ grep -q "keyring" <<<"$page" || fail "man secretfs: no keyring section"
 page=$(MANWIDTH=80 man 5 secretfs.ini 2>/dev/null) || fail "man 5 secretfs.ini does not render"
 grep -qi "policy" <<<"$page" || fail "man 5 secretfs.ini: no policy section"
 
-# Only the package's binary on PATH: mount.fuse3 runs `secretfs STORE MOUNTPOINT -o OPTIONS`.
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+# mount.fuse3 runs `secretfs STORE MOUNTPOINT -o OPTIONS`: the package's, /usr/local/bin is hidden.
 head -c 32 /dev/urandom >"$work/key"
 secretfs -s "$work/store" -k "file:$work/key" init >/dev/null
 secretfs -s "$work/store" -k "file:$work/key" workspace create dev >/dev/null
