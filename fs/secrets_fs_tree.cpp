@@ -53,10 +53,9 @@ int SecretsFs::Rename(const Caller& who, uint64_t parent, const std::string& nam
   // Moving a value changes both names and reveals nothing of it: write on both (SPEC §5 lets a
   // member rename what it cannot read).
   for (const Node* n : {&from, &to})
-    for (Access a : {Access::kWrite})
-      if (int rc = Check(who, *n, a); rc != 0)
-        return Audit(who, audit::op::kRename, to, rc == -ENOENT && n == &to ? -EACCES : rc, 0,
-                     "from " + from.key);
+    if (int rc = Check(who, *n, Access::kWrite); rc != 0)
+      return Audit(who, audit::op::kRename, to, rc == -ENOENT && n == &to ? -EACCES : rc, 0,
+                   "from " + from.key);
   auto result = Audited(
       who, audit::op::kRename, to,
       [&] {
