@@ -6,6 +6,7 @@ packages=(
   build-essential cmake pkg-config
   libsodium-dev liblmdb-dev libinih-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev
+  libbenchmark-dev  # tests/bench/micro_bench.cpp (Google Benchmark), built when installed
   libfuse3-dev fuse3 libsystemd-dev
   attr lmdb-utils
   bubblewrap passwd util-linux  # tests: containers (bwrap), test users (useradd), setpriv
