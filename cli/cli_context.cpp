@@ -45,21 +45,7 @@ int CliContext::Fail(const std::string& what, const Status& status) {
   return Fail(what, status.message());
 }
 
-std::string OneLine(std::string_view text) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c >= 0x20 && c != 0x7f) {
-      out += ch;
-    } else {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
+std::string OneLine(std::string_view text) { return EscapeControl(text); }
 
 int CliContext::Fail(const std::string& what, const std::string& why) {
   std::cerr << "secretfs: " << OneLine(what) << ": " << OneLine(why) << std::endl;

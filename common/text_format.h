@@ -38,22 +38,29 @@ inline std::string UserLabel(uid_t uid) {
   return "uid:" + std::to_string(uid);
 }
 
-// `text` in single quotes for a message: control bytes shown as \xNN (so a name cannot break the
-// line or send escape sequences to a terminal), cut after `shown` bytes with "...".
-inline std::string QuoteText(std::string_view text, size_t shown) {
+// `text` with control bytes shown as \xNN, so a name from a file or a caller cannot break a
+// message into several lines or send escape sequences to a terminal or a log.
+inline std::string EscapeControl(std::string_view text) {
   static const char kHex[] = "0123456789abcdef";
-  std::string out = "'";
-  for (size_t i = 0; i < text.size() && i < shown; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
+  std::string out;
+  out.reserve(text.size());
+  for (char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
     if (c < 0x20 || c == 0x7f) {
       out += "\\x";
       out += kHex[c >> 4];
       out += kHex[c & 15];
     } else {
-      out += static_cast<char>(c);
+      out += ch;
     }
   }
-  return out + (text.size() > shown ? "...'" : "'");
+  return out;
+}
+
+// `text` in single quotes for a message, control bytes escaped, cut after `shown` bytes with
+// "...".
+inline std::string QuoteText(std::string_view text, size_t shown) {
+  return "'" + EscapeControl(text.substr(0, shown)) + (text.size() > shown ? "...'" : "'");
 }
 
 }  // namespace secretfs

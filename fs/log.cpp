@@ -5,12 +5,17 @@
 #include <atomic>
 #include <cstdio>
 
+#include "common/text_format.h"
+
 namespace secretfs::fs {
 namespace {
 
 std::atomic<bool> to_stderr{true};
 
-void Emit(int priority, const std::string& line) {
+// Names in messages come from policy files, mount options and callers: their control bytes are
+// escaped so a message stays one line in syslog and on a terminal.
+void Emit(int priority, const std::string& message) {
+  const std::string line = EscapeControl(message);
   syslog(priority, "%s", line.c_str());
   if (to_stderr) fprintf(stderr, "secretfs: %s\n", line.c_str());
 }

@@ -301,5 +301,21 @@ TEST(ZzNothingLeftMounted, NoMountOfAFinishedTestProcessRemains) {
   }
 }
 
+// The daemon's log takes names from files it reads: a control sequence in a policy file's user
+// name is shown escaped, never sent to the terminal or syslog as it is. (In the foreground the
+// log also goes to stderr, where the test reads it; the daemon is stopped after a second.)
+TEST_F(MountTest, DaemonLogEscapesControlCharactersFromThePolicyFile) {
+  const std::string policy = Local("escape.ini");
+  WriteLocalFile(policy, "[dev]\nuser:evil\x1b[2Jname = reader\n");
+  const std::string point = Local("escaped");
+  ASSERT_EQ(mkdir(point.c_str(), 0755), 0);
+  const ProcessResult r = Spawn({SECRETFS_BINARY, "-s", store_, "-k", "file:" + key_file_, "mount",
+                                 point, "-f", "-o", "policy=" + policy},
+                                "", {}, std::chrono::seconds(1));
+  EXPECT_TRUE(ForceUnmount(point, 0));
+  EXPECT_THAT(r.err, HasSubstr("evil\\x1b[2Jname")) << Describe(r);
+  EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << "a raw ESC reached the log";
+}
+
 }  // namespace
 }  // namespace secretfs::testing
