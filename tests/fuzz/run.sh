@@ -9,7 +9,9 @@
 # Each target fuzzes a copy of its seed corpus (build-fuzz/fuzz-run/TARGET/corpus), so the
 # repository's corpus stays as it is; new crashing inputs land in build-fuzz/fuzz-run/TARGET/
 # artifacts/ (see README.md for keeping one as a regression). Environment: JOBS (build
-# parallelism, default 2), FUZZ_TIMEOUT (seconds one input may take, default 25).
+# parallelism, default 2), FUZZ_TIMEOUT (seconds one input may take, default 25), FUZZ_SEED
+# (libFuzzer's -seed: the same seed explores the same inputs in the same order, so CI's run is
+# repeatable; default: a random seed).
 set -euo pipefail
 
 usage() { echo "usage: $0 SECONDS [TARGET...]" >&2; exit 2; }
@@ -74,6 +76,7 @@ for t in "${targets[@]}"; do
     opts=(-max_total_time="$seconds" -timeout="${FUZZ_TIMEOUT:-25}" -print_final_stats=1
           -artifact_prefix="$dir/artifacts/")
     [ -f "$fuzz_dir/$t.dict" ] && opts+=(-dict="$fuzz_dir/$t.dict")
+    [ -n "${FUZZ_SEED:-}" ] && opts+=(-seed="$FUZZ_SEED")
     # Audit event fields go up to 4096 bytes: let inputs grow past that bound.
     [ "$t" = fuzz_audit_event ] && opts+=(-max_len=12288)
     echo "== $t: fuzzing for ${seconds}s (log: $log)"
