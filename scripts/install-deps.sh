@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages secretfs needs to build and test, when any is missing.
+#   scripts/install-deps.sh [PACKAGE...]   also these (tests/fuzz/run.sh adds clang-14 ...)
 set -euo pipefail
 
 packages=(
@@ -13,6 +14,7 @@ packages=(
   systemd man-db groff-base dpkg-dev python3 python3-yaml  # tests: units, journal, man pages, .deb
 )
 
+packages+=("$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -32,8 +32,7 @@ cd "$repo"
 fuzz_dir=tests/fuzz
 build=build-fuzz
 
-scripts/install-deps.sh  # the libraries the layers link
-"$fuzz_dir/install-deps.sh"  # clang-14, libclang-rt-14-dev
+scripts/install-deps.sh clang-14 libclang-rt-14-dev  # and clang's libFuzzer/sanitizer runtimes
 
 CC=clang-14 CXX=clang++-14 cmake -S . -B "$build" -DSECRETFS_FUZZ=ON -DSECRETFS_TESTS=OFF \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
