@@ -34,8 +34,8 @@ Status RequireAuditKey(const keyring::SecretBuffer& key) {
 
 // Refuses to append with a key other than the one the chain is keyed with now (this process
 // unlocked the store before `keyring rotate`); the first append of a store records the check.
-Status RequireCurrentKey(store::Txn& txn, const keyring::SecretBuffer& key) {
-  const Mac check = KeyCheck(key.bytes());
+// `check` is KeyCheck(key), computed once by whoever holds the key.
+Status RequireCurrentKey(store::Txn& txn, const Mac& check) {
   store::Bytes stored;
   const Status s = txn.Get(store::Db::kMeta, AsBytes(kKeyCheckKey), stored);
   if (s.code() == ENOENT) return txn.Put(store::Db::kMeta, AsBytes(kKeyCheckKey), check);
@@ -55,9 +55,10 @@ struct AuditLog::Pending {
   bool done = false;
 };
 
-Status Append(store::Txn& txn, const keyring::SecretBuffer& key, Event& event) {
-  SECRETFS_RETURN_IF_ERROR(RequireAuditKey(key));
-  SECRETFS_RETURN_IF_ERROR(RequireCurrentKey(txn, key));
+namespace {
+
+// Append without its checks: for callers that made them once for a whole transaction.
+Status AppendToChain(store::Txn& txn, const keyring::SecretBuffer& key, Event& event) {
   uint64_t last_seq = 0;
   Mac prev{};
   bool found = false;
@@ -96,8 +97,19 @@ Status Append(store::Txn& txn, const keyring::SecretBuffer& key, Event& event) {
   return txn.Put(store::Db::kAudit, SeqKey(event.seq), value);
 }
 
+}  // namespace
+
+Status Append(store::Txn& txn, const keyring::SecretBuffer& key, Event& event) {
+  SECRETFS_RETURN_IF_ERROR(RequireAuditKey(key));
+  SECRETFS_RETURN_IF_ERROR(RequireCurrentKey(txn, KeyCheck(key.bytes())));
+  return AppendToChain(txn, key, event);
+}
+
 AuditLog::AuditLog(store::Env& env, keyring::SecretBuffer key, LogOptions options)
-    : env_(env), key_(std::move(key)), options_(options) {
+    : env_(env),
+      key_(std::move(key)),
+      key_check_(key_.size() == kMacBytes ? KeyCheck(key_.bytes()) : Mac{}),
+      options_(options) {
   if (options_.mode == Mode::kBuffered) flusher_ = std::thread([this] { FlusherLoop(); });
 }
 
@@ -127,9 +139,10 @@ Status AuditLog::CommitBatch(std::deque<Pending*>& batch) {
     // change that scope waits for. A scope of our own, innermost, keeps its hook out of here.
     store::ScopedCommitHook shield(env_, [](store::Txn&) { return Status::Ok(); });
     s = env_.Write([&](store::Txn& txn) -> Status {
+      SECRETFS_RETURN_IF_ERROR(RequireKeyInUse(txn));  // once for the whole batch
       for (Pending* p : batch) {
         Event event = p->event;  // the body may run again (map growth): append copies
-        SECRETFS_RETURN_IF_ERROR(Append(txn, key_, event));
+        SECRETFS_RETURN_IF_ERROR(AppendToChain(txn, key_, event));
         p->event.seq = event.seq;  // the last run is the one committed
       }
       return Status::Ok();
@@ -140,6 +153,11 @@ Status AuditLog::CommitBatch(std::deque<Pending*>& batch) {
   if (!s.ok()) return Status(EIO, "recording the audit event: " + s.message());
   Journal(batch);
   return s;
+}
+
+Status AuditLog::RequireKeyInUse(store::Txn& txn) const {
+  SECRETFS_RETURN_IF_ERROR(RequireAuditKey(key_));
+  return RequireCurrentKey(txn, key_check_);
 }
 
 void AuditLog::Journal(const std::deque<Pending*>& batch) const {
@@ -211,7 +229,9 @@ std::unique_ptr<store::ScopedCommitHook> AuditLog::Join(Event event) {
             if (record) e.version = record->version;
           }
         }
-        SECRETFS_RETURN_IF_ERROR(Append(txn, key_, e).Wrap("recording the audit event"));
+        Status s = RequireKeyInUse(txn);
+        if (s.ok()) s = AppendToChain(txn, key_, e);
+        SECRETFS_RETURN_IF_ERROR(s.Wrap("recording the audit event"));
         *appended = std::move(e);  // what this commit attempt stores
         return Status::Ok();
       },

@@ -72,10 +72,13 @@ class AuditLog {
   struct Pending;
   Status CommitBatch(std::deque<Pending*>& batch);
   void Journal(const std::deque<Pending*>& batch) const;
+  // Append's checks (key size, key still the chain's), made once per transaction.
+  Status RequireKeyInUse(store::Txn& txn) const;
   void FlusherLoop();
 
   store::Env& env_;
   const keyring::SecretBuffer key_;
+  const Mac key_check_;  // KeyCheck(key_), computed once rather than per event
   const LogOptions options_;
 
   mutable std::mutex mutex_;
