@@ -7,10 +7,6 @@
 namespace secretfs::store {
 namespace {
 
-KeySlotInfo InfoOf(const keyring::KeySlot& slot) {
-  return {slot.id, slot.kind, slot.label, slot.created_unix, slot.recipient};
-}
-
 // Every slot's stored bytes, to notice a slot added or removed while the new slots were made.
 Result<std::vector<std::vector<uint8_t>>> StoredSlots(const Txn& txn) {
   std::vector<std::vector<uint8_t>> stored;
@@ -69,12 +65,12 @@ Result<RotateResult> SecretStore::RotateMasterKey(const keyring::KeyMaterial& ma
   for (const keyring::KeySlot& slot : slots) {
     if (slot.id == used->id) continue;
     if (slot.kind != keyring::SlotKind::kRecipient) {
-      result.dropped.push_back(InfoOf(slot));
+      result.dropped.push_back(KeySlotInfo::Of(slot));
       continue;
     }
     auto resealed = keyring::ResealRecipientSlot(slot, fresh, store_id_);
     if (!resealed) return resealed.status();
-    result.resealed.push_back(InfoOf(slot));
+    result.resealed.push_back(KeySlotInfo::Of(slot));
     remade.push_back(std::move(*resealed));
   }
 

@@ -160,7 +160,7 @@ Result<std::vector<KeySlotInfo>> SecretStore::ListSlots() {
     return slots.status();
   }));
   std::vector<KeySlotInfo> out;
-  for (const auto& s : *slots) out.push_back({s.id, s.kind, s.label, s.created_unix, s.recipient});
+  for (const auto& s : *slots) out.push_back(KeySlotInfo::Of(s));
   return out;
 }
 

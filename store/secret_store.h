@@ -110,6 +110,10 @@ struct KeySlotInfo {
   std::string label;
   int64_t created_unix = 0;
   std::vector<uint8_t> recipient;  // recipient slots: the X25519 public key (not secret)
+
+  static KeySlotInfo Of(const keyring::KeySlot& slot) {
+    return {slot.id, slot.kind, slot.label, slot.created_unix, slot.recipient};
+  }
 };
 
 struct VerifyProblem {
