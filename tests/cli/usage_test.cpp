@@ -162,6 +162,15 @@ TEST_F(UsageTest, UnknownCommandIsNamedInTheError) {
   EXPECT_THAT(r.err, HasSubstr("frobnicate"));
 }
 
+// The mount point may come from the options (mountpoint=, as the systemd unit's config file
+// gives it); without either it is a usage error that says what is missing.
+TEST_F(UsageTest, MountWithoutAMountPointIsAUsageError) {
+  const ProcessResult r = Run({"mount", "-o", "ro"});
+  EXPECT_TRUE(FailedWithUsage(r));
+  EXPECT_THAT(r.err, HasSubstr("MOUNTPOINT"));
+  EXPECT_THAT(r.err, HasSubstr("mountpoint="));
+}
+
 TEST_F(UsageTest, NoKeySourceAndNoTerminalIsAUsageError) {
   ASSERT_NO_FATAL_FAILURE(InitStore());
   const ProcessResult r = RunRaw({"-s", store_, "workspace", "list"});
