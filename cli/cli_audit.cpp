@@ -59,11 +59,10 @@ std::unique_ptr<store::ScopedCommitHook> CliContext::Join(store::SecretStore& st
   return log->Join(event);
 }
 
-Result<std::unique_ptr<store::SecretStore>> CliContext::OpenFor(std::string_view op,
-                                                                policy::Action action,
-                                                                std::string_view workspace,
-                                                                std::string_view key) const {
-  auto store = OpenUnlocked();
+Result<std::unique_ptr<store::SecretStore>> CliContext::OpenFor(
+    std::string_view op, policy::Action action, std::string_view workspace, std::string_view key,
+    keyring::KeyMaterial* key_used) const {
+  auto store = OpenUnlocked(key_used);
   if (!store) return store.status();
   SECRETFS_RETURN_IF_ERROR(Authorize(**store, op, action, workspace, key));
   return store;

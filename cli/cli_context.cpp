@@ -32,12 +32,14 @@ Result<keyring::KeyMaterial> CliContext::LoadKey(keyring::Prompt prompt) const {
   return keyring::LoadKeyMaterial(*source, prompt, "the store at " + options_.store_dir);
 }
 
-Result<std::unique_ptr<store::SecretStore>> CliContext::OpenUnlocked() const {
+Result<std::unique_ptr<store::SecretStore>> CliContext::OpenUnlocked(
+    keyring::KeyMaterial* key_used) const {
   auto store = store::SecretStore::Open(options_.store_dir);
   if (!store) return store.status();
   auto key = LoadKey(keyring::Prompt::kOnce);
   if (!key) return key.status();
   SECRETFS_RETURN_IF_ERROR((*store)->Unlock(*key));
+  if (key_used != nullptr) *key_used = std::move(*key);
   return store;
 }
 

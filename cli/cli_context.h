@@ -51,12 +51,14 @@ class CliContext {
   Result<keyring::KeySource> KeySource() const;
   Result<keyring::KeyMaterial> LoadKey(keyring::Prompt prompt) const;
 
-  // Opens the store and unlocks it with the operator's key.
-  Result<std::unique_ptr<store::SecretStore>> OpenUnlocked() const;
+  // Opens the store and unlocks it with the operator's key, which is kept in `*key_used` when
+  // given (keyring rotate remakes the slot it opened).
+  Result<std::unique_ptr<store::SecretStore>> OpenUnlocked(
+      keyring::KeyMaterial* key_used = nullptr) const;
   // OpenUnlocked, then Authorize(op, action, workspace, key).
-  Result<std::unique_ptr<store::SecretStore>> OpenFor(std::string_view op, policy::Action action,
-                                                      std::string_view workspace = {},
-                                                      std::string_view key = {}) const;
+  Result<std::unique_ptr<store::SecretStore>> OpenFor(
+      std::string_view op, policy::Action action, std::string_view workspace = {},
+      std::string_view key = {}, keyring::KeyMaterial* key_used = nullptr) const;
 
   // Prints "secretfs: <what>: <why>" and returns kExitError.
   static int Fail(const std::string& what, const Status& status);

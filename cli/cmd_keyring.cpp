@@ -112,14 +112,10 @@ std::string SlotText(const store::KeySlotInfo& slot) {
 
 int Rotate(CliContext& ctx, bool force) {
   const std::string what = "keyring rotate";
-  auto store = store::SecretStore::Open(ctx.options().store_dir);
-  if (!store) return CliContext::Fail(what, store.status());
   // The key itself, not only an unlocked store: the slot it opened is made again for it.
-  auto material = ctx.LoadKey(keyring::Prompt::kOnce);
-  if (!material) return CliContext::Fail(what, material.status());
-  if (Status s = (*store)->Unlock(*material); !s.ok()) return CliContext::Fail(what, s);
-  if (Status s = ctx.Authorize(**store, what, policy::Action::kOwn); !s.ok())
-    return CliContext::Fail(what, s);
+  keyring::KeyMaterial material;
+  auto store = ctx.OpenFor(what, policy::Action::kOwn, {}, {}, &material);
+  if (!store) return CliContext::Fail(what, store.status());
 
   // A mount keeps the master key it unlocked with; after the rotation its accesses would fail
   // closed (its audit events no longer chain), so the operator unmounts first.
@@ -136,7 +132,7 @@ int Rotate(CliContext& ctx, bool force) {
   event.detail = "slot " + std::to_string((*store)->unlocked_slot());
   uint64_t rechained = 0;
   auto rotated = (*store)->RotateMasterKey(
-      *material,
+      material,
       [&](store::Txn& txn, const keyring::SecretBuffer& old_key,
           const keyring::SecretBuffer& new_key) -> Status {
         auto n = audit::Rechain(txn, old_key, new_key);
