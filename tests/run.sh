@@ -15,4 +15,15 @@ cmake --build --preset "$preset" -j "$(nproc)"
 if [ "$preset" = default ] && [ "$(id -u)" -eq 0 ]; then
   cmake --install build >/dev/null
 fi
-ctest --preset "$preset" -j "$(nproc)"
+status=0
+ctest --preset "$preset" -j "$(nproc)" || status=$?
+if [ "$status" -ne 0 ]; then
+  # ctest printed each failed test's output among hundreds of lines; repeat just the
+  # assertions at the end, where a CI excerpt shows them.
+  build_dir=build
+  [ "$preset" = asan ] && build_dir=build-asan
+  echo "==== the failed assertions ===="
+  grep -a -A12 -E ': Failure$|Test timeout|Exception:|runtime error|ERROR: AddressSanitizer' \
+    "$build_dir/Testing/Temporary/LastTest.log" | head -150 || true
+  exit "$status"
+fi
