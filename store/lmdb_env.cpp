@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -22,7 +23,6 @@ static_assert(std::size(kDbNames) == static_cast<size_t>(Db::kCount));
 
 // Growth is bounded so a runaway writer cannot reserve unbounded address space.
 constexpr size_t kMaxMapBytes = size_t{1} << 40;
-constexpr int kMaxGrowRounds = 16;
 
 MDB_val Val(Bytes b) { return MDB_val{b.size(), const_cast<uint8_t*>(b.data())}; }
 Bytes Span(const MDB_val& v) { return {static_cast<const uint8_t*>(v.mv_data), v.mv_size}; }
@@ -251,46 +251,15 @@ Status Env::Read(const std::function<Status(Txn&)>& body) {
   }
 }
 
-Status Env::Write(const std::function<Status(Txn&)>& body) {
-  for (int round = 0; round < kMaxGrowRounds; ++round) {
-    int rc = 0;
-    {
-      std::shared_lock lock(resize_mutex_);
-      MDB_txn* raw = nullptr;
-      Status s = Begin(true, &raw);
-      if (!s.ok() && s.code() != EAGAIN) return s;
-      if (s.ok()) {
-        TxnGuard guard(raw);
-        Txn txn(raw, dbis_, CurrentExtent());
-        s = body(txn);
-        ScopedCommitHook* hook = ScopedCommitHook::Pending(this);
-        if (s.ok() && hook != nullptr) s = hook->hook_(txn);
-        if (s.ok()) {
-          rc = guard.Commit();
-          if (rc == MDB_SUCCESS) {
-            if (hook != nullptr) {
-              hook->ran_ = true;
-              if (hook->committed_) hook->committed_();
-            }
-            return Status::Ok();
-          }
-          if (rc != MDB_MAP_FULL) return CommitError(rc);
-        } else if (!txn.map_full_) {
-          return s;  // an ordinary failure: the guard aborts, nothing is stored
-        }
-      } else {
-        rc = MDB_MAP_RESIZED;
-      }
-    }
-    if (rc == MDB_MAP_RESIZED) {
-      std::unique_lock lock(resize_mutex_);
-      mdb_env_set_mapsize(env_, 0);
-      LocateMap();
-      continue;
-    }
-    SECRETFS_RETURN_IF_ERROR(Grow());
-  }
-  return Status(ENOSPC, "the store could not grow enough for this change");
+void Env::ClearDeadReaders() {
+  constexpr int64_t kEveryNs = 1'000'000'000;
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  int64_t last = readers_checked_ns_.load(std::memory_order_relaxed);
+  if (now - last < kEveryNs || !readers_checked_ns_.compare_exchange_strong(last, now)) return;
+  int dead = 0;
+  mdb_reader_check(env_, &dead);
 }
 
 namespace {

@@ -8,13 +8,16 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -89,6 +92,14 @@ class Env {
   // Runs `body` in a write transaction and commits when it returns Ok; otherwise aborts, and
   // nothing of it is stored. When the map is full, grows it and runs `body` again from the start,
   // so bodies must only depend on what they read through the Txn. ENOSPC when the disk is full.
+  // Also clears, at most once a second, reader slots of processes that died since: a long-running
+  // daemon would otherwise keep a killed CLI's snapshot alive, and with it every page freed since.
+  //
+  // Group commit: bodies of threads that call Write while another thread's commit is running
+  // wait, then run one after another in one LMDB transaction, each in a nested transaction of
+  // its own (a body that fails leaves no trace and does not fail the others), and share its
+  // commit, so concurrent writers share the disk's sync. Each body sees the changes of the
+  // bodies before it in its batch, as if they had committed one by one.
   Status Write(const std::function<Status(Txn&)>& body);
 
   // Writes a compacted, consistent copy to directory `dest` (existing and empty of a store).
@@ -100,11 +111,22 @@ class Env {
 
  private:
   Env(MDB_env* env, std::string dir) : env_(env), dir_(std::move(dir)) {}
+  // How often a write grows the map and runs again before it gives up with ENOSPC.
+  static constexpr int kMaxGrowRounds = 16;
   // A failed commit as a Status: a short write on a nearly full disk surfaces from LMDB as EIO,
   // and is reported as the ENOSPC it is.
   Status CommitError(int rc) const;
   Status Begin(bool write, MDB_txn** txn);
+  struct WriteRequest;
+  // Runs every request of `batch` in one transaction and commits it (write_batch.cpp); fills in
+  // each request's result.
+  void CommitBatch(const std::vector<WriteRequest*>& batch);
+  // One attempt of CommitBatch; false when the map must grow (or be adopted) and the batch run
+  // again, with `resized` telling which.
+  bool TryBatch(const std::vector<WriteRequest*>& batch, bool& resized);
   Status Grow();
+  // mdb_reader_check, unless one ran less than a second ago (it probes every reader's process).
+  void ClearDeadReaders();
   Txn::Extent CurrentExtent() const;
   // Finds where LMDB mapped the data file (the API does not say) in /proc/self/maps. Called
   // after open and after every map resize, with no transaction of this process running.
@@ -116,6 +138,13 @@ class Env {
   std::atomic<const uint8_t*> map_base_{nullptr};
   unsigned dbis_[static_cast<int>(Db::kCount)] = {};
   std::shared_mutex resize_mutex_;
+  // steady_clock ns of the last mdb_reader_check made by Write (see ClearDeadReaders).
+  std::atomic<int64_t> readers_checked_ns_{0};
+  // Group commit of Write: the requests waiting, and whether a thread is committing a batch.
+  std::mutex write_mutex_;
+  std::condition_variable write_done_;
+  std::vector<WriteRequest*> write_queue_;
+  bool committing_ = false;
 };
 
 // Joins work to the change this thread commits next through `env`, while the scope lives: `hook`
