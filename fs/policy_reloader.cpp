@@ -1,6 +1,7 @@
 #include "fs/policy_reloader.h"
 
 #include <pthread.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fs/log.h"
@@ -56,6 +57,11 @@ void PolicyReloader::Reload(const siginfo_t& sender) {
   event.op = audit::op::kPolicyReload;
   event.uid = sender.si_uid;
   event.pid = sender.si_pid;
+  // A signal names its sender's uid, not its gid; /proc/PID belongs to the sender's effective
+  // uid and gid (while the sender lives; 0 after it exits).
+  struct stat proc_dir {};
+  if (stat(("/proc/" + std::to_string(sender.si_pid)).c_str(), &proc_dir) == 0)
+    event.gid = proc_dir.st_gid;
   const policy::ProcessFacts facts = policy::ReadProcessFacts(sender.si_pid);
   event.comm = facts.comm.value_or("");
   event.exe = facts.exe.value_or("");

@@ -3,7 +3,10 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/kcmp.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
@@ -74,12 +77,12 @@ pid_t ProcessOf(pid_t tid) {
   return tid;
 }
 
-bool HasOtherWriteDescriptor(pid_t pid, int mount_id, uint64_t ino) {
-  if (mount_id == 0) return false;
+int WriteDescriptionsOf(pid_t pid, int mount_id, uint64_t ino) {
+  if (mount_id == 0) return 0;
   const std::string dir = "/proc/" + std::to_string(pid) + "/fdinfo";
   DIR* d = opendir(dir.c_str());
-  if (d == nullptr) return false;
-  bool found = false;
+  if (d == nullptr) return 0;
+  std::vector<int> fds;
   while (dirent* e = readdir(d)) {
     if (e->d_name[0] == '.') continue;
     std::ifstream info(dir + "/" + e->d_name);
@@ -95,13 +98,19 @@ bool HasOtherWriteDescriptor(pid_t pid, int mount_id, uint64_t ino) {
       else if (line.rfind("flags:", 0) == 0)
         flags = std::stoul(line.substr(6), nullptr, 8);
     }
-    if (mnt == mount_id && file_ino == ino && (flags & O_ACCMODE) != O_RDONLY) {
-      found = true;
-      break;
-    }
+    if (mnt == mount_id && file_ino == ino && (flags & O_ACCMODE) != O_RDONLY)
+      fds.push_back(std::atoi(e->d_name));
   }
   closedir(d);
-  return found;
+  // One description per group of descriptors that kcmp finds to be the same file.
+  std::vector<int> distinct;
+  for (int fd : fds) {
+    bool seen = false;
+    for (int other : distinct)
+      seen = seen || syscall(SYS_kcmp, pid, pid, KCMP_FILE, fd, other) == 0;
+    if (!seen) distinct.push_back(fd);
+  }
+  return static_cast<int>(distinct.size());
 }
 
 }  // namespace secretfs::fs

@@ -183,6 +183,8 @@ class SecretsFs {
   // Writes `value` as the next version of `node` right away (truncate by path).
   int WriteNow(const Caller& who, const Node& node, std::span<const uint8_t> value);
   void RegisterWriter(OpenFile& file);
+  // The other handles open for writing on file's inode by the same process (not yet released).
+  int OtherWritersOf(const OpenFile& file);
 
   // check-and-set versions set with setxattr before open, by (inode, pid).
   std::optional<uint64_t> TakeExpectedVersion(uint64_t ino, pid_t pid);

@@ -154,17 +154,30 @@ long SecretsFs::Write(OpenFile& file, std::span<const uint8_t> data, off_t offse
   return static_cast<long>(data.size());
 }
 
+int SecretsFs::OtherWritersOf(const OpenFile& file) {
+  std::lock_guard lock(expect_mutex_);
+  auto [first, last] = writers_.equal_range(file.ino);
+  int others = 0;
+  for (auto it = first; it != last; ++it)
+    others += it->second != &file && it->second->opener == file.opener;
+  return others;
+}
+
 int SecretsFs::Commit(const Caller& who, OpenFile& file, bool closing) {
   if (!file.writable) return 0;
+  // Before file.mutex: expect_mutex_ is taken before a file's mutex elsewhere.
+  const int other_writers = closing ? OtherWritersOf(file) : 0;
   std::lock_guard lock(file.mutex);
   if (file.error != 0) return -file.error;
   if (!file.dirty) return 0;
   // The open file description's last close is not visible to FUSE, so a close commits when it
-  // is the opener's and the opener holds no other descriptor to write it with. Children that
-  // inherited the descriptor (a command run while the file is open) never commit a half value;
-  // whatever a close leaves uncommitted is committed at release.
+  // is the opener's and no descriptor of the opener still refers to this description. The
+  // opener's write descriptions of the file beyond its other open handles here (other threads'
+  // own opens) are this one, still reachable (a shell's dup2 to stdout): then the close does not
+  // commit. Children that inherited the descriptor (a command run while the file is open) never
+  // commit a half value; whatever a close leaves uncommitted is committed at release.
   if (closing && (ProcessOf(who.pid) != file.opener ||
-                  HasOtherWriteDescriptor(file.opener, mount_id_, file.ino)))
+                  WriteDescriptionsOf(file.opener, mount_id_, file.ino) > other_writers))
     return 0;
   store::WriteRequest request;
   request.workspace = file.node.workspace;
