@@ -62,7 +62,10 @@ int Ls(CliContext& ctx, const LsArgs& a) {
     auto list = (*store)->List(w);
     if (!list) return CliContext::Fail(what, list.status());
     for (auto& s : *list)
-      if (s.record.deleted == a.deleted && Matches(s.key, a.filter)) shown.push_back(std::move(s));
+      // Under --policy, a caller whose rules name only some keys sees only those, as in the mount.
+      if (s.record.deleted == a.deleted && Matches(s.key, a.filter) &&
+          ctx.Check(policy::Action::kSee, w, s.key).ok())
+        shown.push_back(std::move(s));
   }
   if (a.json) {
     nlohmann::json out = nlohmann::json::array();

@@ -1,8 +1,8 @@
 // The key hierarchy below the key slots:
 //
 //   master key (32 random bytes, only ever stored wrapped in key slots)
-//     └─ wrap key   = crypto_kdf(master, id 1, "sfs-wrap")  wraps every workspace data key
-//     └─ audit key  = crypto_kdf(master, id 2, "sfs-audt")  keys the audit hash chain
+//     └─ wrap key   = crypto_kdf(master, id 1, "secretfs")  wraps every workspace data key
+//     └─ audit key  = crypto_kdf(master, id 2, "secretfs")  keys the audit hash chain
 //   data key of workspace W, generation G (32 random bytes) seals W's records
 #pragma once
 
