@@ -6,9 +6,8 @@
 // decision point (today: the mounting user and root own everything, SPEC §5 without a policy
 // file), and every change goes through one store call made from Commit()/the tree methods.
 //
-// Thread-safety: all methods may run concurrently on FUSE worker threads. An OpenFile is used by
-// one request at a time except for reads, which only touch its immutable snapshot; writes to a
-// file opened for writing take its mutex.
+// Thread-safety: all methods may run concurrently on FUSE worker threads. Requests on one
+// OpenFile (reads may overlap) take its mutex.
 #pragma once
 
 #include <sys/stat.h>
@@ -64,14 +63,18 @@ struct OpenFile {
   Caller caller;                   // who opened it
   pid_t opener = 0;                // the opener's process
   uint64_t version = 0;            // the version this handle read or last committed
-  keyring::SecretBuffer snapshot;  // read-only handles: the value as opened
+  keyring::SecretBuffer snapshot;  // read-only handles: the value as opened (under `mutex`)
 
   // Handles opened for writing.
   bool writable = false;
   bool append = false;
   bool create_only = false;  // O_EXCL: the commit fails with EEXIST if the key became live
   bool creating = false;     // made by create and not yet committed: counted in creating_
-  std::mutex mutex;          // guards the fields below
+  // Guards the fields below, and `snapshot`. The kernel already orders the requests of one
+  // handle (open before read, the last read before release), but they run on different threads
+  // and ThreadSanitizer cannot see the kernel's order; taking the mutex in each makes it visible,
+  // also to the locked pool that hands a released handle's memory to the next one. Uncontended.
+  std::mutex mutex;
   std::unique_ptr<keyring::SecretBuilder> pending;
   bool dirty = false;
   int error = 0;  // a failed write poisons the handle: its close reports this and stores nothing

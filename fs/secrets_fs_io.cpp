@@ -81,7 +81,10 @@ int SecretsFs::Open(const Caller& who, uint64_t ino, int flags, std::unique_ptr<
   file->node = *node;
   file->ino = ino;
   file->version = opened->version;
-  file->snapshot = std::move(opened->value);
+  {
+    std::lock_guard lock(file->mutex);
+    file->snapshot = std::move(opened->value);
+  }
   out = std::move(file);
   return 0;
 }
@@ -136,9 +139,8 @@ int SecretsFs::Read(OpenFile& file, size_t size, off_t offset,
     const size_t start = std::min(all.size(), static_cast<size_t>(std::max<off_t>(offset, 0)));
     return all.subspan(start, std::min(size, all.size() - start));
   };
-  if (!file.writable) return reply(slice(file.snapshot.bytes()));
   std::lock_guard lock(file.mutex);
-  return reply(slice(file.pending->bytes()));
+  return reply(slice(file.writable ? file.pending->bytes() : file.snapshot.bytes()));
 }
 
 long SecretsFs::Write(OpenFile& file, std::span<const uint8_t> data, off_t offset) {
@@ -210,7 +212,9 @@ int SecretsFs::Commit(const Caller& who, OpenFile& file, bool closing) {
 }
 
 void SecretsFs::Release(std::unique_ptr<OpenFile> file) {
-  if (!file || !file->writable) return;
+  if (!file) return;
+  { std::lock_guard lock(file->mutex); }  // after every request on it: see OpenFile::mutex
+  if (!file->writable) return;
   if (file->dirty && file->error == 0) {
     // A close skipped its commit because another descriptor was open, and that one belonged to
     // another open file description. Store it now; nobody is left to hear of an error.
