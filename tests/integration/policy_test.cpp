@@ -14,6 +14,7 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -391,6 +392,56 @@ TEST_F(PolicyTest, ExeRuleAdmitsOneBinaryAndNotAnother) {
   EXPECT_THAT(refused.err, HasSubstr("No such file or directory"));
   // The test binary itself (a forked child of it) is not the allowed executable either.
   EXPECT_EQ(ReadAs(user, M("prod/TLS_KEY")).error, ENOENT);
+}
+
+// The mount point of the cgroup v2 hierarchy ("/sys/fs/cgroup", or ".../unified" on a hybrid
+// host), or "" when there is none.
+std::string Cgroup2Root() {
+  std::ifstream mounts("/proc/self/mounts");
+  std::string device, point, type, rest;
+  while (mounts >> device >> point >> type && std::getline(mounts, rest))
+    if (type == "cgroup2") return point;
+  return "";
+}
+
+TEST_F(PolicyTest, UnitRuleAdmitsTheProcessesOfThatUnitOnly) {
+  // A cgroup named like a systemd service, made by hand: what the daemon reads is the caller's
+  // /proc/PID/cgroup, whoever made the cgroup.
+  const std::string root = Cgroup2Root();
+  if (root.empty()) GTEST_SKIP() << "no cgroup v2 hierarchy is mounted";
+  const std::string id = std::to_string(getpid());
+  const std::string unit = "secretfs-test-" + id + ".service";
+  const std::string slice = root + "/secretfs-test-" + id + ".slice";
+  const std::string cgroup = slice + "/" + unit;
+  if (mkdir(slice.c_str(), 0755) != 0 || mkdir(cgroup.c_str(), 0755) != 0) {
+    rmdir(slice.c_str());
+    GTEST_SKIP() << "cannot make a cgroup under " << root << ": " << strerror(errno);
+  }
+  struct Cleanup {
+    std::string cgroup, slice;
+    ~Cleanup() {
+      for (int i = 0; i < 100 && rmdir(cgroup.c_str()) != 0 && errno == EBUSY; ++i)
+        std::this_thread::sleep_for(20ms);  // until its last process has been reaped
+      rmdir(slice.c_str());
+    }
+  } cleanup{cgroup, slice};
+
+  Put("prod/API_KEY", "unit-only");
+  ASSERT_NO_FATAL_FAILURE(MountWithPolicy("[prod]\nunit:" + unit + " = reader API_KEY\n"));
+  const TestUser& user = User("none");
+  std::string as_user;
+  for (const std::string& word : SetprivPrefix(user)) as_user += word + " ";
+
+  // The shell moves itself into the unit's cgroup, then becomes `cat` as the test user.
+  const ProcessResult inside = Program(
+      {"/bin/sh", "-c",
+       "echo $$ > " + cgroup + "/cgroup.procs && exec " + as_user + "cat " + M("prod/API_KEY")});
+  EXPECT_TRUE(Succeeded(inside)) << Describe(inside);
+  EXPECT_EQ(inside.out, "unit-only");
+
+  const ProcessResult outside = ProgramAs(user, {"cat", M("prod/API_KEY")});
+  EXPECT_TRUE(FailedCleanly(outside));
+  EXPECT_THAT(outside.err, HasSubstr("No such file or directory"));
 }
 
 // ---- Mount options that cap every role. ----
