@@ -75,7 +75,12 @@ int Env(CliContext& ctx, const EnvArgs& a, const std::vector<std::string>& comma
   for (const store::SecretInfo& s : *list) {
     if (s.record.deleted) continue;
     if (!a.only.empty() && fnmatch(a.only.c_str(), s.key.c_str(), 0) != 0) continue;
-    if (!ctx.Check(policy::Action::kRead, a.workspace, s.key).ok()) continue;
+    // A key the caller may not read is left out; a policy that cannot be read fails the command
+    // (it must not quietly run the program with fewer secrets).
+    if (Status allowed = ctx.Check(policy::Action::kRead, a.workspace, s.key); !allowed.ok()) {
+      if (allowed.code() == EACCES) continue;
+      return CliContext::Fail(what, allowed);
+    }
     if (!IsVariableName(s.key)) {
       Warn(a.workspace, s.key, "not a valid environment variable name");
       continue;
