@@ -1,5 +1,6 @@
 /* The floor a plain FUSE design pays: a libfuse (high-level API, defaults) filesystem serving
- * N files of fixed bytes from memory, opened with direct_io like secretfs' secret files.
+ * N files of fixed bytes from memory, opened with direct_io like secretfs' secret files. Writes
+ * (open O_TRUNC, write, close) are accepted and dropped: the floor of the write benchmark.
  * Usage: minimal_fuse MOUNTPOINT -o files=N,size=BYTES [other FUSE options] */
 #define FUSE_USE_VERSION 312
 #include <errno.h>
@@ -37,7 +38,7 @@ static int GetAttr(const char* path, struct stat* st, struct fuse_file_info* fi)
     return 0;
   }
   if (FileIndex(path) < 0) return -ENOENT;
-  st->st_mode = S_IFREG | 0444;
+  st->st_mode = S_IFREG | 0644;
   st->st_nlink = 1;
   st->st_size = options.size;
   return 0;
@@ -59,7 +60,6 @@ static int ReadDir(const char* path, void* buf, fuse_fill_dir_t fill, off_t offs
 
 static int Open(const char* path, struct fuse_file_info* fi) {
   if (FileIndex(path) < 0) return -ENOENT;
-  if ((fi->flags & O_ACCMODE) != O_RDONLY) return -EACCES;
   fi->direct_io = 1;
   return 0;
 }
@@ -72,8 +72,23 @@ static int Read(const char* path, char* buf, size_t size, off_t offset, struct f
   return (int)size;
 }
 
-static const struct fuse_operations operations = {
-    .getattr = GetAttr, .readdir = ReadDir, .open = Open, .read = Read};
+static int Write(const char* path, const char* buf, size_t size, off_t offset,
+                 struct fuse_file_info* fi) {
+  (void)path, (void)buf, (void)offset, (void)fi;
+  return (int)size;
+}
+
+static int Truncate(const char* path, off_t size, struct fuse_file_info* fi) {
+  (void)size, (void)fi;
+  return FileIndex(path) < 0 ? -ENOENT : 0;
+}
+
+static const struct fuse_operations operations = {.getattr = GetAttr,
+                                                  .readdir = ReadDir,
+                                                  .open = Open,
+                                                  .read = Read,
+                                                  .write = Write,
+                                                  .truncate = Truncate};
 
 int main(int argc, char* argv[]) {
   struct fuse_args args = FUSE_ARGS_INIT(argc, argv);

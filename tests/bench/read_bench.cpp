@@ -1,6 +1,8 @@
 // Reads the same files over and over: open + read + close, with T threads for D seconds, and
-// prints ops/s, p50 and p99 per target. Usage:
-//   read_bench --threads 1,4 --seconds 3 NAME=DIR [NAME=DIR ...]
+// prints ops/s, p50 and p99 per target. With --write, writes them instead: open(O_TRUNC) + a
+// 64-byte write of a new value each time + close (on secretfs, one durable version each); each
+// thread writes its own files. Usage:
+//   read_bench [--write] --threads 1,4 --seconds 3 NAME=DIR [NAME=DIR ...]
 // Every DIR must hold the same file names (the first DIR's listing is used).
 #include <dirent.h>
 #include <fcntl.h>
@@ -9,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -38,8 +41,26 @@ std::vector<std::string> FilesIn(const std::string& dir) {
   return names;
 }
 
+// One open+read+close (or open+write+close) of `path`; false on any error.
+bool ReadOnce(const std::string& path) {
+  char buf[4096];
+  const int fd = open(path.c_str(), O_RDONLY);
+  const bool ok = fd >= 0 && read(fd, buf, sizeof buf) > 0;
+  if (fd >= 0) close(fd);
+  return ok;
+}
+
+bool WriteOnce(const std::string& path, uint64_t n) {
+  char value[64];
+  std::snprintf(value, sizeof value, "%063llu", static_cast<unsigned long long>(n));
+  const int fd = open(path.c_str(), O_WRONLY | O_TRUNC);
+  if (fd < 0) return false;
+  const bool wrote = write(fd, value, 63) == 63;
+  return close(fd) == 0 && wrote;  // the close reports the commit
+}
+
 Result Run(const std::string& dir, const std::vector<std::string>& names, int threads,
-           double seconds) {
+           double seconds, bool writes) {
   std::vector<std::vector<float>> latencies(threads);
   std::atomic<long> errors{0};
   std::atomic<bool> stop{false};
@@ -49,16 +70,15 @@ Result Run(const std::string& dir, const std::vector<std::string>& names, int th
     workers.emplace_back([&, t] {
       std::vector<std::string> paths;
       for (const auto& n : names) paths.push_back(dir + "/" + n);
-      char buf[4096];
-      size_t i = static_cast<size_t>(t) * 7919;
+      // Readers start apart; writers keep to their own files (i = t, t + threads, ...).
+      size_t i = writes ? static_cast<size_t>(t) : static_cast<size_t>(t) * 7919;
+      const size_t step = writes ? static_cast<size_t>(threads) : 1;
       auto& lat = latencies[t];
       lat.reserve(1 << 20);
-      while (!stop.load(std::memory_order_relaxed)) {
-        const std::string& p = paths[i++ % paths.size()];
+      for (uint64_t n = 0; !stop.load(std::memory_order_relaxed); ++n, i += step) {
+        const std::string& p = paths[i % paths.size()];
         const auto t0 = Clock::now();
-        const int fd = open(p.c_str(), O_RDONLY);
-        if (fd < 0 || read(fd, buf, sizeof buf) <= 0) ++errors;
-        if (fd >= 0) close(fd);
+        if (!(writes ? WriteOnce(p, n * 1000 + static_cast<uint64_t>(t)) : ReadOnce(p))) ++errors;
         lat.push_back(std::chrono::duration<float, std::micro>(Clock::now() - t0).count());
       }
     });
@@ -84,6 +104,7 @@ Result Run(const std::string& dir, const std::vector<std::string>& names, int th
 int main(int argc, char** argv) {
   std::vector<int> thread_counts = {1, 4};
   double seconds = 3;
+  bool writes = false;
   std::vector<std::pair<std::string, std::string>> targets;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -91,12 +112,15 @@ int main(int argc, char** argv) {
       thread_counts.clear();
       for (char* tok = std::strtok(argv[++i], ","); tok; tok = std::strtok(nullptr, ","))
         thread_counts.push_back(std::atoi(tok));
+    } else if (a == "--write") {
+      writes = true;
     } else if (a == "--seconds" && i + 1 < argc) {
       seconds = std::atof(argv[++i]);
     } else if (a.find('=') != std::string::npos) {
       targets.emplace_back(a.substr(0, a.find('=')), a.substr(a.find('=') + 1));
     } else {
-      std::fprintf(stderr, "usage: read_bench [--threads 1,4] [--seconds S] NAME=DIR...\n");
+      std::fprintf(stderr,
+                   "usage: read_bench [--write] [--threads 1,4] [--seconds S] NAME=DIR...\n");
       return 2;
     }
   }
@@ -106,13 +130,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "read_bench: no files in %s\n", targets[0].second.c_str());
     return 1;
   }
-  std::printf("open+read+close of %zu files, %.0f s per run\n", names.size(), seconds);
+  std::printf("open+%s+close of %zu files, %.0f s per run\n", writes ? "write" : "read",
+              names.size(), seconds);
   std::printf("%-12s %7s %12s %9s %9s %8s %14s\n", "target", "threads", "ops/s", "p50 us", "p99 us",
               "errors", "vs secretfs");
   for (int threads : thread_counts) {
     std::vector<std::pair<std::string, Result>> results;
     for (const auto& [name, dir] : targets)
-      results.emplace_back(name, Run(dir, names, threads, seconds));
+      results.emplace_back(name, Run(dir, names, threads, seconds, writes));
     double reference = 0;
     for (const auto& [name, r] : results)
       if (name == "secretfs") reference = r.ops_per_s;

@@ -15,18 +15,7 @@ build=${1:-build}
 seconds=${2:-3}
 thread_counts=("${@:3}")
 [ ${#thread_counts[@]} -gt 0 ] || thread_counts=(1 4 8)
-[ -x "$build/secretfs" ] && [ -x "$build/tests/bench/read_bench" ] || {
-  echo "build first: cmake --build $build" >&2
-  exit 1
-}
-secretfs=$(realpath "$build/secretfs")
-work=$(mktemp -d)
-mounts=()
-cleanup() {
-  for m in "${mounts[@]}"; do fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source tests/bench/bench_setup.sh
 
 count=1000
 mkdir -p "$work"/{tmpfs,floor,mnt,durable,buffered,plain,cipher}
@@ -35,12 +24,7 @@ mounts+=("$work/tmpfs")
 value=$(head -c 48 /dev/urandom | base64 | head -c 64)
 
 # secretfs store with the same 1000 values.
-head -c 32 /dev/urandom > "$work/key"
-export SECRETFS_STORE="$work/store" SECRETFS_KEY="file:$work/key"
-"$secretfs" init >/dev/null
-"$secretfs" workspace create bench >/dev/null
-"$secretfs" mount "$work/mnt"
-mounts+=("$work/mnt")
+mount_new_store "$work/mnt"
 for i in $(seq -f %04g 0 $((count - 1))); do
   printf '%s' "$value" > "$work/mnt/bench/S$i"
   printf '%s' "$value" > "$work/tmpfs/S$i"
