@@ -229,11 +229,12 @@ void AuditLog::GatherCallers(std::unique_lock<std::mutex>& lock) {
   // commits, the other queues; when the commit ends, the queued group commits at once while the
   // first is still on its way back, so each commit carries half of them. The callers of the
   // last batch, and those who queued during its commit, are likely to be back soon: wait for
-  // them, at most half a commit's time (a commit is the cost being shared). A lone caller (the
-  // last batch was its own, nobody queued meanwhile) never waits.
+  // them, at most as long as the last commit took (2 ms at most): a batch that carries all of
+  // them is worth up to one more commit's time (measured: docs/performance.md). A lone caller
+  // (the last batch was its own, nobody queued meanwhile) never waits.
   const size_t expected = std::max(last_batch_ + arrived_in_commit_, size_t{1});
   if (queue_.size() >= expected || expected < 2) return;
-  const auto wait = std::chrono::nanoseconds(std::min<int64_t>(last_commit_ns_ / 2, 2'000'000));
+  const auto wait = std::chrono::nanoseconds(std::min<int64_t>(last_commit_ns_, 2'000'000));
   gathering_ = true;
   gather_.wait_for(lock, wait, [&] { return queue_.size() >= expected; });
   gathering_ = false;
