@@ -99,7 +99,10 @@ class Env {
   // wait, then run one after another in one LMDB transaction, each in a nested transaction of
   // its own (a body that fails leaves no trace and does not fail the others), and share its
   // commit, so concurrent writers share the disk's sync. Each body sees the changes of the
-  // bodies before it in its batch, as if they had committed one by one.
+  // bodies before it in its batch, as if they had committed one by one. A body may therefore run
+  // on another thread (the leader's, while its caller waits): it must not rely on thread-local
+  // state or take a lock its caller holds. The caller's ScopedCommitHook is found on the
+  // caller's thread and runs with its body.
   Status Write(const std::function<Status(Txn&)>& body);
 
   // Writes a compacted, consistent copy to directory `dest` (existing and empty of a store).
