@@ -3,7 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "store/secret_store.h"
@@ -94,7 +98,8 @@ TEST_F(CommitHookTest, ScanFromWalksForwardAndBackward) {
   ASSERT_TRUE(store_->env()
                   .Write([](Txn& txn) {
                     for (uint8_t k : {2, 4, 6})
-                      if (Status s = txn.Put(Db::kAudit, SeqKey(k), AsBytes("e")); !s.ok()) return s;
+                      if (Status s = txn.Put(Db::kAudit, SeqKey(k), AsBytes("e")); !s.ok())
+                        return s;
                     return Status::Ok();
                   })
                   .ok());
@@ -106,4 +111,63 @@ TEST_F(CommitHookTest, ScanFromWalksForwardAndBackward) {
   EXPECT_EQ(Walk(env, SeqKey(5), true), (std::vector<uint8_t>{4, 2}));
   EXPECT_EQ(Walk(env, SeqKey(9), true), (std::vector<uint8_t>{6, 4, 2}));
   EXPECT_EQ(Walk(env, SeqKey(1), true), (std::vector<uint8_t>{}));
+}
+
+// Writers that queue while a commit runs share the next one (store/write_batch.cpp); each body
+// runs in a nested transaction, so one that fails is rolled back alone, its hook with it.
+TEST_F(CommitHookTest, AFailedChangeInASharedCommitLeavesNothingAndTheOthersCommit) {
+  std::mutex m;
+  std::condition_variable cv;
+  bool holding = false, release = false;
+  std::thread holder([&] {
+    EXPECT_TRUE(store_->env()
+                    .Write([&](Txn&) {
+                      std::unique_lock lock(m);
+                      holding = true;
+                      cv.notify_all();
+                      cv.wait(lock, [&] { return release; });
+                      return Status::Ok();
+                    })
+                    .ok());
+  });
+  {
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return holding; });
+  }
+  constexpr int kWriters = 8, kFailing = 3;
+  std::vector<Status> results(kWriters);
+  std::vector<bool> hook_ran(kWriters);
+  std::vector<std::thread> writers;
+  for (int i = 0; i < kWriters; ++i)
+    writers.emplace_back([&, i] {
+      ScopedCommitHook hook(store_->env(), [&, i](Txn& txn) {
+        return txn.Put(Db::kAudit, SeqKey(100 + i), AsBytes("hook"));
+      });
+      results[i] = store_->env().Write([&, i](Txn& txn) -> Status {
+        SECRETFS_RETURN_IF_ERROR(txn.Put(Db::kAudit, SeqKey(i), AsBytes("change")));
+        return i == kFailing ? Status(EBUSY, "lost the check-and-set") : Status::Ok();
+      });
+      hook_ran[i] = hook.ran();
+    });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // all of them queue meanwhile
+  {
+    std::lock_guard lock(m);
+    release = true;
+  }
+  cv.notify_all();
+  holder.join();
+  for (std::thread& t : writers) t.join();
+
+  for (int i = 0; i < kWriters; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(results[i].code(), i == kFailing ? EBUSY : 0) << results[i].message();
+    EXPECT_EQ(hook_ran[i], i != kFailing);
+  }
+  const std::vector<uint8_t> stored = Walk(store_->env(), {}, false);
+  std::vector<uint8_t> expected;
+  for (int i = 0; i < kWriters; ++i)
+    if (i != kFailing) expected.push_back(static_cast<uint8_t>(i));
+  for (int i = 0; i < kWriters; ++i)
+    if (i != kFailing) expected.push_back(static_cast<uint8_t>(100 + i));
+  EXPECT_EQ(stored, expected);
 }
