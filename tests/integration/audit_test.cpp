@@ -572,16 +572,7 @@ class AuditFullDiskTest : public AuditTest {
  protected:
   void TearDown() override {
     if (!small_mnt_.empty() && !MountedType(small_mnt_).empty()) Unmount(small_mnt_);
-    if (!tmpfs_.empty() && MountedType(tmpfs_) == "tmpfs") {
-      // The daemon may still be closing the store when the FUSE mount is gone.
-      // It stays busy for longer when a mount namespace made meanwhile by another test (bwrap,
-      // unshare) holds a copy of the FUSE mount: the daemon then lives on until that namespace
-      // ends. Detaching is the right cleanup then; only a failure to detach is a failure.
-      for (int i = 0; i < 100 && umount(tmpfs_.c_str()) != 0 && errno == EBUSY; ++i)
-        std::this_thread::sleep_for(50ms);
-      if (MountedType(tmpfs_) == "tmpfs" && umount2(tmpfs_.c_str(), MNT_DETACH) != 0)
-        ADD_FAILURE() << "umount " << tmpfs_ << ": " << strerror(errno);
-    }
+    UnmountStoreTmpfs(tmpfs_);
     AuditTest::TearDown();
   }
 

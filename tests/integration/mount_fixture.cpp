@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -340,6 +341,14 @@ bool ForceUnmount(const std::string& mountpoint, pid_t daemon) {
     }
   }
   return MountedType(mountpoint).empty();
+}
+
+void UnmountStoreTmpfs(const std::string& dir) {
+  if (dir.empty() || MountedType(dir) != "tmpfs") return;
+  for (int i = 0; i < 100 && umount(dir.c_str()) != 0 && errno == EBUSY; ++i)
+    std::this_thread::sleep_for(50ms);
+  if (MountedType(dir) == "tmpfs" && umount2(dir.c_str(), MNT_DETACH) != 0)
+    ADD_FAILURE() << "umount " << dir << ": " << strerror(errno);
 }
 
 std::string BinaryDir() { return fs::path(SECRETFS_BINARY).parent_path().string(); }

@@ -9,8 +9,8 @@
 // methods from the test's main thread; the file helpers below may be called from any thread.
 #pragma once
 
-#include <gmock/gmock.h>
 #include <fcntl.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/types.h>
 
@@ -104,6 +104,11 @@ pid_t DaemonPid(const std::string& mountpoint);
 // Unmounts `mountpoint` (fusermount3 -u, else umount -l) and waits up to 10 s for `daemon` (if
 // not 0) to exit, killing it after that. True when nothing is mounted there any more.
 bool ForceUnmount(const std::string& mountpoint, pid_t daemon);
+// Unmounts the tmpfs a test mounted at `dir` to hold a store (nothing when none is mounted
+// there), retrying while a daemon still closes the store, detaching it after 5 s: a mount
+// namespace made meanwhile by another test (bwrap, unshare) can keep the daemon alive until that
+// namespace ends. Only a failure to detach is a test failure.
+void UnmountStoreTmpfs(const std::string& dir);
 
 // The directory that holds the secretfs binary (for PATH, as mount.fuse3 looks it up there).
 std::string BinaryDir();
@@ -149,7 +154,7 @@ class MountedTest : public ::testing::Test {
   std::string root_;   // the test's temporary directory
   std::string store_;  // root_/store
   std::string key_file_;
-  std::string mnt_;    // root_/mnt, mounted by SetUp
+  std::string mnt_;  // root_/mnt, mounted by SetUp
 
  private:
   struct Tracked {

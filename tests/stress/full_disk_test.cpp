@@ -19,14 +19,7 @@ class FullDiskTest : public MountedTest {
  protected:
   void TearDown() override {
     if (!disk_mnt_.empty() && !MountedType(disk_mnt_).empty()) Unmount(disk_mnt_);
-    if (!disk_.empty() && MountedType(disk_) == "tmpfs") {
-      // The daemon may still be closing the store after its FUSE mount is gone; a mount
-      // namespace made meanwhile by another test can hold it longer, and then detaching is right.
-      for (int i = 0; i < 100 && umount(disk_.c_str()) != 0 && errno == EBUSY; ++i)
-        std::this_thread::sleep_for(50ms);
-      if (MountedType(disk_) == "tmpfs" && umount2(disk_.c_str(), MNT_DETACH) != 0)
-        ADD_FAILURE() << "umount " << disk_ << ": " << strerror(errno);
-    }
+    UnmountStoreTmpfs(disk_);
     MountedTest::TearDown();
   }
 
