@@ -3,10 +3,11 @@
 #include <string.h>
 #include <sys/uio.h>
 #include <syslog.h>
-#include <systemd/sd-journal.h>
 
 #include <string>
 #include <vector>
+
+#include "common/libsystemd.h"
 
 namespace secretfs::audit {
 namespace {
@@ -50,7 +51,7 @@ void SendToJournal(const Event& e) {
   std::vector<iovec> iov;
   iov.reserve(fields.size());
   for (const std::string& f : fields) iov.push_back({const_cast<char*>(f.data()), f.size()});
-  sd_journal_sendv(iov.data(), static_cast<int>(iov.size()));
+  sd::JournalSendv(iov.data(), static_cast<int>(iov.size()));
 }
 
 }  // namespace secretfs::audit

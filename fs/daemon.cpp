@@ -16,6 +16,7 @@
 #include <sstream>
 #include <vector>
 
+#include "common/libsystemd.h"
 #include "fs/fuse_ops.h"
 #include "fs/log.h"
 #include "fs/notify.h"
@@ -98,6 +99,10 @@ Status Prepare(const MountRequest& r, const keyring::KeyMaterial& key, Served& s
   const uid_t owner = r.options.uid.value_or(getuid());
   auto rules = LoadPolicy(r.options, owner);
   if (!rules.ok()) return rules.status();
+  if (r.options.audit_journal) {
+    if (const std::string why = sd::LoadError(); !why.empty())
+      return Status(ENOSYS, "audit_journal=1 needs libsystemd, which cannot be loaded: " + why);
+  }
   auto audit_key = (*store)->AuditKey();
   if (!audit_key.ok()) return audit_key.status();
   BlockReloadSignal();  // before the first thread (the audit flusher) starts

@@ -1,13 +1,13 @@
 #include "fs/notify.h"
 
 #include <sys/stat.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <thread>
 
+#include "common/libsystemd.h"
 #include "fs/log.h"
 
 namespace secretfs::fs {
@@ -17,7 +17,7 @@ bool NotifyWanted() { return getenv("NOTIFY_SOCKET") != nullptr; }
 void Notify(const std::string& state) {
   if (!NotifyWanted()) return;
   const std::string message = state + "\nMAINPID=" + std::to_string(getpid());
-  if (int rc = sd_notify(0, message.c_str()); rc < 0)
+  if (int rc = sd::Notify(message.c_str()); rc < 0)
     LogWarning("sd_notify", Status::FromErrno(-rc, "telling the service manager"));
 }
 
