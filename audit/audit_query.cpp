@@ -4,6 +4,7 @@
 #include <map>
 #include <tuple>
 
+#include "audit/audit_index.h"
 #include "common/byte_codec.h"
 
 namespace secretfs::audit {
@@ -98,41 +99,96 @@ bool Filter::Matches(const Event& event) const {
   return true;
 }
 
-Status Query(store::Env& env, const Filter& filter,
-             const std::function<bool(const Event&)>& visit) {
-  if (filter.after_seq == UINT64_MAX) return Status::Ok();
-  uint64_t next = filter.after_seq + 1;
-  for (;;) {
-    std::vector<Event> found;
-    bool more = false;
-    Status bad;
-    SECRETFS_RETURN_IF_ERROR(env.Read([&](store::Txn& txn) {
-      size_t scanned = 0;
-      return txn.ScanFrom(Db::kAudit, SeqKey(next), false, [&](Bytes k, Bytes v) {
+namespace {
+
+// One chunk of a query for one secret's events, from the index: the events numbered `next` or
+// later, at most kQueryChunk of them. `more` is set when there may be more.
+Status QueryChunkByIndex(const store::Txn& txn, const Filter& filter, uint64_t& next,
+                         std::vector<Event>& found, bool& more) {
+  const std::vector<uint8_t> prefix = IndexPrefix(*filter.workspace, *filter.key);
+  size_t scanned = 0;
+  Status bad;
+  SECRETFS_RETURN_IF_ERROR(txn.ScanFrom(
+      Db::kAuditIndex, IndexKey(*filter.workspace, *filter.key, next), false, [&](Bytes k, Bytes) {
+        if (k.size() != prefix.size() + 8 || !std::equal(prefix.begin(), prefix.end(), k.begin()))
+          return false;
         if (scanned == kQueryChunk) {
           more = true;
           return false;
         }
         ++scanned;
-        if (k.size() != 8) {
-          bad = Status(EIO, "a damaged key in the audit table after event " + SeqText(next - 1));
-          return false;
+        const uint64_t seq = SeqOf(k.last(8));
+        Bytes v;
+        // An entry whose event is gone is the index's damage, which verify reports; the log is
+        // the record.
+        if (txn.Get(Db::kAudit, SeqKey(seq), v).ok()) {
+          auto event = DecodeStored(seq, v);
+          if (!event) {
+            bad = event.status();
+            return false;
+          }
+          if (filter.Matches(*event)) found.push_back(std::move(*event));
         }
-        const uint64_t seq = SeqOf(k);
-        auto event = DecodeStored(seq, v);
-        if (!event) {
-          bad = event.status();
-          return false;
-        }
-        if (filter.Matches(*event)) found.push_back(std::move(*event));
         if (seq == UINT64_MAX) return false;
         next = seq + 1;
         return true;
-      });
+      }));
+  return bad;
+}
+
+// One chunk of a query from the log itself.
+Status QueryChunkByLog(const store::Txn& txn, const Filter& filter, uint64_t& next,
+                       std::vector<Event>& found, bool& more) {
+  size_t scanned = 0;
+  Status bad;
+  SECRETFS_RETURN_IF_ERROR(txn.ScanFrom(Db::kAudit, SeqKey(next), false, [&](Bytes k, Bytes v) {
+    if (scanned == kQueryChunk) {
+      more = true;
+      return false;
+    }
+    ++scanned;
+    if (k.size() != 8) {
+      bad = Status(EIO, "a damaged key in the audit table after event " + SeqText(next - 1));
+      return false;
+    }
+    const uint64_t seq = SeqOf(k);
+    auto event = DecodeStored(seq, v);
+    if (!event) {
+      bad = event.status();
+      return false;
+    }
+    if (filter.Matches(*event)) found.push_back(std::move(*event));
+    if (seq == UINT64_MAX) return false;
+    next = seq + 1;
+    return true;
+  }));
+  return bad;
+}
+
+}  // namespace
+
+Status Query(store::Env& env, const Filter& filter,
+             const std::function<bool(const Event&)>& visit) {
+  if (filter.after_seq == UINT64_MAX) return Status::Ok();
+  uint64_t next = filter.after_seq + 1;
+  const bool one_secret = filter.workspace && filter.key;
+  for (;;) {
+    std::vector<Event> found;
+    bool more = false;
+    SECRETFS_RETURN_IF_ERROR(env.Read([&](store::Txn& txn) -> Status {
+      if (one_secret) {
+        // Checked in each chunk's snapshot: an older secretfs may have appended meanwhile.
+        auto indexed = IndexComplete(txn);
+        if (!indexed) return indexed.status();
+        if (*indexed) return QueryChunkByIndex(txn, filter, next, found, more);
+      }
+      return QueryChunkByLog(txn, filter, next, found, more);
     }));
+    // Visited outside the read transaction: a slow consumer (a pipe, --follow) never holds a
+    // snapshot of the store open for long.
     for (const Event& event : found)
       if (!visit(event)) return Status::Ok();
-    if (!bad.ok() || !more) return bad;
+    if (!more) return Status::Ok();
   }
 }
 
@@ -163,7 +219,11 @@ Result<VerifyResult> Verify(store::Env& env, const keyring::SecretBuffer& key,
       chain = start->anchor.mac;
       expected = start->anchor.seq + 1;
     }
-    return txn.ScanFrom(Db::kAudit, {}, false, [&](Bytes k, Bytes v) {
+    // An index that an older secretfs left behind the log is caught up by the next append, not
+    // damaged; only a complete one is checked entry by entry.
+    auto indexed = IndexComplete(txn);
+    const bool check_index = indexed.ok() && *indexed;
+    SECRETFS_RETURN_IF_ERROR(txn.ScanFrom(Db::kAudit, {}, false, [&](Bytes k, Bytes v) {
       Mac mac{};
       Event event;
       std::string problem = CheckEntry(key, chain, expected, k, v, mac, event);
@@ -177,14 +237,68 @@ Result<VerifyResult> Verify(store::Env& env, const keyring::SecretBuffer& key,
       ++result.events;
       chain = mac;
       expected = event.seq + 1;
+      Bytes unused;
+      if (check_index && result.index_problem.empty() &&
+          !txn.Get(Db::kAuditIndex, IndexKey(event.workspace, event.key, event.seq), unused).ok())
+        result.index_problem = "event " + SeqText(event.seq) + " is missing from the audit index";
       if (progress && result.events % kProgressEvery == 0)
         progress(result.events, std::max(total, result.events));
       return event.seq != UINT64_MAX;
-    });
+    }));
+    if (!indexed.ok()) {
+      result.index_problem = indexed.status().message();
+    } else if (check_index && !result.broken_seq && result.index_problem.empty() &&
+               txn.Entries(Db::kAuditIndex) != result.events) {
+      // More entries than events: one names an event the log no longer has. The chain cannot
+      // show the newest events cut off; the index still names them.
+      return txn.ScanFrom(Db::kAuditIndex, {}, false, [&](Bytes k, Bytes) {
+        Bytes unused;
+        const uint64_t seq = k.size() >= 8 ? SeqOf(k.last(8)) : 0;
+        if (k.size() >= 10 && txn.Get(Db::kAudit, SeqKey(seq), unused).ok()) return true;
+        result.index_problem = "the audit index names event " + SeqText(seq) +
+                               ", which the log lacks: events were removed from the log, or the "
+                               "index was edited";
+        return false;
+      });
+    }
+    return Status::Ok();
   }));
   if (progress && !result.broken_seq) progress(result.events, result.events);
   result.head_mac.assign(chain.begin(), chain.end());
   return result;
+}
+
+Result<uint64_t> Reindex(store::Env& env) {
+  uint64_t indexed = 0;
+  SECRETFS_RETURN_IF_ERROR(env.Write([&](store::Txn& txn) -> Status {
+    indexed = 0;  // the body may run again (map growth)
+    std::vector<std::vector<uint8_t>> stale;
+    SECRETFS_RETURN_IF_ERROR(txn.ScanFrom(Db::kAuditIndex, {}, false, [&](Bytes k, Bytes) {
+      stale.emplace_back(k.begin(), k.end());
+      return true;
+    }));
+    for (const auto& entry : stale) SECRETFS_RETURN_IF_ERROR(txn.Del(Db::kAuditIndex, entry));
+    std::vector<std::vector<uint8_t>> entries;
+    Status bad;
+    SECRETFS_RETURN_IF_ERROR(txn.ScanFrom(Db::kAudit, {}, false, [&](Bytes k, Bytes v) {
+      if (k.size() != 8) {
+        bad = Status(EIO, "a damaged key in the audit table; see secretfs audit verify");
+        return false;
+      }
+      auto event = DecodeStored(SeqOf(k), v);
+      if (!event) {
+        bad = event.status();
+        return false;
+      }
+      entries.push_back(IndexKey(event->workspace, event->key, event->seq));
+      return true;
+    }));
+    SECRETFS_RETURN_IF_ERROR(bad);
+    for (const auto& entry : entries) SECRETFS_RETURN_IF_ERROR(txn.Put(Db::kAuditIndex, entry, {}));
+    indexed = entries.size();
+    return Status::Ok();
+  }));
+  return indexed;
 }
 
 Result<uint64_t> Prune(store::Env& env, const keyring::SecretBuffer& key, int64_t before_ns) {
@@ -206,6 +320,7 @@ Result<uint64_t> Prune(store::Env& env, const keyring::SecretBuffer& key, int64_
     // Only events whose chain verifies are removed: pruning must not launder an edit or a
     // deletion into an anchor that verifies.
     std::vector<uint64_t> doomed;
+    std::vector<std::vector<uint8_t>> doomed_entries;  // their index entries
     Anchor last;
     Status bad;
     SECRETFS_RETURN_IF_ERROR(txn.ScanFrom(Db::kAudit, {}, false, [&](Bytes k, Bytes v) {
@@ -220,6 +335,7 @@ Result<uint64_t> Prune(store::Env& env, const keyring::SecretBuffer& key, int64_
       }
       if (event.time_ns >= before_ns) return false;
       doomed.push_back(event.seq);
+      doomed_entries.push_back(IndexKey(event.workspace, event.key, event.seq));
       last.seq = event.seq;
       last.mac = mac;
       chain = mac;
@@ -229,6 +345,10 @@ Result<uint64_t> Prune(store::Env& env, const keyring::SecretBuffer& key, int64_
     SECRETFS_RETURN_IF_ERROR(bad);
     if (doomed.empty()) return Status::Ok();
     for (uint64_t seq : doomed) SECRETFS_RETURN_IF_ERROR(txn.Del(Db::kAudit, SeqKey(seq)));
+    for (const auto& entry : doomed_entries) {
+      const Status s = txn.Del(Db::kAuditIndex, entry);
+      if (!s.ok() && s.code() != ENOENT) return s;  // not indexed yet: nothing to remove
+    }
     SECRETFS_RETURN_IF_ERROR(
         txn.Put(Db::kMeta, AsBytes(kAnchorKey), EncodeAnchor(key.bytes(), last)));
     removed = doomed.size();
@@ -288,7 +408,7 @@ Result<ReadersReport> Readers(store::SecretStore& store, const std::string& work
   report.current_version = info->record.version;
   report.current_written_ns = info->record.updated_ns;
 
-  // A key index of the audit table is future work; a scan answers this for now.
+  // Query reads this secret's events through the audit index.
   std::map<std::tuple<uint32_t, std::string, std::string>, ReaderRow> rows;
   Filter filter;
   filter.workspace = workspace;

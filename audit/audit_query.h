@@ -40,11 +40,18 @@ struct VerifyResult {
   // record that does not decode), and why. Empty when the whole chain verifies.
   std::optional<uint64_t> broken_seq;
   std::string problem;
+  // What is wrong with the index by secret (audit_index.h), which queries for one secret read;
+  // empty when it matches the log. The log itself may still verify.
+  std::string index_problem;
 };
 
 // Checks the whole chain with the audit key. `progress`, when set, is called as (done, total).
 Result<VerifyResult> Verify(store::Env& env, const keyring::SecretBuffer& key,
                             const std::function<void(uint64_t, uint64_t)>& progress = {});
+
+// Rebuilds the index by secret from the log (`audit verify --reindex`), in one write transaction.
+// Returns the number of events indexed.
+Result<uint64_t> Reindex(store::Env& env);
 
 // Removes every event older than `before_ns` and records an anchor (the last removed event's seq
 // and MAC, itself MACed with the audit key) so the remaining chain still verifies. Returns the

@@ -398,7 +398,7 @@ Result<audit::Mac> StoredMac(store::SecretStore& store, const keyring::SecretBuf
   return mac;
 }
 
-int VerifyCommand(CliContext& ctx, const std::string& expect) {
+int VerifyCommand(CliContext& ctx, const std::string& expect, bool reindex) {
   uint64_t expect_seq = 0;
   std::string expect_mac;
   if (!expect.empty()) {
@@ -416,6 +416,11 @@ int VerifyCommand(CliContext& ctx, const std::string& expect) {
   if (!store) return exit_code;
   auto key = store->AuditKey();
   if (!key) return CliContext::Fail("audit verify", key.status());
+  if (reindex) {
+    auto indexed = audit::Reindex(store->env());
+    if (!indexed) return CliContext::Fail("audit verify", indexed.status().Wrap("reindexing"));
+    std::cerr << "audit index rebuilt: " << *indexed << " events\n";
+  }
 
   const bool terminal = isatty(STDERR_FILENO) != 0;
   uint64_t shown = 0;
@@ -431,6 +436,13 @@ int VerifyCommand(CliContext& ctx, const std::string& expect) {
   if (result && result->broken_seq) {
     why = (*result->broken_seq != 0 ? "event " + std::to_string(*result->broken_seq) + ": " : "") +
           result->problem;
+    outcome = Status(EIO, why);
+  } else if (result && !result->index_problem.empty()) {
+    // The chain is whole; the index is derived from it and can be rebuilt, once the operator
+    // knows why it disagrees (it is also what reveals the newest events cut off).
+    why = result->index_problem +
+          " (queries for one secret may be wrong; once you know why, rebuild the index with: "
+          "secretfs audit verify --reindex)";
     outcome = Status(EIO, why);
   }
   if (outcome.ok() && expect_seq != 0) {
@@ -589,8 +601,12 @@ void AddAuditCommands(CLI::App& app, CliContext& ctx, Action& action) {
       "verify", "Check the whole hash chain; names the first broken event");
   verify->add_option("--expect", *expect,
                      "Also check that event SEQ still has MAC (SEQ:MAC, from an earlier verify)");
-  verify->callback(
-      [&ctx, &action, expect] { action = [&ctx, expect] { return VerifyCommand(ctx, *expect); }; });
+  auto reindex = std::make_shared<bool>(false);
+  verify->add_flag("--reindex", *reindex,
+                   "First rebuild the index by secret from the log (when verify reports it)");
+  verify->callback([&ctx, &action, expect, reindex] {
+    action = [&ctx, expect, reindex] { return VerifyCommand(ctx, *expect, *reindex); };
+  });
 
   auto before = std::make_shared<std::string>();
   auto* prune = audit_cmd->add_subcommand(

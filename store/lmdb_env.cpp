@@ -18,7 +18,8 @@
 namespace secretfs::store {
 namespace {
 
-constexpr const char* kDbNames[] = {"meta", "slots", "workspaces", "secrets", "versions", "audit"};
+constexpr const char* kDbNames[] = {"meta",     "slots", "workspaces", "secrets",
+                                    "versions", "audit", "audit_index"};
 static_assert(std::size(kDbNames) == static_cast<size_t>(Db::kCount));
 
 // Growth is bounded so a runaway writer cannot reserve unbounded address space.
@@ -140,21 +141,41 @@ Result<std::unique_ptr<Env>> Env::Open(const std::string& dir, const Options& op
   if (mdb_env_stat(raw, &env_stat) == 0) env->page_bytes_ = env_stat.ms_psize;
   env->LocateMap();
 
-  MDB_txn* txn = nullptr;
-  if (int rc = mdb_txn_begin(raw, nullptr, options.create ? 0 : MDB_RDONLY, &txn); rc != 0)
-    return FromLmdb(rc, "opening the store at " + dir);
-  TxnGuard guard(txn);
-  for (int i = 0; i < static_cast<int>(Db::kCount); ++i) {
-    MDB_dbi dbi = 0;
-    const int rc = mdb_dbi_open(txn, kDbNames[i], options.create ? MDB_CREATE : 0, &dbi);
-    if (rc == MDB_NOTFOUND)
-      return Status(EIO, "the store at " + dir + " lacks its '" + kDbNames[i] +
-                             "' table: not a secretfs store, or damaged");
-    if (rc != 0) return FromLmdb(rc, "opening the store at " + dir);
-    env->dbis_[i] = dbi;
+  // The audit index came after the first stores: a store without it gets it, empty, in a write
+  // transaction of its own (the audit layer fills it in before its next append).
+  bool index_missing = false;
+  {
+    MDB_txn* txn = nullptr;
+    if (int rc = mdb_txn_begin(raw, nullptr, options.create ? 0 : MDB_RDONLY, &txn); rc != 0)
+      return FromLmdb(rc, "opening the store at " + dir);
+    TxnGuard guard(txn);
+    for (int i = 0; i < static_cast<int>(Db::kCount); ++i) {
+      MDB_dbi dbi = 0;
+      const int rc = mdb_dbi_open(txn, kDbNames[i], options.create ? MDB_CREATE : 0, &dbi);
+      if (rc == MDB_NOTFOUND && i == static_cast<int>(Db::kAuditIndex)) {
+        index_missing = true;
+        continue;
+      }
+      if (rc == MDB_NOTFOUND)
+        return Status(EIO, "the store at " + dir + " lacks its '" + kDbNames[i] +
+                               "' table: not a secretfs store, or damaged");
+      if (rc != 0) return FromLmdb(rc, "opening the store at " + dir);
+      env->dbis_[i] = dbi;
+    }
+    // Handles opened in a read-only transaction stay valid after it ends, as long as it commits.
+    if (int rc = guard.Commit(); rc != 0) return FromLmdb(rc, "opening the store at " + dir);
   }
-  // Handles opened in a read-only transaction stay valid after it ends, as long as it commits.
-  if (int rc = guard.Commit(); rc != 0) return FromLmdb(rc, "opening the store at " + dir);
+  if (index_missing) {
+    MDB_txn* txn = nullptr;
+    if (int rc = mdb_txn_begin(raw, nullptr, 0, &txn); rc != 0)
+      return FromLmdb(rc, "adding the audit index to the store at " + dir);
+    TxnGuard guard(txn);
+    const int index = static_cast<int>(Db::kAuditIndex);
+    if (int rc = mdb_dbi_open(txn, kDbNames[index], MDB_CREATE, &env->dbis_[index]); rc != 0)
+      return FromLmdb(rc, "adding the audit index to the store at " + dir);
+    if (int rc = guard.Commit(); rc != 0)
+      return FromLmdb(rc, "adding the audit index to the store at " + dir);
+  }
   return env;
 }
 

@@ -27,7 +27,7 @@ typedef struct MDB_txn MDB_txn;
 namespace secretfs::store {
 
 // The named databases of the schema (SPEC §8).
-enum class Db { kMeta, kSlots, kWorkspaces, kSecrets, kVersions, kAudit, kCount };
+enum class Db { kMeta, kSlots, kWorkspaces, kSecrets, kVersions, kAudit, kAuditIndex, kCount };
 
 using Bytes = std::span<const uint8_t>;
 
@@ -43,7 +43,8 @@ class Txn {
   // Calls `visit` for each entry whose key starts with `prefix`, in key order, until it returns
   // false. The cursor is closed before Scan returns (it must be, before a write txn commits).
   // A value that points outside the file (damage) is passed as empty: every record of the schema
-  // is non-empty, so its decoder reports it. A damaged key ends the scan with EIO.
+  // that carries data is non-empty, so its decoder reports it. A damaged key ends the scan with
+  // EIO.
   Status Scan(Db db, Bytes prefix, const std::function<bool(Bytes key, Bytes value)>& visit) const;
   // Like Scan without a prefix: from the first key >= `start` upwards, or with `backward` from
   // the last key <= `start` downwards (an empty `start` is the first or the last key).

@@ -6,7 +6,9 @@
 //   workspaces  name -> WorkspaceRecord (naming, data-key generation, wrapped data key)
 //   secrets     ws \0 key -> SecretRecord (current version, deleted flag, metadata, size)
 //   versions    ws \0 key \0 u64 big-endian version -> VersionRecord (sealed value)
-//   audit       (written by the audit layer)
+//   audit       (written by the audit layer: u64 big-endian seq -> event || MAC)
+//   audit_index (written by the audit layer: ws \0 key \0 u64 big-endian seq -> empty), added
+//               to older stores when they are opened, with no format change (audit_index.h)
 //
 // Names never contain NUL, so "\0" separates them unambiguously, and big-endian numbers make
 // LMDB's byte order the numeric order: a prefix scan lists a workspace's secrets, or a secret's

@@ -118,8 +118,10 @@ int64_t NowNs() {
 }
 
 // Opens the store's LMDB environment directly (nothing else may have it open) and runs `edit` in
-// one write transaction on the audit table, keyed by u64 big-endian sequence numbers.
-void EditAuditTable(const std::string& store, const std::function<void(MDB_txn*, MDB_dbi)>& edit) {
+// one write transaction on the audit table, keyed by u64 big-endian sequence numbers (or on
+// another table).
+void EditAuditTable(const std::string& store, const std::function<void(MDB_txn*, MDB_dbi)>& edit,
+                    const char* table = "audit") {
   MDB_env* env = nullptr;
   ASSERT_EQ(mdb_env_create(&env), 0);
   mdb_env_set_maxdbs(env, 16);
@@ -127,7 +129,7 @@ void EditAuditTable(const std::string& store, const std::function<void(MDB_txn*,
   MDB_txn* txn = nullptr;
   ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
   MDB_dbi dbi = 0;
-  const int rc = mdb_dbi_open(txn, "audit", 0, &dbi);
+  const int rc = mdb_dbi_open(txn, table, 0, &dbi);
   EXPECT_EQ(rc, 0) << mdb_strerror(rc);
   if (rc == 0) edit(txn, dbi);
   if (::testing::Test::HasFailure()) {
@@ -543,6 +545,64 @@ TEST_F(AuditVerifyTest, TwoSwappedEventsAreNamed) {
   const ProcessResult r = Verify();
   EXPECT_EQ(r.exit_code, 1) << Describe(r);
   EXPECT_TRUE(NamesEvent(r.out + r.err, target)) << "event " << target << ": " << Describe(r);
+}
+
+TEST_F(AuditVerifyTest, TheNewestEventsCutOffAreRevealedByTheIndexAndReindexAcceptsTheCut) {
+  MakeHistoryAndUnmount();
+  uint64_t last = 0;
+  EditAuditTable(store_, [&](MDB_txn* txn, MDB_dbi dbi) {
+    for (int cut = 0; cut < 2; ++cut) {  // the newest two
+      MDB_cursor* cursor = nullptr;
+      ASSERT_EQ(mdb_cursor_open(txn, dbi, &cursor), 0);
+      MDB_val key{}, value{};
+      ASSERT_EQ(mdb_cursor_get(cursor, &key, &value, MDB_LAST), 0);
+      ASSERT_EQ(key.mv_size, 8u);
+      if (cut == 0)
+        for (size_t i = 0; i < 8; ++i)
+          last = last << 8 | static_cast<const uint8_t*>(key.mv_data)[i];
+      mdb_cursor_close(cursor);
+      ASSERT_EQ(mdb_del(txn, dbi, &key, nullptr), 0);
+    }
+  });
+  // The chain that is left verifies; the index still names the events cut off. (Each verify
+  // appends its own event, reusing a number that was cut: the other stays named.)
+  for (int round = 0; round < 2; ++round) {
+    const ProcessResult r = Verify();
+    EXPECT_EQ(r.exit_code, 1) << Describe(r);
+    EXPECT_TRUE(r.err.find("the audit index names event " + std::to_string(last - 1) +
+                           ", which the log lacks") != std::string::npos ||
+                r.err.find("the audit index names event " + std::to_string(last) +
+                           ", which the log lacks") != std::string::npos)
+        << Describe(r);
+    EXPECT_THAT(r.err, HasSubstr("secretfs audit verify --reindex"));
+  }
+
+  // Once the operator knows why, the index is rebuilt from the log as it is.
+  const ProcessResult reindexed = Cli({"audit", "verify", "--reindex"});
+  EXPECT_EQ(reindexed.exit_code, 0) << Describe(reindexed);
+  EXPECT_THAT(reindexed.err, HasSubstr("audit index rebuilt"));
+  EXPECT_EQ(Verify().exit_code, 0);
+}
+
+TEST_F(AuditVerifyTest, AnEntryRemovedFromTheIndexIsNamedAndQueriesStillFindTheRest) {
+  MakeHistoryAndUnmount();
+  const std::vector<AuditEvent> k_events = Events({"--workspace", "dev", "--key", "K"});
+  ASSERT_GE(k_events.size(), 2u);
+  const uint64_t hidden = k_events.front().seq;
+  EditAuditTable(
+      store_,
+      [&](MDB_txn* txn, MDB_dbi dbi) {
+        std::string k = std::string("dev") + '\0' + "K" + '\0' + SeqKey(hidden);
+        MDB_val key{k.size(), k.data()};
+        ASSERT_EQ(mdb_del(txn, dbi, &key, nullptr), 0);
+      },
+      "audit_index");
+  const ProcessResult r = Verify();
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err,
+              HasSubstr("event " + std::to_string(hidden) + " is missing from the audit index"));
+  ASSERT_EQ(Cli({"audit", "verify", "--reindex"}).exit_code, 0);
+  EXPECT_EQ(Events({"--workspace", "dev", "--key", "K"}).front().seq, hidden);
 }
 
 TEST_F(AuditVerifyTest, PruningKeepsTheRestVerifiable) {
