@@ -341,11 +341,13 @@ int QueryCommand(CliContext& ctx, const QueryArgs& a) {
   if (a.follow) InstallStopHandlers();
 
   Output out;
-  uint64_t after = 0;  // the last event seen, matching or not
-  // Every event after `after`: the filter is applied here, so --follow never rescans the events
-  // that did not match.
+  uint64_t after = 0;  // the last event seen
+  // Every event after `after`. A query for one secret reads that secret's events through the
+  // index, so it gets the filter; any other query reads the whole log and is filtered here, with
+  // `after` the last event seen, matching or not, so --follow never rescans those that did not.
+  const bool one_secret = filter.workspace && filter.key;
   auto print_new = [&]() -> Status {
-    audit::Filter next;
+    audit::Filter next = one_secret ? filter : audit::Filter{};
     next.after_seq = after;
     Status s = audit::Query((*store).env(), next, [&](const audit::Event& e) {
       after = e.seq;
