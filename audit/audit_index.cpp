@@ -42,23 +42,49 @@ std::vector<uint8_t> IndexKey(std::string_view workspace, std::string_view key, 
   return out;
 }
 
-Status IndexEvent(store::Txn& txn, const Event& event) {
-  return txn.Put(Db::kAuditIndex, IndexKey(event.workspace, event.key, event.seq), {});
+Result<uint64_t> IndexedThrough(const store::Txn& txn) {
+  uint64_t through = 0;
+  Status bad;
+  SECRETFS_RETURN_IF_ERROR(txn.ScanFrom(Db::kAudit, {}, /*backward=*/true, [&](Bytes k, Bytes v) {
+    if (k.size() != 8) {
+      bad = Status(EIO, "a damaged key in the audit table");
+      return false;
+    }
+    auto event = NamesOf(SeqOf(k), v);
+    if (!event) {
+      bad = event.status();
+      return false;
+    }
+    if (!Indexed(txn, *event)) return true;
+    through = event->seq;
+    return false;
+  }));
+  SECRETFS_RETURN_IF_ERROR(bad);
+  return through;
 }
 
-Result<uint64_t> CatchUpIndex(store::Txn& txn, uint64_t newest_seq, Bytes newest) {
-  if (newest_seq == 0) return uint64_t{0};
-  auto last = NamesOf(newest_seq, newest);
-  if (!last) return last.status();
-  if (Indexed(txn, *last)) return uint64_t{0};  // the common case: one lookup
-  // Walk back to the newest indexed event, collecting the ones after it; index them once the
-  // walk's cursor is closed, so the transaction does not change under it.
-  std::vector<Event> missing;
-  Status bad;
-  SECRETFS_RETURN_IF_ERROR(
-      txn.ScanFrom(Db::kAudit, SeqKey(newest_seq), /*backward=*/true, [&](Bytes k, Bytes v) {
+Result<uint64_t> UpdateIndex(store::Env& env) {
+  // Indexed in chunks: the entries of one chunk are collected with the log's cursor open and
+  // put once it is closed, so memory stays bounded for a log that was never indexed.
+  constexpr size_t kChunk = 4096;
+  uint64_t indexed = 0;
+  SECRETFS_RETURN_IF_ERROR(env.Write([&](store::Txn& txn) -> Status {
+    indexed = 0;  // the body may run again (map growth)
+    auto through = IndexedThrough(txn);
+    if (!through) return through.status();
+    if (*through == UINT64_MAX) return Status::Ok();
+    uint64_t next = *through + 1;
+    for (bool more = true; more;) {
+      more = false;
+      std::vector<std::vector<uint8_t>> entries;
+      Status bad;
+      SECRETFS_RETURN_IF_ERROR(txn.ScanFrom(Db::kAudit, SeqKey(next), false, [&](Bytes k, Bytes v) {
+        if (entries.size() == kChunk) {
+          more = true;
+          return false;
+        }
         if (k.size() != 8) {
-          bad = Status(EIO, "a damaged key in the audit table");
+          bad = Status(EIO, "a damaged key in the audit table; run secretfs audit verify");
           return false;
         }
         auto event = NamesOf(SeqOf(k), v);
@@ -66,27 +92,18 @@ Result<uint64_t> CatchUpIndex(store::Txn& txn, uint64_t newest_seq, Bytes newest
           bad = event.status();
           return false;
         }
-        if (Indexed(txn, *event)) return false;
-        missing.push_back(std::move(*event));
-        return true;
+        entries.push_back(IndexKey(event->workspace, event->key, event->seq));
+        next = event->seq + 1;
+        return event->seq != UINT64_MAX;
       }));
-  SECRETFS_RETURN_IF_ERROR(bad);
-  for (const Event& event : missing) SECRETFS_RETURN_IF_ERROR(IndexEvent(txn, event));
-  return static_cast<uint64_t>(missing.size());
-}
-
-Result<bool> IndexComplete(const store::Txn& txn) {
-  Result<bool> complete = true;  // an empty log is indexed
-  SECRETFS_RETURN_IF_ERROR(txn.ScanFrom(Db::kAudit, {}, /*backward=*/true, [&](Bytes k, Bytes v) {
-    if (k.size() != 8) {
-      complete = Status(EIO, "a damaged key in the audit table");
-      return false;
+      SECRETFS_RETURN_IF_ERROR(bad);
+      for (const auto& entry : entries)
+        SECRETFS_RETURN_IF_ERROR(txn.Put(Db::kAuditIndex, entry, {}));
+      indexed += entries.size();
     }
-    auto event = NamesOf(SeqOf(k), v);
-    complete = event ? Result<bool>(Indexed(txn, *event)) : Result<bool>(event.status());
-    return false;
+    return Status::Ok();
   }));
-  return complete;
+  return indexed;
 }
 
 }  // namespace secretfs::audit

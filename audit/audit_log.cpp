@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <new>
 
-#include "audit/audit_index.h"
 #include "audit/journal.h"
 #include "common/byte_codec.h"
 #include "store/schema.h"
@@ -63,7 +62,6 @@ Status AppendToChain(store::Txn& txn, const keyring::SecretBuffer& key, Event& e
   uint64_t last_seq = 0;
   Mac prev{};
   bool found = false;
-  store::Bytes last_value;
   Status damaged;
   SECRETFS_RETURN_IF_ERROR(
       txn.ScanFrom(store::Db::kAudit, {}, /*backward=*/true, [&](store::Bytes k, store::Bytes v) {
@@ -72,13 +70,11 @@ Status AppendToChain(store::Txn& txn, const keyring::SecretBuffer& key, Event& e
           damaged = Status(EIO, "the newest audit event is damaged; run secretfs audit verify");
         } else {
           last_seq = SeqOf(k);
-          last_value = v;
           std::copy(v.end() - kMacBytes, v.end(), prev.begin());
         }
         return false;  // the last one is all we need
       }));
   SECRETFS_RETURN_IF_ERROR(damaged);
-  if (found) SECRETFS_RETURN_IF_ERROR(CatchUpIndex(txn, last_seq, last_value).status());
   if (!found) {
     // An empty table continues from the prune anchor, if there is one.
     store::Bytes stored;
@@ -98,8 +94,7 @@ Status AppendToChain(store::Txn& txn, const keyring::SecretBuffer& key, Event& e
   std::vector<uint8_t> value = Encode(event);
   const Mac mac = ChainMac(key.bytes(), prev, value);
   value.insert(value.end(), mac.begin(), mac.end());
-  SECRETFS_RETURN_IF_ERROR(txn.Put(store::Db::kAudit, SeqKey(event.seq), value));
-  return IndexEvent(txn, event);
+  return txn.Put(store::Db::kAudit, SeqKey(event.seq), value);
 }
 
 }  // namespace

@@ -101,23 +101,26 @@ bool Filter::Matches(const Event& event) const {
 
 namespace {
 
-// One chunk of a query for one secret's events, from the index: the events numbered `next` or
-// later, at most kQueryChunk of them. `more` is set when there may be more.
-Status QueryChunkByIndex(const store::Txn& txn, const Filter& filter, uint64_t& next,
-                         std::vector<Event>& found, bool& more) {
+// One chunk of a query for one secret's events, from the index, which holds every event up to
+// `through`: the events numbered `next` or later, at most kQueryChunk of them. Once its entries
+// up to `through` are read, `next` moves past `through`, to the tail of the log.
+Status QueryChunkByIndex(const store::Txn& txn, const Filter& filter, uint64_t through,
+                         uint64_t& next, std::vector<Event>& found, bool& more) {
   const std::vector<uint8_t> prefix = IndexPrefix(*filter.workspace, *filter.key);
   size_t scanned = 0;
+  bool exhausted = true;
   Status bad;
   SECRETFS_RETURN_IF_ERROR(txn.ScanFrom(
       Db::kAuditIndex, IndexKey(*filter.workspace, *filter.key, next), false, [&](Bytes k, Bytes) {
         if (k.size() != prefix.size() + 8 || !std::equal(prefix.begin(), prefix.end(), k.begin()))
           return false;
+        const uint64_t seq = SeqOf(k.last(8));
+        if (seq > through) return false;
         if (scanned == kQueryChunk) {
-          more = true;
+          exhausted = false;
           return false;
         }
         ++scanned;
-        const uint64_t seq = SeqOf(k.last(8));
         Bytes v;
         // An entry whose event is gone is the index's damage, which verify reports; the log is
         // the record.
@@ -129,10 +132,11 @@ Status QueryChunkByIndex(const store::Txn& txn, const Filter& filter, uint64_t& 
           }
           if (filter.Matches(*event)) found.push_back(std::move(*event));
         }
-        if (seq == UINT64_MAX) return false;
         next = seq + 1;
         return true;
       }));
+  if (exhausted) next = through + 1;
+  more = true;
   return bad;
 }
 
@@ -177,10 +181,11 @@ Status Query(store::Env& env, const Filter& filter,
     bool more = false;
     SECRETFS_RETURN_IF_ERROR(env.Read([&](store::Txn& txn) -> Status {
       if (one_secret) {
-        // Checked in each chunk's snapshot: an older secretfs may have appended meanwhile.
-        auto indexed = IndexComplete(txn);
-        if (!indexed) return indexed.status();
-        if (*indexed) return QueryChunkByIndex(txn, filter, next, found, more);
+        // Found in each chunk's snapshot: the log grows meanwhile.
+        auto through = IndexedThrough(txn);
+        if (!through) return through.status();
+        if (next <= *through && *through != UINT64_MAX)
+          return QueryChunkByIndex(txn, filter, *through, next, found, more);
       }
       return QueryChunkByLog(txn, filter, next, found, more);
     }));
@@ -219,10 +224,11 @@ Result<VerifyResult> Verify(store::Env& env, const keyring::SecretBuffer& key,
       chain = start->anchor.mac;
       expected = start->anchor.seq + 1;
     }
-    // An index that an older secretfs left behind the log is caught up by the next append, not
-    // damaged; only a complete one is checked entry by entry.
-    auto indexed = IndexComplete(txn);
-    const bool check_index = indexed.ok() && *indexed;
+    // The unindexed tail of the log (appended by durable commits, or an older secretfs) is not
+    // damage: the next append that indexes catches up. Every event up to the newest indexed one
+    // must have its entry, and no entry may name an event the log lacks.
+    auto through = IndexedThrough(txn);
+    uint64_t events_indexed = 0;  // events up to *through
     SECRETFS_RETURN_IF_ERROR(txn.ScanFrom(Db::kAudit, {}, false, [&](Bytes k, Bytes v) {
       Mac mac{};
       Event event;
@@ -238,17 +244,20 @@ Result<VerifyResult> Verify(store::Env& env, const keyring::SecretBuffer& key,
       chain = mac;
       expected = event.seq + 1;
       Bytes unused;
-      if (check_index && result.index_problem.empty() &&
-          !txn.Get(Db::kAuditIndex, IndexKey(event.workspace, event.key, event.seq), unused).ok())
-        result.index_problem = "event " + SeqText(event.seq) + " is missing from the audit index";
+      if (through.ok() && event.seq <= *through) {
+        ++events_indexed;
+        if (result.index_problem.empty() &&
+            !txn.Get(Db::kAuditIndex, IndexKey(event.workspace, event.key, event.seq), unused).ok())
+          result.index_problem = "event " + SeqText(event.seq) + " is missing from the audit index";
+      }
       if (progress && result.events % kProgressEvery == 0)
         progress(result.events, std::max(total, result.events));
       return event.seq != UINT64_MAX;
     }));
-    if (!indexed.ok()) {
-      result.index_problem = indexed.status().message();
-    } else if (check_index && !result.broken_seq && result.index_problem.empty() &&
-               txn.Entries(Db::kAuditIndex) != result.events) {
+    if (!through.ok()) {
+      result.index_problem = through.status().message();
+    } else if (!result.broken_seq && result.index_problem.empty() &&
+               txn.Entries(Db::kAuditIndex) != events_indexed) {
       // More entries than events: one names an event the log no longer has. The chain cannot
       // show the newest events cut off; the index still names them.
       return txn.ScanFrom(Db::kAuditIndex, {}, false, [&](Bytes k, Bytes) {
@@ -408,7 +417,9 @@ Result<ReadersReport> Readers(store::SecretStore& store, const std::string& work
   report.current_version = info->record.version;
   report.current_written_ns = info->record.updated_ns;
 
-  // Query reads this secret's events through the audit index.
+  // Query reads this secret's events through the audit index, once it is up to date. If it
+  // cannot be brought up to date (a full disk), Query reads the log after its newest entry.
+  (void)UpdateIndex(store.env());
   std::map<std::tuple<uint32_t, std::string, std::string>, ReaderRow> rows;
   Filter filter;
   filter.workspace = workspace;

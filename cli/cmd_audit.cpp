@@ -13,6 +13,7 @@
 #include <iostream>
 #include <map>
 
+#include "audit/audit_index.h"
 #include "audit/audit_query.h"
 #include "cli/commands.h"
 #include "cli/table.h"
@@ -346,6 +347,9 @@ int QueryCommand(CliContext& ctx, const QueryArgs& a) {
   // index, so it gets the filter; any other query reads the whole log and is filtered here, with
   // `after` the last event seen, matching or not, so --follow never rescans those that did not.
   const bool one_secret = filter.workspace && filter.key;
+  // The index is brought up to date by its readers (audit/audit_index.h). Should that fail (a
+  // full disk), the query reads the log after the newest indexed event: slower, never wrong.
+  if (one_secret) (void)audit::UpdateIndex(store->env());
   auto print_new = [&]() -> Status {
     audit::Filter next = one_secret ? filter : audit::Filter{};
     next.after_seq = after;

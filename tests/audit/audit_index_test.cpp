@@ -1,5 +1,6 @@
-// The index by secret: a query for one secret reads it, it catches up with events an older
-// secretfs appended without it, pruning keeps it in step, and verify checks it against the log.
+// The index by secret: appends leave it behind, UpdateIndex (run by the queries that read it)
+// catches up, a query for one secret reads it and then the log's unindexed tail, pruning keeps it
+// in step, and verify checks it against the log.
 #include "audit/audit_index.h"
 
 #include <gmock/gmock.h>
@@ -12,7 +13,7 @@ namespace audit_test {
 namespace {
 
 using secretfs::audit::Filter;
-using secretfs::audit::IndexComplete;
+using secretfs::audit::IndexedThrough;
 using secretfs::audit::IndexKey;
 using secretfs::audit::SeqKey;
 
@@ -51,16 +52,23 @@ class IndexTest : public AuditTest {
     return out;
   }
 
-  bool Complete() {
-    bool complete = false;
+  uint64_t Update() {
+    auto indexed = secretfs::audit::UpdateIndex(env());
+    EXPECT_TRUE(indexed.ok()) << indexed.status().message();
+    return indexed.ok() ? *indexed : 0;
+  }
+
+  // The newest event up to which every event is indexed.
+  uint64_t Through() {
+    uint64_t through = 0;
     const Status s = env().Read([&](Txn& txn) -> Status {
-      auto r = IndexComplete(txn);
+      auto r = IndexedThrough(txn);
       if (!r) return r.status();
-      complete = *r;
+      through = *r;
       return Status::Ok();
     });
     EXPECT_TRUE(s.ok()) << s.message();
-    return complete;
+    return through;
   }
 
   // What an older secretfs leaves: events in the log without their index entries.
@@ -87,7 +95,10 @@ class IndexTest : public AuditTest {
 
 TEST_F(IndexTest, AQueryForOneSecretFindsExactlyItsEventsInOrder) {
   AppendMixed();
-  EXPECT_TRUE(Complete());
+  EXPECT_EQ(Through(), 0u) << "appends do not index";
+  EXPECT_EQ(Update(), 300u);
+  EXPECT_EQ(Through(), 300u);
+  EXPECT_EQ(Update(), 0u) << "nothing left to index";
   EXPECT_EQ(IndexEntries(), 300u) << "one entry per event";
   for (const auto& [ws, key] : std::vector<std::pair<std::string, std::string>>{
            {"prod", "A"}, {"prod", "B"}, {"dev", "A"}, {"dev", ""}, {"prod", "C"}}) {
@@ -107,7 +118,8 @@ TEST_F(IndexTest, AQueryForOneSecretFindsExactlyItsEventsInOrder) {
 }
 
 TEST_F(IndexTest, AQueryReadsAcrossChunks) {
-  AppendMany(10'000);  // all of prod/API_KEY: more than one read transaction's worth
+  AppendMany(10'000);            // all of prod/API_KEY: more than one read transaction's worth
+  EXPECT_EQ(Update(), 10'000u);  // in chunks
   const auto seqs = QueriedSeqs("prod", "API_KEY");
   ASSERT_EQ(seqs.size(), 10'000u);
   for (size_t i = 0; i < seqs.size(); ++i) ASSERT_EQ(seqs[i], i + 1);
@@ -115,14 +127,19 @@ TEST_F(IndexTest, AQueryReadsAcrossChunks) {
 
 TEST_F(IndexTest, EventsAppendedWithoutTheIndexAreFoundAndThenIndexed) {
   AppendMixed();
-  // An older secretfs appended the newest 40 events.
+  Update();
+  // The newest 40 events are not indexed (as after appends since the last update).
   for (uint64_t seq = 261; seq <= 300; ++seq) ASSERT_NO_FATAL_FAILURE(Unindex(seq));
-  EXPECT_FALSE(Complete());
-  EXPECT_EQ(QueriedSeqs("prod", "A"), ScannedSeqs("prod", "A")) << "the query reads the log";
+  EXPECT_EQ(Through(), 260u);
+  EXPECT_EQ(QueriedSeqs("prod", "A"), ScannedSeqs("prod", "A")) << "the index, then the log";
+  const auto tail = ScannedSeqs("dev", "B");
+  ASSERT_GT(tail.size(), 2u);
+  EXPECT_EQ(QueriedSeqs("dev", "B", tail[tail.size() - 2]), std::vector<uint64_t>{tail.back()});
   EXPECT_TRUE(VerifyOk().index_problem.empty()) << "an index behind the log is not damage";
 
-  AppendOne(SampleEvent("read", "prod", "A"));  // this secretfs catches the index up
-  EXPECT_TRUE(Complete());
+  AppendOne(SampleEvent("read", "prod", "A"));
+  EXPECT_EQ(Update(), 41u);
+  EXPECT_EQ(Through(), 301u);
   EXPECT_EQ(IndexEntries(), 301u);
   EXPECT_EQ(QueriedSeqs("prod", "A"), ScannedSeqs("prod", "A"));
   EXPECT_TRUE(VerifyOk().index_problem.empty());
@@ -130,6 +147,7 @@ TEST_F(IndexTest, EventsAppendedWithoutTheIndexAreFoundAndThenIndexed) {
 
 TEST_F(IndexTest, AStoreMadeBeforeTheIndexGetsItWhenOpened) {
   AppendMixed();
+  Update();
   store_.reset();
   {
     // Drop the table the way a store made before it existed lacks it.
@@ -149,12 +167,29 @@ TEST_F(IndexTest, AStoreMadeBeforeTheIndexGetsItWhenOpened) {
   ASSERT_TRUE(opened.ok()) << opened.status().message();
   store_ = std::move(*opened);
   ASSERT_TRUE(store_->Unlock(KeyFileMaterial(key_bytes_)).ok());
-  EXPECT_FALSE(Complete());
+  EXPECT_EQ(Through(), 0u);
   EXPECT_EQ(QueriedSeqs("dev", "B"), ScannedSeqs("dev", "B"));
   AppendOne(SampleEvent());
-  EXPECT_TRUE(Complete());
+  EXPECT_EQ(Update(), 301u);
+  EXPECT_EQ(Through(), 301u);
   EXPECT_EQ(IndexEntries(), 301u);
   EXPECT_TRUE(VerifyOk().index_problem.empty());
+}
+
+TEST_F(IndexTest, TheDaemonsCommitsDoNotIndexAndQueriesReadTheTailFromTheLog) {
+  AppendMixed();
+  Update();
+  {
+    secretfs::audit::AuditLog log(env(), SecretBuffer::CopyOf(audit_key_.bytes()),
+                                  secretfs::audit::LogOptions{});
+    for (int i = 0; i < 20; ++i) ASSERT_TRUE(log.Record(SampleEvent("read", "prod", "A")).ok());
+  }
+  EXPECT_EQ(Through(), 300u);
+  EXPECT_EQ(QueriedSeqs("prod", "A"), ScannedSeqs("prod", "A"));
+  EXPECT_TRUE(VerifyOk().index_problem.empty());
+  EXPECT_EQ(Update(), 20u);
+  EXPECT_EQ(Through(), 320u);
+  EXPECT_EQ(QueriedSeqs("prod", "A"), ScannedSeqs("prod", "A"));
 }
 
 TEST_F(IndexTest, PruneRemovesTheEntriesOfThePrunedEvents) {
@@ -163,6 +198,7 @@ TEST_F(IndexTest, PruneRemovesTheEntriesOfThePrunedEvents) {
     e.time_ns = int64_t{i} * 1000;
     AppendOne(e);
   }
+  Update();
   auto removed = secretfs::audit::Prune(env(), audit_key_, 10'500);
   ASSERT_TRUE(removed.ok()) << removed.status().message();
   EXPECT_EQ(*removed, 10u);
@@ -173,6 +209,7 @@ TEST_F(IndexTest, PruneRemovesTheEntriesOfThePrunedEvents) {
 
 TEST_F(IndexTest, VerifyNamesAnEntryRemovedFromTheIndexAndReindexRestoresIt) {
   AppendMixed();
+  Update();
   ASSERT_NO_FATAL_FAILURE(Unindex(100));  // hides event 100 from queries for its secret
   auto r = VerifyOk();
   EXPECT_FALSE(r.broken_seq.has_value()) << "the log itself is whole";
@@ -188,6 +225,7 @@ TEST_F(IndexTest, VerifyNamesAnEntryRemovedFromTheIndexAndReindexRestoresIt) {
 TEST_F(IndexTest, TheIndexRevealsTheNewestEventsCutFromTheLog) {
   // The chain cannot show the newest events removed; their index entries still name them.
   AppendMixed();
+  Update();
   DelRaw(Db::kAudit, SeqKey(300));
   DelRaw(Db::kAudit, SeqKey(299));
   auto r = VerifyOk();
@@ -200,6 +238,7 @@ TEST_F(IndexTest, TheIndexRevealsTheNewestEventsCutFromTheLog) {
 
 TEST_F(IndexTest, AnEntryForAMissingEventIsSkippedByQueries) {
   AppendMixed();
+  Update();
   const auto before = ScannedSeqs("prod", "A");
   PutRaw(Db::kAuditIndex, IndexKey("prod", "A", 5000), {});
   AppendOne(SampleEvent("read", "prod", "A"));

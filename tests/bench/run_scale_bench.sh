@@ -60,9 +60,13 @@ export SECRETFS_STORE=$work/big
 start=$(date +%s%N)
 "$secretfs" audit verify
 echo "audit verify: $(ms_since "$start") ms (command start, unlock and its own event included)"
-start=$(date +%s%N)
-n=$("$secretfs" audit --workspace ws042 --key KEY_0042 --json | wc -l)
-echo "audit --workspace ws042 --key KEY_0042: $n events in $(ms_since "$start") ms"
+# The first query for one secret indexes every event appended since the index was last brought
+# up to date (here: all of them); the next ones read the index.
+for run in first second third; do
+  start=$(date +%s%N)
+  n=$("$secretfs" audit --workspace ws042 --key KEY_0042 --json | wc -l)
+  echo "audit --workspace ws042 --key KEY_0042 ($run): $n events in $(ms_since "$start") ms"
+done
 
 mdb_stat -s versions -e "$work/big" | awk '
   /Page size/ {page = $3} /Branch pages/ {p += $3} /Leaf pages/ {p += $3}
