@@ -34,7 +34,19 @@ SecretsFs::SecretsFs(store::SecretStore& store, MountOptions options, uid_t owne
       inodes_(options_.workspace.empty() ? Node{NodeKind::kRoot, "", "", 0}
                                          : Node{NodeKind::kWorkspace, options_.workspace, "", 0}) {}
 
-std::string SecretsFs::Author(const Caller& who) const { return UserLabel(who.uid); }
+std::string SecretsFs::Author(const Caller& who) const {
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(authors_mutex_);
+    auto it = authors_.find(who.uid);
+    if (it != authors_.end() && now - it->second.looked_up < kAuthorTtl) return it->second.label;
+  }
+  std::string label = UserLabel(who.uid);  // outside the lock: the name service may be slow
+  std::lock_guard lock(authors_mutex_);
+  if (authors_.size() >= kMaxAuthors) authors_.clear();
+  authors_[who.uid] = AuthorLabel{label, now};
+  return label;
+}
 
 int SecretsFs::Child(const Node& parent, const std::string& name, Node& out) const {
   switch (parent.kind) {

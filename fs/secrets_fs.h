@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -179,7 +180,11 @@ class SecretsFs {
   void FileAttr(uint64_t ino, mode_t mode, uint64_t size, int64_t mtime_ns, struct stat& out) const;
   void DirAttr(uint64_t ino, struct stat& out) const;
   int Changed(const Caller& who, const Node& node, const store::MetadataUpdate& update);
+  // "user:NAME" or "uid:N" for the caller, from a cache: without it every write asked the name
+  // service (read /etc/passwd, or a round trip to sssd/LDAP). A name changed in the user
+  // database shows in new versions after at most kAuthorTtl.
   std::string Author(const Caller& who) const;
+  static constexpr std::chrono::seconds kAuthorTtl{10};
   // Opens a secret for writing; `initial` holds the current value unless the open truncates.
   int OpenForWrite(const Caller& who, const Node& node, uint64_t ino, int flags,
                    std::unique_ptr<OpenFile>& out);
@@ -202,6 +207,13 @@ class SecretsFs {
   std::atomic<int> mount_id_{0};
   const uid_t owner_uid_;
   const gid_t owner_gid_;
+  struct AuthorLabel {
+    std::string label;
+    std::chrono::steady_clock::time_point looked_up;
+  };
+  mutable std::mutex authors_mutex_;
+  mutable std::map<uid_t, AuthorLabel> authors_;  // bounded by kMaxAuthors
+  static constexpr size_t kMaxAuthors = 1024;
   InodeTable inodes_;
 
   // Guards expected_versions_ and writers_.
