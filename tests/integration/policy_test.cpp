@@ -337,6 +337,20 @@ user:sfs_reader = reader DATABASE_* API_KEY
               ElementsAre("API_KEY", "API_KEY_OLD", "DATABASE_PASSWORD", "DATABASE_URL", "OTHER"));
 }
 
+TEST_F(PolicyTest, EachVersionNamesTheUserWhoWroteIt) {
+  // The daemon caches user labels by uid: two writers in turn must not share one.
+  ASSERT_NO_FATAL_FAILURE(MountWithPolicy(kRolePolicy));
+  Put("dev/SHARED", "from-root");
+  EXPECT_EQ(GetXattr(M("dev/SHARED"), "user.secretfs.updated_by"), "user:root");
+  ASSERT_EQ(WriteAs(User("member"), M("dev/SHARED"), "from-member"), 0);
+  EXPECT_EQ(GetXattr(M("dev/SHARED"), "user.secretfs.updated_by"), "user:sfs_member");
+  ASSERT_EQ(WriteAs(User("admin"), M("dev/SHARED"), "from-admin"), 0);
+  EXPECT_EQ(GetXattr(M("dev/SHARED"), "user.secretfs.updated_by"), "user:sfs_admin");
+  ASSERT_TRUE(WritePath(M("dev/SHARED"), "from-root-again").ok());
+  EXPECT_EQ(GetXattr(M("dev/SHARED"), "user.secretfs.updated_by"), "user:root");
+  EXPECT_EQ(Get("dev/SHARED"), "from-root-again");
+}
+
 TEST_F(PolicyTest, SupplementaryGroupRuleAdmitsItsMembers) {
   const TestUser& ops = TheUsers().ops;
   const gid_t ops_gid = EnsureGroup("sfs_ops");
