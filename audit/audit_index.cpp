@@ -42,8 +42,9 @@ std::vector<uint8_t> IndexKey(std::string_view workspace, std::string_view key, 
   return out;
 }
 
-Result<uint64_t> IndexedThrough(const store::Txn& txn) {
+Result<uint64_t> IndexedThrough(const store::Txn& txn, uint64_t max_walk) {
   uint64_t through = 0;
+  uint64_t walked = 0;
   Status bad;
   SECRETFS_RETURN_IF_ERROR(txn.ScanFrom(Db::kAudit, {}, /*backward=*/true, [&](Bytes k, Bytes v) {
     if (k.size() != 8) {
@@ -55,7 +56,7 @@ Result<uint64_t> IndexedThrough(const store::Txn& txn) {
       bad = event.status();
       return false;
     }
-    if (!Indexed(txn, *event)) return true;
+    if (!Indexed(txn, *event)) return ++walked < max_walk;
     through = event->seq;
     return false;
   }));

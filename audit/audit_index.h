@@ -31,7 +31,9 @@ std::vector<uint8_t> IndexPrefix(std::string_view workspace, std::string_view ke
 Result<uint64_t> UpdateIndex(store::Env& env);
 
 // The newest indexed event as `txn` sees the log (0 when none is), found by walking back from
-// the newest event over the unindexed tail.
-Result<uint64_t> IndexedThrough(const store::Txn& txn);
+// the newest event over the unindexed tail. A walk longer than `max_walk` events gives up and
+// returns 0, which a query takes as "read the log" (`audit --follow` reads only the newest
+// events, whose tail may have grown long since the index was last updated).
+Result<uint64_t> IndexedThrough(const store::Txn& txn, uint64_t max_walk = UINT64_MAX);
 
 }  // namespace secretfs::audit

@@ -182,7 +182,7 @@ Status Query(store::Env& env, const Filter& filter,
     SECRETFS_RETURN_IF_ERROR(env.Read([&](store::Txn& txn) -> Status {
       if (one_secret) {
         // Found in each chunk's snapshot: the log grows meanwhile.
-        auto through = IndexedThrough(txn);
+        auto through = IndexedThrough(txn, kQueryChunk);
         if (!through) return through.status();
         if (next <= *through && *through != UINT64_MAX)
           return QueryChunkByIndex(txn, filter, *through, next, found, more);

@@ -192,6 +192,20 @@ TEST_F(IndexTest, TheDaemonsCommitsDoNotIndexAndQueriesReadTheTailFromTheLog) {
   EXPECT_EQ(QueriedSeqs("prod", "A"), ScannedSeqs("prod", "A"));
 }
 
+TEST_F(IndexTest, ALongUnindexedTailIsReadFromTheLog) {
+  // More unindexed events than a query walks back over: it reads the log, and stays exact.
+  AppendMixed();
+  Update();
+  AppendMany(5000);
+  EXPECT_EQ(Through(), 300u);
+  EXPECT_EQ(QueriedSeqs("prod", "A"), ScannedSeqs("prod", "A"));
+  const auto api = QueriedSeqs("prod", "API_KEY");
+  EXPECT_EQ(api, ScannedSeqs("prod", "API_KEY"));
+  EXPECT_EQ(api.size(), 5000u);
+  EXPECT_EQ(Update(), 5000u);
+  EXPECT_EQ(QueriedSeqs("prod", "API_KEY"), api);
+}
+
 TEST_F(IndexTest, PruneRemovesTheEntriesOfThePrunedEvents) {
   for (int i = 1; i <= 20; ++i) {
     Event e = SampleEvent("read", "prod", i % 2 ? "A" : "B");
