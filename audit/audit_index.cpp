@@ -6,16 +6,15 @@ namespace {
 using store::Bytes;
 using store::Db;
 
-// The event stored as `value` (Encode(event) || mac), for its names.
-Result<Event> NamesOf(uint64_t seq, Bytes value) {
-  if (value.size() <= kMacBytes)
-    return Status(EIO,
-                  "audit event " + std::to_string(seq) + " is damaged; run secretfs audit verify");
-  auto event = Decode(value.first(value.size() - kMacBytes));
-  if (!event)
-    return Status(
-        EIO, "audit event " + std::to_string(seq) + " does not decode; run secretfs audit verify");
-  return event;
+// Index work is done in chunks: keys are collected with a cursor open and the table changed
+// once it is closed, so memory stays bounded however long the log is.
+constexpr size_t kChunk = 4096;
+
+// The event of one audit table entry.
+Result<Event> EntryEvent(Bytes k, Bytes v) {
+  if (k.size() != 8)
+    return Status(EIO, "a damaged key in the audit table; run secretfs audit verify");
+  return DecodeStored(SeqOf(k), v);
 }
 
 bool Indexed(const store::Txn& txn, const Event& event) {
@@ -47,11 +46,7 @@ Result<uint64_t> IndexedThrough(const store::Txn& txn, uint64_t max_walk) {
   uint64_t walked = 0;
   Status bad;
   SECRETFS_RETURN_IF_ERROR(txn.ScanFrom(Db::kAudit, {}, /*backward=*/true, [&](Bytes k, Bytes v) {
-    if (k.size() != 8) {
-      bad = Status(EIO, "a damaged key in the audit table");
-      return false;
-    }
-    auto event = NamesOf(SeqOf(k), v);
+    auto event = EntryEvent(k, v);
     if (!event) {
       bad = event.status();
       return false;
@@ -64,45 +59,63 @@ Result<uint64_t> IndexedThrough(const store::Txn& txn, uint64_t max_walk) {
   return through;
 }
 
+namespace {
+
+// Indexes the events numbered `next` or later; adds their number to `indexed`.
+Status IndexFrom(store::Txn& txn, uint64_t next, uint64_t& indexed) {
+  for (bool more = true; more;) {
+    more = false;
+    std::vector<std::vector<uint8_t>> entries;
+    Status bad;
+    SECRETFS_RETURN_IF_ERROR(txn.ScanFrom(Db::kAudit, SeqKey(next), false, [&](Bytes k, Bytes v) {
+      if (entries.size() == kChunk) {
+        more = true;
+        return false;
+      }
+      auto event = EntryEvent(k, v);
+      if (!event) {
+        bad = event.status();
+        return false;
+      }
+      entries.push_back(IndexKey(event->workspace, event->key, event->seq));
+      next = event->seq + 1;
+      return event->seq != UINT64_MAX;
+    }));
+    SECRETFS_RETURN_IF_ERROR(bad);
+    for (const auto& entry : entries) SECRETFS_RETURN_IF_ERROR(txn.Put(Db::kAuditIndex, entry, {}));
+    indexed += entries.size();
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<uint64_t> UpdateIndex(store::Env& env) {
-  // Indexed in chunks: the entries of one chunk are collected with the log's cursor open and
-  // put once it is closed, so memory stays bounded for a log that was never indexed.
-  constexpr size_t kChunk = 4096;
   uint64_t indexed = 0;
   SECRETFS_RETURN_IF_ERROR(env.Write([&](store::Txn& txn) -> Status {
     indexed = 0;  // the body may run again (map growth)
     auto through = IndexedThrough(txn);
     if (!through) return through.status();
     if (*through == UINT64_MAX) return Status::Ok();
-    uint64_t next = *through + 1;
+    return IndexFrom(txn, *through + 1, indexed);
+  }));
+  return indexed;
+}
+
+Result<uint64_t> Reindex(store::Env& env) {
+  uint64_t indexed = 0;
+  SECRETFS_RETURN_IF_ERROR(env.Write([&](store::Txn& txn) -> Status {
+    indexed = 0;  // the body may run again (map growth)
     for (bool more = true; more;) {
-      more = false;
-      std::vector<std::vector<uint8_t>> entries;
-      Status bad;
-      SECRETFS_RETURN_IF_ERROR(txn.ScanFrom(Db::kAudit, SeqKey(next), false, [&](Bytes k, Bytes v) {
-        if (entries.size() == kChunk) {
-          more = true;
-          return false;
-        }
-        if (k.size() != 8) {
-          bad = Status(EIO, "a damaged key in the audit table; run secretfs audit verify");
-          return false;
-        }
-        auto event = NamesOf(SeqOf(k), v);
-        if (!event) {
-          bad = event.status();
-          return false;
-        }
-        entries.push_back(IndexKey(event->workspace, event->key, event->seq));
-        next = event->seq + 1;
-        return event->seq != UINT64_MAX;
+      std::vector<std::vector<uint8_t>> stale;
+      SECRETFS_RETURN_IF_ERROR(txn.ScanFrom(Db::kAuditIndex, {}, false, [&](Bytes k, Bytes) {
+        stale.emplace_back(k.begin(), k.end());
+        return stale.size() < kChunk;
       }));
-      SECRETFS_RETURN_IF_ERROR(bad);
-      for (const auto& entry : entries)
-        SECRETFS_RETURN_IF_ERROR(txn.Put(Db::kAuditIndex, entry, {}));
-      indexed += entries.size();
+      for (const auto& entry : stale) SECRETFS_RETURN_IF_ERROR(txn.Del(Db::kAuditIndex, entry));
+      more = stale.size() == kChunk;
     }
-    return Status::Ok();
+    return IndexFrom(txn, 1, indexed);
   }));
   return indexed;
 }

@@ -30,6 +30,10 @@ std::vector<uint8_t> IndexPrefix(std::string_view workspace, std::string_view ke
 // of events indexed; EIO if one does not decode.
 Result<uint64_t> UpdateIndex(store::Env& env);
 
+// Rebuilds the index from the log as it is (`audit verify --reindex`), in one write
+// transaction. Returns the number of events indexed.
+Result<uint64_t> Reindex(store::Env& env);
+
 // The newest indexed event as `txn` sees the log (0 when none is), found by walking back from
 // the newest event over the unindexed tail. A walk longer than `max_walk` events gives up and
 // returns 0, which a query takes as "read the log" (`audit --follow` reads only the newest

@@ -27,18 +27,6 @@ Status RequireAuditKey(const keyring::SecretBuffer& key) {
 
 std::string SeqText(uint64_t seq) { return std::to_string(seq); }
 
-// The stored value of event `seq`: Encode(event) || mac.
-Result<Event> DecodeStored(uint64_t seq, Bytes value) {
-  if (value.size() <= kMacBytes)
-    return Status(EIO,
-                  "audit event " + SeqText(seq) + " does not decode (its record is too short)");
-  auto event = Decode(value.first(value.size() - kMacBytes));
-  if (!event)
-    return Status(
-        EIO, "audit event " + SeqText(seq) + " does not decode (" + event.status().message() + ")");
-  return event;
-}
-
 // Where the chain starts: the prune anchor's seq and MAC, or 0 and zeros.
 struct ChainStart {
   bool anchored = false;
@@ -275,39 +263,6 @@ Result<VerifyResult> Verify(store::Env& env, const keyring::SecretBuffer& key,
   if (progress && !result.broken_seq) progress(result.events, result.events);
   result.head_mac.assign(chain.begin(), chain.end());
   return result;
-}
-
-Result<uint64_t> Reindex(store::Env& env) {
-  uint64_t indexed = 0;
-  SECRETFS_RETURN_IF_ERROR(env.Write([&](store::Txn& txn) -> Status {
-    indexed = 0;  // the body may run again (map growth)
-    std::vector<std::vector<uint8_t>> stale;
-    SECRETFS_RETURN_IF_ERROR(txn.ScanFrom(Db::kAuditIndex, {}, false, [&](Bytes k, Bytes) {
-      stale.emplace_back(k.begin(), k.end());
-      return true;
-    }));
-    for (const auto& entry : stale) SECRETFS_RETURN_IF_ERROR(txn.Del(Db::kAuditIndex, entry));
-    std::vector<std::vector<uint8_t>> entries;
-    Status bad;
-    SECRETFS_RETURN_IF_ERROR(txn.ScanFrom(Db::kAudit, {}, false, [&](Bytes k, Bytes v) {
-      if (k.size() != 8) {
-        bad = Status(EIO, "a damaged key in the audit table; see secretfs audit verify");
-        return false;
-      }
-      auto event = DecodeStored(SeqOf(k), v);
-      if (!event) {
-        bad = event.status();
-        return false;
-      }
-      entries.push_back(IndexKey(event->workspace, event->key, event->seq));
-      return true;
-    }));
-    SECRETFS_RETURN_IF_ERROR(bad);
-    for (const auto& entry : entries) SECRETFS_RETURN_IF_ERROR(txn.Put(Db::kAuditIndex, entry, {}));
-    indexed = entries.size();
-    return Status::Ok();
-  }));
-  return indexed;
 }
 
 Result<uint64_t> Prune(store::Env& env, const keyring::SecretBuffer& key, int64_t before_ns) {

@@ -49,10 +49,6 @@ struct VerifyResult {
 Result<VerifyResult> Verify(store::Env& env, const keyring::SecretBuffer& key,
                             const std::function<void(uint64_t, uint64_t)>& progress = {});
 
-// Rebuilds the index by secret from the log (`audit verify --reindex`), in one write transaction.
-// Returns the number of events indexed.
-Result<uint64_t> Reindex(store::Env& env);
-
 // Removes every event older than `before_ns` and records an anchor (the last removed event's seq
 // and MAC, itself MACed with the audit key) so the remaining chain still verifies. Returns the
 // number of events removed. The newest event is never removed.

@@ -163,6 +163,17 @@ std::vector<uint8_t> SeqKey(uint64_t seq) {
   return key;
 }
 
+Result<Event> DecodeStored(uint64_t seq, std::span<const uint8_t> value) {
+  if (value.size() <= kMacBytes)
+    return Status(
+        EIO, "audit event " + std::to_string(seq) + " does not decode (its record is too short)");
+  auto event = Decode(value.first(value.size() - kMacBytes));
+  if (!event)
+    return Status(EIO, "audit event " + std::to_string(seq) + " does not decode (" +
+                           event.status().message() + ")");
+  return event;
+}
+
 uint64_t SeqOf(std::span<const uint8_t> key) {
   uint64_t seq = 0;
   for (size_t i = 0; i < std::min<size_t>(key.size(), 8); ++i) seq = (seq << 8) | key[i];

@@ -64,6 +64,10 @@ std::vector<uint8_t> Encode(const Event& event);
 // over 4096 bytes, an unknown origin.
 Result<Event> Decode(std::span<const uint8_t> bytes);
 
+// The event stored under `seq` in the audit table (Encode(event) || mac), without checking its
+// MAC (Verify does). EIO naming the event when it does not decode.
+Result<Event> DecodeStored(uint64_t seq, std::span<const uint8_t> value);
+
 // The key of event `seq` in the audit table, and back.
 std::vector<uint8_t> SeqKey(uint64_t seq);
 uint64_t SeqOf(std::span<const uint8_t> key);
