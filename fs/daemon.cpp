@@ -137,7 +137,7 @@ Status Prepare(const MountRequest& r, const keyring::KeyMaterial& key, Served& s
   if (fuse_session_mount(served.session, r.mountpoint.c_str()) != 0)
     return Status(EIO, "mounting on " + r.mountpoint + " failed (see the message above)");
   served.mounted = true;
-  served.fs->SetMountId(MountAt(r.mountpoint).id);
+  served.fs->SetMountDevice(MountAt(r.mountpoint).dev);
   // Fail-closed from the start: a mount whose log cannot be written does not serve.
   Status recorded = served.audit->Record(DaemonEvent(audit::op::kMount, r.mountpoint));
   if (recorded.ok()) recorded = served.audit->Flush();  // buffered mode too: on record now

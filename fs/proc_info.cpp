@@ -4,8 +4,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/kcmp.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -30,7 +34,8 @@ std::string Unescape(const std::string& field) {
   return out;
 }
 
-// Calls `visit(id, mount point, fstype, source)` for each line of /proc/self/mountinfo, in order.
+// Calls `visit(id, device, mount point, fstype, source)` for each line of /proc/self/mountinfo,
+// in order.
 template <class Visit>
 void ForEachMount(Visit&& visit) {
   std::ifstream mountinfo("/proc/self/mountinfo");
@@ -43,7 +48,9 @@ void ForEachMount(Visit&& visit) {
     while (fields >> field && field != "-") {
     }
     fields >> fstype >> source;
-    visit(std::stoi(id), Unescape(point), fstype, Unescape(source));
+    unsigned major = 0, minor = 0;
+    sscanf(dev.c_str(), "%u:%u", &major, &minor);
+    visit(std::stoi(id), makedev(major, minor), Unescape(point), fstype, Unescape(source));
   }
 }
 
@@ -51,10 +58,10 @@ void ForEachMount(Visit&& visit) {
 
 MountInfo MountAt(const std::string& path) {
   MountInfo found;
-  ForEachMount(
-      [&](int id, const std::string& point, const std::string& fstype, const std::string&) {
-        if (point == path) found = {id, fstype};  // the last one is visible
-      });
+  ForEachMount([&](int id, dev_t dev, const std::string& point, const std::string& fstype,
+                   const std::string&) {
+    if (point == path) found = {id, dev, fstype};  // the last one is visible
+  });
   return found;
 }
 
@@ -62,44 +69,75 @@ std::vector<std::string> MountsOfStore(const std::string& store_dir) {
   char resolved[PATH_MAX];
   const std::string dir = realpath(store_dir.c_str(), resolved) ? resolved : store_dir;
   std::vector<std::string> points;
-  ForEachMount(
-      [&](int, const std::string& point, const std::string& fstype, const std::string& source) {
-        if (fstype == "fuse.secretfs" && source == dir) points.push_back(point);
-      });
+  ForEachMount([&](int, dev_t, const std::string& point, const std::string& fstype,
+                   const std::string& source) {
+    if (fstype == "fuse.secretfs" && source == dir) points.push_back(point);
+  });
   return points;
 }
 
-pid_t ProcessOf(pid_t tid) {
-  std::ifstream status("/proc/" + std::to_string(tid) + "/status");
-  std::string line;
-  while (std::getline(status, line))
-    if (line.rfind("Tgid:", 0) == 0) return static_cast<pid_t>(std::stol(line.substr(5)));
-  return tid;
+namespace {
+
+// Reads the start of a /proc file (at most `size` - 1 bytes, NUL-terminated) in one read.
+bool ReadStart(const char* path, char* buf, size_t size) {
+  const int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const ssize_t n = read(fd, buf, size - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  return true;
 }
 
-int WriteDescriptionsOf(pid_t pid, int mount_id, uint64_t ino) {
-  if (mount_id == 0) return 0;
-  const std::string dir = "/proc/" + std::to_string(pid) + "/fdinfo";
-  DIR* d = opendir(dir.c_str());
+// The number on the line of `text` that starts with `field` ("Tgid:"); 0 when there is none.
+unsigned long long FieldOf(const char* text, const char* field) {
+  const size_t len = strlen(field);
+  for (const char* line = text; line != nullptr && *line != '\0';) {
+    if (strncmp(line, field, len) == 0) return strtoull(line + len, nullptr, 10);
+    line = strchr(line, '\n');
+    if (line != nullptr) ++line;
+  }
+  return 0;
+}
+
+}  // namespace
+
+pid_t ProcessOf(pid_t tid) {
+  // pidfd_open accepts only a thread group leader: two cheap system calls answer the common case
+  // (a single-threaded process, or the main thread) without generating /proc/TID/status.
+  if (const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, tid, 0)); pidfd >= 0) {
+    close(pidfd);
+    return tid;
+  }
+  char path[32];
+  snprintf(path, sizeof path, "/proc/%d/status", static_cast<int>(tid));
+  char status[1024];  // Tgid is on the fourth line
+  if (!ReadStart(path, status, sizeof status)) return tid;
+  const auto tgid = FieldOf(status, "Tgid:");
+  return tgid > 0 ? static_cast<pid_t>(tgid) : tid;
+}
+
+int WriteDescriptionsOf(pid_t pid, dev_t dev, uint64_t ino) {
+  if (dev == 0) return 0;
+  char path[32];
+  snprintf(path, sizeof path, "/proc/%d/fd", static_cast<int>(pid));
+  DIR* d = opendir(path);
   if (d == nullptr) return 0;
   std::vector<int> fds;
   while (dirent* e = readdir(d)) {
     if (e->d_name[0] == '.') continue;
-    std::ifstream info(dir + "/" + e->d_name);
-    std::string line;
-    int mnt = -1;
-    uint64_t file_ino = 0;
-    unsigned long flags = 0;
-    while (std::getline(info, line)) {
-      if (line.rfind("mnt_id:", 0) == 0)
-        mnt = std::stoi(line.substr(7));
-      else if (line.rfind("ino:", 0) == 0)
-        file_ino = std::stoull(line.substr(4));
-      else if (line.rfind("flags:", 0) == 0)
-        flags = std::stoul(line.substr(6), nullptr, 8);
-    }
-    if (mnt == mount_id && file_ino == ino && (flags & O_ACCMODE) != O_RDONLY)
-      fds.push_back(std::atoi(e->d_name));
+    // Following the link stats the open file itself, on whichever mount of this filesystem it
+    // was opened (a container's bind mount has a mount id of its own, not a device of its own).
+    // AT_STATX_DONT_SYNC: a descriptor on a network or FUSE filesystem answers from its cache
+    // instead of asking a server that might hang.
+    struct statx target {};
+    if (statx(dirfd(d), e->d_name, AT_STATX_DONT_SYNC, STATX_INO, &target) != 0 ||
+        makedev(target.stx_dev_major, target.stx_dev_minor) != dev || target.stx_ino != ino)
+      continue;
+    // The link itself carries the descriptor's access mode: S_IWUSR when open for writing.
+    struct stat link {};
+    if (fstatat(dirfd(d), e->d_name, &link, AT_SYMLINK_NOFOLLOW) == 0 && (link.st_mode & S_IWUSR))
+      fds.push_back(atoi(e->d_name));
   }
   closedir(d);
   // One description per group of descriptors that kcmp finds to be the same file.

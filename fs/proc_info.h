@@ -12,16 +12,18 @@ namespace secretfs::fs {
 // The process (thread group id) of thread `tid`, read from /proc; `tid` itself when unknown.
 pid_t ProcessOf(pid_t tid);
 
-// How many open file descriptions process `pid` holds for writing on inode `ino` of the mount
-// `mount_id`, through its descriptors (from /proc/PID/fdinfo). Asked during a FLUSH: the
-// descriptor being closed is already gone from the table, so what is counted are other ones,
-// e.g. the stdout a shell dup2()'d it to, or another thread's own open of the same file.
-// Descriptors that share one description (dup, dup2) count once when kcmp(2) may compare them;
-// otherwise each descriptor counts. Descriptors open only for reading are not counted.
-int WriteDescriptionsOf(pid_t pid, int mount_id, uint64_t ino);
+// How many open file descriptions process `pid` holds for writing on inode `ino` of the
+// filesystem with device `dev`, through its descriptors (from /proc/PID/fd), whichever mount of
+// it they were opened through (a container's bind mount of a workspace counts). Asked during a
+// FLUSH: the descriptor being closed is already gone from the table, so what is counted are
+// other ones, e.g. the stdout a shell dup2()'d it to, or another thread's own open of the same
+// file. Descriptors that share one description (dup, dup2) count once when kcmp(2) may compare
+// them; otherwise each descriptor counts. Descriptors open only for reading are not counted.
+int WriteDescriptionsOf(pid_t pid, dev_t dev, uint64_t ino);
 
 struct MountInfo {
-  int id = 0;          // the kernel's mount id (mnt_id in /proc/PID/fdinfo); 0 when none
+  int id = 0;          // the kernel's mount id; 0 when none
+  dev_t dev = 0;       // the device of the filesystem mounted there
   std::string fstype;  // "fuse.secretfs", ...; empty when nothing is mounted there
 };
 

@@ -117,8 +117,8 @@ class SecretsFs {
   int Commit(const Caller& who, OpenFile& file, bool closing);
   // Frees the handle, wiping its plaintext; commits what a skipped close left uncommitted.
   void Release(std::unique_ptr<OpenFile> file);
-  // The kernel's id of this mount (for matching /proc/PID/fdinfo), once mounted.
-  void SetMountId(int id) { mount_id_ = id; }
+  // The device of this mount (for matching the files behind /proc/PID/fd), once mounted.
+  void SetMountDevice(dev_t dev) { mount_dev_ = dev; }
 
   int Unlink(const Caller& who, uint64_t parent, const std::string& name);
   int Rename(const Caller& who, uint64_t parent, const std::string& name, uint64_t new_parent,
@@ -204,7 +204,7 @@ class SecretsFs {
   audit::AuditLog& audit_;
   mutable policy::ProcessFactsCache facts_cache_;
   const int64_t mounted_ns_;
-  std::atomic<int> mount_id_{0};
+  std::atomic<dev_t> mount_dev_{0};
   const uid_t owner_uid_;
   const gid_t owner_gid_;
   struct AuthorLabel {

@@ -178,9 +178,12 @@ int SecretsFs::Commit(const Caller& who, OpenFile& file, bool closing) {
   // own opens) are this one, still reachable (a shell's dup2 to stdout): then the close does not
   // commit. Children that inherited the descriptor (a command run while the file is open) never
   // commit a half value; whatever a close leaves uncommitted is committed at release.
-  if (closing && (ProcessOf(who.pid) != file.opener ||
-                  WriteDescriptionsOf(file.opener, mount_id_, file.ino) > other_writers))
-    return 0;
+  if (closing) {
+    // A closing thread whose id is the opener's process id is that process' main thread.
+    const bool by_opener = who.pid == file.opener || ProcessOf(who.pid) == file.opener;
+    if (!by_opener || WriteDescriptionsOf(file.opener, mount_dev_, file.ino) > other_writers)
+      return 0;
+  }
   store::WriteRequest request;
   request.workspace = file.node.workspace;
   request.key = file.node.key;

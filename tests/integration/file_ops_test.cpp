@@ -35,6 +35,26 @@ TEST_F(FileOpsTest, EchoRedirectCreatesExactlyOneVersion) {
   EXPECT_EQ(ReadPath(M("dev/TOKEN")).bytes, "second-value");
 }
 
+// A container bind-mounts a workspace, and its shell writes there as on the host: `>` stores one
+// whole version, never an empty one first, and a descriptor kept open with `exec 3>` stores its
+// whole value once, at its last close. (The bind mount has a mount id of its own; what the
+// daemon matches is the filesystem.)
+TEST_F(FileOpsTest, ShellRedirectionsInAContainerStoreOneWholeVersionEach) {
+  Put("dev/TOKEN", "v0");
+  const auto container = [&](const std::string& script) {
+    return Program({"bwrap", "--dev-bind", "/", "/", "--tmpfs", "/run", "--bind", M("dev"),
+                    "/run/secrets", "--", "/bin/bash", "-c", script});
+  };
+  ASSERT_TRUE(Succeeded(container("echo -n v1 > /run/secrets/TOKEN")));
+  EXPECT_EQ(Get("dev/TOKEN"), "v1");
+  EXPECT_THAT(Versions("dev/TOKEN"), ElementsAre(1, 2)) << "an empty version was stored first";
+
+  ASSERT_TRUE(
+      Succeeded(container("exec 3>/run/secrets/TOKEN; echo one >&3; echo two >&3; exec 3>&-")));
+  EXPECT_EQ(Get("dev/TOKEN"), "one\ntwo\n");
+  EXPECT_THAT(Versions("dev/TOKEN"), ElementsAre(1, 2, 3)) << "a partial value was stored";
+}
+
 TEST_F(FileOpsTest, EchoAppendBuildsOnTheLatestValue) {
   Put("dev/LIST", "abc");
   ASSERT_TRUE(Succeeded(Shell("echo def >> " + M("dev/LIST"))));
@@ -50,8 +70,8 @@ TEST_F(FileOpsTest, WritingTheSameValueMakesNoVersion) {
 
 TEST_F(FileOpsTest, BinaryValueWithNulBytesRoundTrips) {
   const std::string expected("\0lead\0\001\377\n\0tail\0", 15);
-  ASSERT_TRUE(Succeeded(Shell("printf '\\000lead\\000\\001\\377\\n\\000tail\\000' > " +
-                              M("dev/BLOB"))));
+  ASSERT_TRUE(
+      Succeeded(Shell("printf '\\000lead\\000\\001\\377\\n\\000tail\\000' > " + M("dev/BLOB"))));
   ASSERT_NO_FATAL_FAILURE(WriteLocalFile(Local("expected"), expected));
   const ProcessResult cmp = Shell("cmp " + M("dev/BLOB") + " " + Local("expected"));
   EXPECT_TRUE(Succeeded(cmp));
@@ -68,7 +88,8 @@ TEST_F(FileOpsTest, OneMebibyteValueRoundTrips) {
   ASSERT_TRUE(w.ok()) << w.open_error << "/" << w.write_error << "/" << w.close_error;
   const ReadResult r = ReadPath(M("dev/BIG"));
   ASSERT_EQ(r.error, 0);
-  EXPECT_TRUE(r.bytes == value) << "read back " << r.bytes.size() << " bytes, not the 1 MiB written";
+  EXPECT_TRUE(r.bytes == value) << "read back " << r.bytes.size()
+                                << " bytes, not the 1 MiB written";
   ASSERT_NO_FATAL_FAILURE(WriteLocalFile(Local("big"), value));
   EXPECT_TRUE(Succeeded(Shell("cmp " + M("dev/BIG") + " " + Local("big"))));
   EXPECT_TRUE(Get("dev/BIG") == value);
@@ -165,8 +186,8 @@ TEST_F(FileOpsTest, CreateExclusiveOnALiveKeyIsEexist) {
 
 TEST_F(FileOpsTest, InvalidNamesAreEinvalOnCreate) {
   const std::string too_long(256, 'A');
-  for (const std::string& name : {std::string(".hidden"), too_long, std::string("-dash"),
-                                  std::string("sp ace")}) {
+  for (const std::string& name :
+       {std::string(".hidden"), too_long, std::string("-dash"), std::string("sp ace")}) {
     const WriteResult w = WritePath(M("dev/" + name), "v", O_WRONLY | O_CREAT | O_TRUNC);
     EXPECT_EQ(w.open_error, EINVAL) << "'" << name.substr(0, 20) << "': " << strerror(w.open_error);
   }
