@@ -1,33 +1,34 @@
 #include "fs/inode_table.h"
 
+#include <functional>
+
 namespace secretfs::fs {
 
 InodeTable::InodeTable(Node root) {
-  by_ino_[kRootIno] = Entry{root, 1};
-  by_identity_[Identity(root)] = kRootIno;
+  by_ino_[kRootIno] = Entry{std::move(root), 1};
+  named_.insert(kRootIno);
 }
 
-std::string InodeTable::Identity(const Node& node) {
-  std::string id(1, static_cast<char>(node.kind));
-  id += node.workspace;
-  id += '\0';
-  id += node.key;
-  id += '\0';
-  id += std::to_string(node.version);
-  return id;
+size_t InodeTable::NamedHash::operator()(const Node& node) const {
+  size_t h = std::hash<std::string>{}(node.workspace);
+  h = h * 31 + std::hash<std::string>{}(node.key);
+  h = h * 31 + std::hash<uint64_t>{}(node.version);
+  return h * 31 + static_cast<size_t>(node.kind);
+}
+
+bool InodeTable::Same(const Node& a, const Node& b) {
+  return a.kind == b.kind && a.version == b.version && a.key == b.key && a.workspace == b.workspace;
 }
 
 uint64_t InodeTable::Acquire(const Node& node) {
-  const std::string id = Identity(node);
   std::lock_guard lock(mutex_);
-  auto it = by_identity_.find(id);
-  if (it != by_identity_.end()) {
-    ++by_ino_[it->second].lookups;
-    return it->second;
+  if (auto it = named_.find(node); it != named_.end()) {
+    ++by_ino_.at(*it).lookups;
+    return *it;
   }
   const uint64_t ino = next_ino_++;
   by_ino_[ino] = Entry{node, 1};
-  by_identity_[id] = ino;
+  named_.insert(ino);
   return ino;
 }
 
@@ -47,21 +48,23 @@ void InodeTable::Forget(uint64_t ino, uint64_t count) {
     it->second.lookups -= count;
     return;
   }
-  auto id = by_identity_.find(Identity(it->second.node));
-  if (id != by_identity_.end() && id->second == ino) by_identity_.erase(id);
+  // Only when found by its name: a rename may have given the name to another inode since.
+  if (auto named = named_.find(it->second.node); named != named_.end() && *named == ino)
+    named_.erase(named);
   by_ino_.erase(it);
 }
 
 void InodeTable::Rename(const Node& from, const Node& to) {
   std::lock_guard lock(mutex_);
-  auto it = by_identity_.find(Identity(from));
-  if (it == by_identity_.end()) return;
-  const uint64_t ino = it->second;
-  by_identity_.erase(it);
+  auto it = named_.find(from);
+  if (it == named_.end()) return;
+  const uint64_t ino = *it;
+  named_.erase(it);  // before its node changes: the set hashes the node
   // An inode the kernel still holds for the old `to` keeps its node but is no longer found by
   // name: the name belongs to the moved inode now.
-  by_identity_[Identity(to)] = ino;
-  by_ino_[ino].node = to;
+  if (auto old = named_.find(to); old != named_.end()) named_.erase(old);
+  by_ino_.at(ino).node = to;
+  named_.insert(ino);
 }
 
 }  // namespace secretfs::fs
