@@ -50,7 +50,7 @@ void ProcessFactsCache::Store(pid_t tid, std::shared_ptr<const Entry> entry) {
 ProcessFacts ProcessFactsCache::Get(pid_t tid, uid_t uid, gid_t gid, const FactsWanted& wanted) {
   if (std::shared_ptr<const Entry> e = Find(tid);
       e != nullptr && e->uid == uid && e->gid == gid && Covers(e->had, wanted) &&
-      Clock::now() - e->read_at <= options_.max_age && !Exited(e->pidfd)) {
+      Clock::now() - e->read_at <= options_.max_age) {
     const pid_t tgid = e->facts.pid;
     char path[64];
     bool valid = true;
@@ -65,7 +65,8 @@ ProcessFacts ProcessFactsCache::Get(pid_t tid, uid_t uid, gid_t gid, const Facts
       const ssize_t n = readlink(path, target, sizeof target);
       valid = n > 0 && std::string_view(target, static_cast<size_t>(n)) == *e->facts.exe;
     }
-    // Checked after the reads above: the process behind the pid was the same throughout.
+    // Checked once, after the reads above (an exit is final, so a check before them would add
+    // nothing): the process behind the pid was the same throughout.
     if (valid && !Exited(e->pidfd)) return e->facts;
   }
 
