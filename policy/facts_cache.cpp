@@ -48,9 +48,9 @@ void ProcessFactsCache::Store(pid_t tid, std::shared_ptr<const Entry> entry) {
 }
 
 ProcessFacts ProcessFactsCache::Get(pid_t tid, uid_t uid, gid_t gid, const FactsWanted& wanted) {
-  if (std::shared_ptr<const Entry> e = Find(tid);
-      e != nullptr && e->uid == uid && e->gid == gid && Covers(e->had, wanted) &&
-      Clock::now() - e->read_at <= options_.max_age) {
+  if (std::shared_ptr<const Entry> e = Find(tid); e != nullptr && e->uid == uid && e->gid == gid &&
+                                                  Covers(e->had, wanted) &&
+                                                  Clock::now() - e->read_at <= options_.max_age) {
     const pid_t tgid = e->facts.pid;
     char path[64];
     bool valid = true;
