@@ -34,8 +34,8 @@ std::string Unescape(const std::string& field) {
   return out;
 }
 
-// Calls `visit(id, device, mount point, fstype, source)` for each line of /proc/self/mountinfo,
-// in order.
+// Calls `visit(device, mount point, fstype, source)` for each line of /proc/self/mountinfo, in
+// order.
 template <class Visit>
 void ForEachMount(Visit&& visit) {
   std::ifstream mountinfo("/proc/self/mountinfo");
@@ -50,7 +50,7 @@ void ForEachMount(Visit&& visit) {
     fields >> fstype >> source;
     unsigned major = 0, minor = 0;
     sscanf(dev.c_str(), "%u:%u", &major, &minor);
-    visit(std::stoi(id), makedev(major, minor), Unescape(point), fstype, Unescape(source));
+    visit(makedev(major, minor), Unescape(point), fstype, Unescape(source));
   }
 }
 
@@ -58,10 +58,10 @@ void ForEachMount(Visit&& visit) {
 
 MountInfo MountAt(const std::string& path) {
   MountInfo found;
-  ForEachMount([&](int id, dev_t dev, const std::string& point, const std::string& fstype,
-                   const std::string&) {
-    if (point == path) found = {id, dev, fstype};  // the last one is visible
-  });
+  ForEachMount(
+      [&](dev_t dev, const std::string& point, const std::string& fstype, const std::string&) {
+        if (point == path) found = {dev, fstype};  // the last one is visible
+      });
   return found;
 }
 
@@ -69,10 +69,10 @@ std::vector<std::string> MountsOfStore(const std::string& store_dir) {
   char resolved[PATH_MAX];
   const std::string dir = realpath(store_dir.c_str(), resolved) ? resolved : store_dir;
   std::vector<std::string> points;
-  ForEachMount([&](int, dev_t, const std::string& point, const std::string& fstype,
-                   const std::string& source) {
-    if (fstype == "fuse.secretfs" && source == dir) points.push_back(point);
-  });
+  ForEachMount(
+      [&](dev_t, const std::string& point, const std::string& fstype, const std::string& source) {
+        if (fstype == "fuse.secretfs" && source == dir) points.push_back(point);
+      });
   return points;
 }
 

@@ -22,8 +22,7 @@ pid_t ProcessOf(pid_t tid);
 int WriteDescriptionsOf(pid_t pid, dev_t dev, uint64_t ino);
 
 struct MountInfo {
-  int id = 0;          // the kernel's mount id; 0 when none
-  dev_t dev = 0;       // the device of the filesystem mounted there
+  dev_t dev = 0;       // the device of the filesystem mounted there; 0 when none
   std::string fstype;  // "fuse.secretfs", ...; empty when nothing is mounted there
 };
 
