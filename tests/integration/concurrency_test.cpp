@@ -1,6 +1,8 @@
 // Concurrent access (SPEC §4): check-and-set, snapshots for readers, changes made by the CLI
 // seen at once, and many threads reading and writing the same keys without torn values.
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -88,8 +90,8 @@ ChildWrite WriteInChild(const std::string& path, const std::string& expect, SetE
 
 TEST_F(ConcurrencyTest, CheckAndSetFailsWithEbusyWhenAnotherWriterCommittedMeanwhile) {
   Put("dev/CAS", "v1");
-  const ChildWrite w = WriteInChild(M("dev/CAS"), "1", SetExpect::kOnTheDescriptor, false,
-                                    "mine", [&] { Put("dev/CAS", "theirs"); });
+  const ChildWrite w = WriteInChild(M("dev/CAS"), "1", SetExpect::kOnTheDescriptor, false, "mine",
+                                    [&] { Put("dev/CAS", "theirs"); });
   EXPECT_EQ(w.open_error, 0);
   EXPECT_EQ(w.setxattr_error, 0);
   EXPECT_EQ(w.write_error, 0);
@@ -113,8 +115,8 @@ TEST_F(ConcurrencyTest, CheckAndSetSetOnThePathBeforeOpenAppliesToThatProcess) {
 // configuration and now rewrites it). close() must still report the conflict.
 TEST_F(ConcurrencyTest, CheckAndSetFailsWithEbusyWhileTheWriterAlsoHoldsAReader) {
   Put("dev/CAS", "v1");
-  const ChildWrite w = WriteInChild(M("dev/CAS"), "1", SetExpect::kOnTheDescriptor, true,
-                                    "mine", [&] { Put("dev/CAS", "theirs"); });
+  const ChildWrite w = WriteInChild(M("dev/CAS"), "1", SetExpect::kOnTheDescriptor, true, "mine",
+                                    [&] { Put("dev/CAS", "theirs"); });
   EXPECT_EQ(w.write_error, 0);
   EXPECT_EQ(w.close_error, EBUSY) << "close() acknowledged a write that was not stored";
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -145,6 +147,49 @@ TEST_F(ConcurrencyTest, StartingAProcessWhileWritingStoresNoPartialValue) {
                                                            "than one version";
 }
 
+// A close looks at the writer's other descriptors (is one of them still this file?). A writer
+// that also holds a file of another FUSE filesystem whose server has stopped answering must
+// still get its close answered: that descriptor is judged from the kernel's cache, never by
+// asking its server.
+TEST_F(ConcurrencyTest, AWriterHoldingAFileOfAStoppedFuseServerIsStillAnswered) {
+  Put("dev/OTHER", "other");
+  const std::string other = Local("other-mnt");
+  ASSERT_EQ(mkdir(other.c_str(), 0700), 0) << strerror(errno);
+  // attr_timeout=0: any stat that may ask the server does.
+  ASSERT_TRUE(Succeeded(MountAt(other, "attr_timeout=0")));
+  const pid_t other_daemon = DaemonPid(other);
+  ASSERT_GT(other_daemon, 0);
+  // Inherited by the shell below (no O_CLOEXEC), which then holds it while it writes.
+  Fd held(open((other + "/dev/OTHER").c_str(), O_RDONLY));
+  ASSERT_TRUE(held.ok()) << strerror(errno);
+  ASSERT_EQ(kill(other_daemon, SIGSTOP), 0);
+  struct Resume {
+    pid_t pid;
+    ~Resume() { kill(pid, SIGCONT); }  // before TearDown unmounts it, whatever happened
+  } resume{other_daemon};
+
+  // Were the close to wait for that server, nothing could end the wait (a FUSE request already
+  // read by its server is waited for even by a killed process): a watchdog resumes the server
+  // after 10 s, and the test fails without hanging.
+  std::atomic<bool> written{false};
+  std::atomic<bool> rescued{false};
+  std::thread watchdog([&] {
+    for (int i = 0; i < 1000 && !written; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (!written) {
+      rescued = true;
+      kill(other_daemon, SIGCONT);
+    }
+  });
+  const ProcessResult w = Spawn({"/bin/sh", "-c", "printf fresh > " + M("dev/KEY")});
+  written = true;
+  watchdog.join();
+  EXPECT_FALSE(rescued) << "the close waited for the stopped FUSE server";
+  EXPECT_TRUE(Succeeded(w)) << Describe(w);
+  EXPECT_EQ(Get("dev/KEY"), "fresh");
+  EXPECT_THAT(Versions("dev/KEY"), ElementsAre(1));
+}
+
 // A write acknowledged by close() is what the very next open reads, even when the writing
 // process also has the key open for reading.
 TEST_F(ConcurrencyTest, AcknowledgedWriteIsVisibleAtOnceWhileTheWriterAlsoHoldsAReader) {
@@ -165,9 +210,8 @@ TEST_F(ConcurrencyTest, ChangeThroughTheCliIsSeenByTheVeryNextCat) {
   Put("dev/LIVE", "short");
   ASSERT_EQ(Shell("cat " + M("dev/LIVE")).out, "short");
   // Longer, then shorter, then much longer than what the kernel saw last: always whole.
-  for (const std::string& value :
-       {std::string("a much longer value than before"), std::string("tiny"),
-        std::string(5000, 'L') + "end"}) {
+  for (const std::string& value : {std::string("a much longer value than before"),
+                                   std::string("tiny"), std::string(5000, 'L') + "end"}) {
     Put("dev/LIVE", value);
     const ProcessResult cat = Shell("cat " + M("dev/LIVE"));
     ASSERT_TRUE(Succeeded(cat));
@@ -230,13 +274,15 @@ TEST_F(ConcurrencyTest, EightThreadsReadAndWriteFourKeysWithoutTornValues) {
         if (rng() % 2 == 0) {
           const WriteResult w = WritePath(path, MakeValue(t, n), O_WRONLY | O_TRUNC);
           if (!w.ok())
-            fail("write " + path + ": " + strerror(w.open_error ? w.open_error
-                                                   : w.write_error ? w.write_error
-                                                                   : w.close_error));
+            fail("write " + path + ": " +
+                 strerror(w.open_error    ? w.open_error
+                          : w.write_error ? w.write_error
+                                          : w.close_error));
           ++writes;
         } else {
           const ReadResult r = ReadPath(path);
-          if (r.error != 0) fail("read " + path + ": " + strerror(r.error));
+          if (r.error != 0)
+            fail("read " + path + ": " + strerror(r.error));
           else if (!IsWrittenValue(r.bytes))
             fail("read " + path + ": a value nobody wrote ('" + r.bytes.substr(0, 40) + "', " +
                  std::to_string(r.bytes.size()) + " bytes)");
