@@ -192,6 +192,7 @@ class SecretsFs {
   int WriteNow(const Caller& who, const Node& node, std::span<const uint8_t> value);
   void RegisterWriter(OpenFile& file);
   // The other handles open for writing on file's inode by the same process (not yet released).
+  // The caller holds expect_mutex_.
   int OtherWritersOf(const OpenFile& file);
 
   // check-and-set versions set with setxattr before open, by (inode, pid).

@@ -157,7 +157,6 @@ long SecretsFs::Write(OpenFile& file, std::span<const uint8_t> data, off_t offse
 }
 
 int SecretsFs::OtherWritersOf(const OpenFile& file) {
-  std::lock_guard lock(expect_mutex_);
   auto [first, last] = writers_.equal_range(file.ino);
   int others = 0;
   for (auto it = first; it != last; ++it)
@@ -167,8 +166,14 @@ int SecretsFs::OtherWritersOf(const OpenFile& file) {
 
 int SecretsFs::Commit(const Caller& who, OpenFile& file, bool closing) {
   if (!file.writable) return 0;
-  // Before file.mutex: expect_mutex_ is taken before a file's mutex elsewhere.
-  const int other_writers = closing ? OtherWritersOf(file) : 0;
+  // A close decides under expect_mutex_ (taken before a file's mutex, as elsewhere): no handle
+  // joins or leaves writers_ while the closing process's descriptors are counted, so every
+  // descriptor seen belongs to a handle counted in writers_. Counted apart, another thread's
+  // release and reopen of the same secret in between made its new descriptor look like a
+  // second reference to this handle: the close skipped its commit, returned 0, and a kill -9
+  // before the release lost an acknowledged write (tests/stress/crash_test.cpp, under ASan).
+  std::unique_lock writers(expect_mutex_, std::defer_lock);
+  if (closing) writers.lock();
   std::lock_guard lock(file.mutex);
   if (file.error != 0) return -file.error;
   if (!file.dirty) return 0;
@@ -181,8 +186,9 @@ int SecretsFs::Commit(const Caller& who, OpenFile& file, bool closing) {
   if (closing) {
     // A closing thread whose id is the opener's process id is that process' main thread.
     const bool by_opener = who.pid == file.opener || ProcessOf(who.pid) == file.opener;
-    if (!by_opener || WriteDescriptionsOf(file.opener, mount_dev_, file.ino) > other_writers)
+    if (!by_opener || WriteDescriptionsOf(file.opener, mount_dev_, file.ino) > OtherWritersOf(file))
       return 0;
+    writers.unlock();  // the commit itself waits for the disk: let others open and close
   }
   store::WriteRequest request;
   request.workspace = file.node.workspace;
