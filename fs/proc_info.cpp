@@ -6,7 +6,6 @@
 #include <linux/kcmp.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -74,47 +73,6 @@ std::vector<std::string> MountsOfStore(const std::string& store_dir) {
         if (fstype == "fuse.secretfs" && source == dir) points.push_back(point);
       });
   return points;
-}
-
-namespace {
-
-// Reads the start of a /proc file (at most `size` - 1 bytes, NUL-terminated) in one read.
-bool ReadStart(const char* path, char* buf, size_t size) {
-  const int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  const ssize_t n = read(fd, buf, size - 1);
-  close(fd);
-  if (n <= 0) return false;
-  buf[n] = '\0';
-  return true;
-}
-
-// The number on the line of `text` that starts with `field` ("Tgid:"); 0 when there is none.
-unsigned long long FieldOf(const char* text, const char* field) {
-  const size_t len = strlen(field);
-  for (const char* line = text; line != nullptr && *line != '\0';) {
-    if (strncmp(line, field, len) == 0) return strtoull(line + len, nullptr, 10);
-    line = strchr(line, '\n');
-    if (line != nullptr) ++line;
-  }
-  return 0;
-}
-
-}  // namespace
-
-pid_t ProcessOf(pid_t tid) {
-  // pidfd_open accepts only a thread group leader: two cheap system calls answer the common case
-  // (a single-threaded process, or the main thread) without generating /proc/TID/status.
-  if (const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, tid, 0)); pidfd >= 0) {
-    close(pidfd);
-    return tid;
-  }
-  char path[32];
-  snprintf(path, sizeof path, "/proc/%d/status", static_cast<int>(tid));
-  char status[1024];  // Tgid is on the fourth line
-  if (!ReadStart(path, status, sizeof status)) return tid;
-  const auto tgid = FieldOf(status, "Tgid:");
-  return tgid > 0 ? static_cast<pid_t>(tgid) : tid;
 }
 
 int WriteDescriptionsOf(pid_t pid, dev_t dev, uint64_t ino) {

@@ -9,9 +9,6 @@
 
 namespace secretfs::fs {
 
-// The process (thread group id) of thread `tid`, read from /proc; `tid` itself when unknown.
-pid_t ProcessOf(pid_t tid);
-
 // How many open file descriptions process `pid` holds for writing on inode `ino` of the
 // filesystem with device `dev`, through its descriptors (from /proc/PID/fd), whichever mount of
 // it they were opened through (a container's bind mount of a workspace counts). Asked during a

@@ -29,7 +29,7 @@ int SecretsFs::OpenForWrite(const Caller& who, const Node& node, uint64_t ino, i
   file->node = node;
   file->ino = ino;
   file->caller = who;
-  file->opener = ProcessOf(who.pid);
+  file->opener = policy::ProcessOfThread(who.pid);
   file->writable = true;
   file->append = (flags & O_APPEND) != 0;
   if (flags & O_TRUNC) {
@@ -185,7 +185,8 @@ int SecretsFs::Commit(const Caller& who, OpenFile& file, bool closing) {
   // commit a half value; whatever a close leaves uncommitted is committed at release.
   if (closing) {
     // A closing thread whose id is the opener's process id is that process' main thread.
-    const bool by_opener = who.pid == file.opener || ProcessOf(who.pid) == file.opener;
+    const bool by_opener =
+        who.pid == file.opener || policy::ProcessOfThread(who.pid) == file.opener;
     if (!by_opener || WriteDescriptionsOf(file.opener, mount_dev_, file.ino) > OtherWritersOf(file))
       return 0;
     writers.unlock();  // the commit itself waits for the disk: let others open and close

@@ -92,6 +92,22 @@ int PidfdOpen(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 
 
 }  // namespace
 
+pid_t ProcessOfThread(pid_t tid) {
+  // pidfd_open accepts only a thread group leader: two cheap system calls answer the common case
+  // (a single-threaded process, or the main thread) without generating /proc/TID/status.
+  if (const int pidfd = PidfdOpen(tid); pidfd >= 0) {
+    close(pidfd);
+    return tid;
+  }
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/status", static_cast<int>(tid));
+  ProcFile file;
+  if (!file.Read(path)) return tid;
+  const auto field = StatusField(file.text(), "Tgid");
+  const auto numbers = field ? ParseNumbers<pid_t>(*field) : std::nullopt;
+  return numbers && numbers->size() == 1 && (*numbers)[0] > 0 ? (*numbers)[0] : tid;
+}
+
 // A pidfd polls readable once its process has exited. An error counts as exited: nothing read is
 // trusted without this answer.
 bool Exited(int pidfd) {

@@ -37,6 +37,9 @@ ProcessFacts ReadProcessFacts(pid_t tid, const FactsWanted& wanted = {});
 // trusted); the caller closes it. While that pidfd shows the process alive, its pid is its own.
 ProcessFacts ReadProcessFactsWithPidfd(pid_t tid, const FactsWanted& wanted, int& pidfd);
 
+// The process (thread group id) of thread `tid`; `tid` itself when unknown.
+pid_t ProcessOfThread(pid_t tid);
+
 // Whether the process behind `pidfd` has exited (an error counts as exited).
 bool Exited(int pidfd);
 

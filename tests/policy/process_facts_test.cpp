@@ -98,6 +98,8 @@ TEST(ProcessFactsTest, AThreadIdGivesItsProcess) {
   const pid_t tid = ReadPid(tid_pipe.fd[0]);
   ASSERT_NE(tid, getpid());
   const ProcessFacts f = ReadProcessFacts(tid);
+  EXPECT_EQ(ProcessOfThread(tid), getpid());
+  EXPECT_EQ(ProcessOfThread(getpid()), getpid());
   release.CloseWrite();
   t.join();
   EXPECT_EQ(f.pid, getpid());
@@ -123,6 +125,8 @@ TEST(ProcessFactsTest, TheCallingThreadsOwnGroupsAreRead) {
   });
   const pid_t tid = ReadPid(tid_pipe.fd[0]);
   const ProcessFacts f = ReadProcessFacts(tid);
+  EXPECT_EQ(ProcessOfThread(tid), getpid());
+  EXPECT_EQ(ProcessOfThread(getpid()), getpid());
   release.CloseWrite();
   t.join();
   EXPECT_EQ(f.pid, getpid());
@@ -152,6 +156,8 @@ TEST(ProcessFactsTest, AChildSeenThroughOneOfItsThreads) {
   const pid_t tid = ReadPid(tid_pipe.fd[0]);
   ASSERT_NE(tid, child);
   const ProcessFacts f = ReadProcessFacts(tid);
+  EXPECT_EQ(ProcessOfThread(tid), child);
+  EXPECT_EQ(ProcessOfThread(child), child);
   release.CloseWrite();
   int status = 0;
   ASSERT_EQ(waitpid(child, &status, 0), child);
