@@ -104,6 +104,15 @@ Status Prepare(const MountRequest& r, const keyring::KeyMaterial& key, Served& s
     if (const std::string why = sd::LoadError(); !why.empty())
       return Status(ENOSYS, "audit_journal=1 needs libsystemd, which cannot be loaded: " + why);
   }
+  // A service manager that set $NOTIFY_SOCKET waits for READY=1, which only libsystemd sends
+  // here: without it the unit would hang until its start timeout. Say why at once instead.
+  if (NotifyWanted()) {
+    if (const std::string why = sd::LoadError(); !why.empty())
+      return Status(ENOSYS,
+                    "$NOTIFY_SOCKET is set (a Type=notify service), but libsystemd, which tells "
+                    "the service manager that the mount is ready, cannot be loaded: " +
+                        why);
+  }
   auto audit_key = (*store)->AuditKey();
   if (!audit_key.ok()) return audit_key.status();
   BlockReloadSignal();  // before the first thread (the audit flusher) starts

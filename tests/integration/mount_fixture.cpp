@@ -407,11 +407,14 @@ void MountedTest::TearDown() {
   EXPECT_FALSE(ec) << "removing " << root_ << ": " << ec.message();
 }
 
-ProcessResult MountedTest::Cli(const std::vector<std::string>& args,
-                               const std::string& input) const {
+ProcessResult MountedTest::Cli(const std::vector<std::string>& args, const std::string& input,
+                               const std::map<std::string, std::string>& env) const {
   std::vector<std::string> argv = {SECRETFS_BINARY, "-s", store_, "-k", "file:" + key_file_};
   argv.insert(argv.end(), args.begin(), args.end());
-  return Spawn(argv, input, ToolEnv());
+  std::map<std::string, std::string> all = env;
+  const std::map<std::string, std::string> tools = ToolEnv();
+  all.insert(tools.begin(), tools.end());  // keeps env's own PATH, if it has one
+  return Spawn(argv, input, all);
 }
 
 ProcessResult MountedTest::Shell(const std::string& script) const {

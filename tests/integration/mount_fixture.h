@@ -126,8 +126,9 @@ class MountedTest : public ::testing::Test {
   // Options of the mount made by SetUp (a comma-separated -o list; empty: none).
   virtual std::string InitialMountOptions() const { return ""; }
 
-  // secretfs -s STORE -k file:KEY ARGS, with `input` on stdin.
-  ProcessResult Cli(const std::vector<std::string>& args, const std::string& input = "") const;
+  // secretfs -s STORE -k file:KEY ARGS, with `input` on stdin and `env` set over the tools' one.
+  ProcessResult Cli(const std::vector<std::string>& args, const std::string& input = "",
+                    const std::map<std::string, std::string>& env = {}) const;
   // /bin/sh -c SCRIPT, with the build directory first in PATH.
   ProcessResult Shell(const std::string& script) const;
   // Any program (argv[0] is looked up in PATH, the build directory first).

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 
 #include "tests/integration/mount_fixture.h"
@@ -74,6 +75,15 @@ class NotifyTest : public MountedTest {
     }
   }
 
+  // An environment in which libsystemd cannot be loaded, as on a host or in an image without
+  // libsystemd0: the dynamic loader finds an empty libsystemd.so.0 first and refuses it.
+  std::map<std::string, std::string> WithoutLibsystemd() {
+    const std::string dir = Local("no-libsystemd");
+    if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) ADD_FAILURE() << strerror(errno);
+    WriteLocalFile(dir + "/libsystemd.so.0", "");
+    return {{"LD_LIBRARY_PATH", dir}};
+  }
+
   // The next notification, or "" after 20 s.
   std::string Next() {
     char buf[4096];
@@ -129,6 +139,39 @@ TEST_F(NotifyTest, AWrongCredentialExitsWithAnErrorAndNeverSaysReady) {
   setsockopt(listener_->get(), SOL_SOCKET, SO_RCVTIMEO, &short_wait, sizeof short_wait);
   EXPECT_THAT(Next(), ::testing::Not(HasSubstr("READY=1")));
   EXPECT_EQ(MountedType(point_), "");
+}
+
+TEST_F(NotifyTest, WithoutLibsystemdAServiceFailsAtOnceSayingWhyInsteadOfNeverBeingReady) {
+  std::map<std::string, std::string> env = WithoutLibsystemd();
+  env["NOTIFY_SOCKET"] = socket_path_;
+  const ProcessResult r = Cli({"mount", "-f", point_}, "", env);
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_FALSE(r.timed_out) << "it served (or hung) instead of failing";
+  EXPECT_THAT(r.err, HasSubstr("NOTIFY_SOCKET"));
+  EXPECT_THAT(r.err, HasSubstr("libsystemd"));
+  EXPECT_EQ(MountedType(point_), "");
+  const timeval short_wait{0, 200'000};
+  setsockopt(listener_->get(), SOL_SOCKET, SO_RCVTIMEO, &short_wait, sizeof short_wait);
+  EXPECT_THAT(Next(), ::testing::Not(HasSubstr("READY=1")));
+}
+
+TEST_F(NotifyTest, WithoutLibsystemdAuditJournalFailsTheMountSayingWhy) {
+  const ProcessResult r = Cli({"mount", point_, "-o", "audit_journal=1"}, "", WithoutLibsystemd());
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("audit_journal=1 needs libsystemd"));
+  EXPECT_EQ(MountedType(point_), "");
+}
+
+TEST_F(NotifyTest, WithoutLibsystemdAMountOutsideSystemdServesAndTheCliWorks) {
+  Put("dev/TOKEN", "no-systemd-here");
+  const ProcessResult mounted = Cli({"mount", point_}, "", WithoutLibsystemd());
+  ASSERT_TRUE(Succeeded(mounted)) << Describe(mounted);
+  TrackMount(point_);
+  EXPECT_EQ(ReadPath(point_ + "/dev/TOKEN").bytes, "no-systemd-here");
+  const ProcessResult got = Cli({"get", "dev/TOKEN"}, "", WithoutLibsystemd());
+  ASSERT_TRUE(Succeeded(got)) << Describe(got);
+  EXPECT_EQ(got.out, "no-systemd-here");
+  Unmount(point_);
 }
 
 }  // namespace
