@@ -4,7 +4,6 @@
 #include <fnmatch.h>
 #include <grp.h>
 #include <pwd.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +18,7 @@
 #include <ini.h>
 
 #include "common/text_format.h"
+#include "policy/trusted_file.h"
 
 namespace secretfs::policy {
 
@@ -335,19 +335,10 @@ Result<std::shared_ptr<const Policy>> Policy::Parse(std::string_view text,
 Result<std::shared_ptr<const Policy>> Policy::LoadFile(const std::string& path) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno(errno, path);
-  struct stat st {};
-  if (fstat(fd, &st) != 0) {
-    const int e = errno;
+  // Whoever can write the policy, or replace it, can make themselves owner of every secret.
+  if (Status s = RequireOnlyTrustedWriters(fd, path, geteuid()); !s.ok()) {
     close(fd);
-    return Status::FromErrno(e, path);
-  }
-  // Whoever can write the policy can make themselves owner of every secret.
-  if (S_ISREG(st.st_mode) && (st.st_mode & S_IWOTH)) {
-    close(fd);
-    char mode[8];
-    snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return Status(EACCES, path + ": writable by every user (mode " + mode +
-                              "), so anyone could grant themselves any role; chmod o-w it");
+    return s;
   }
   std::string text;
   char buf[8192];

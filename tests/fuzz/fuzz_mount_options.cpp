@@ -9,6 +9,7 @@
 // touches the disk). config=VALUE in the -o list is pointed at that memfd, so the list can
 // include the file without naming arbitrary paths (config=/dev/zero would only hang the fuzzer).
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -75,7 +76,8 @@ void CheckError(const Status& s) {
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   g_fd = memfd_create("fuzz_mount_options", MFD_CLOEXEC);
-  if (g_fd < 0) abort();
+  // A memfd is created writable by every user, and a config file anyone could change is refused.
+  if (g_fd < 0 || fchmod(g_fd, 0600) != 0) abort();
   g_path = "/proc/self/fd/" + std::to_string(g_fd);
   return 0;
 }

@@ -134,6 +134,43 @@ TEST_F(MountTest, ConfigFileHoldsPolicyAndAuditOptions) {
   }
 }
 
+// Whoever can change the policy or the config file naming it, or replace either in its
+// directory, could grant themselves any role: such a file is refused, with what to change.
+TEST_F(MountTest, APolicyOrConfigFileAnotherUserCouldChangeIsRefused) {
+  Put("dev/CONF", "v");
+  ASSERT_NO_FATAL_FAILURE(Unmount(mnt_));
+  const std::string policy = Local("policy.ini");
+  ASSERT_NO_FATAL_FAILURE(WriteLocalFile(policy, "[*]\nuid:0 = reader\n"));
+  const std::string config = Local("mount.conf");
+  ASSERT_NO_FATAL_FAILURE(WriteLocalFile(config, "[mount]\npolicy = " + policy + "\n"));
+
+  auto refused = [&](const std::string& options, const std::string& why) {
+    const ProcessResult r = MountAt(mnt_, options);
+    EXPECT_TRUE(FailedCleanly(r)) << options;
+    EXPECT_THAT(r.err, HasSubstr(why)) << options;
+    EXPECT_EQ(MountedType(mnt_), "") << options;
+  };
+  ASSERT_EQ(chmod(config.c_str(), 0666), 0);
+  refused("config=" + config, "config file " + config + ": writable by every user (mode 0666)");
+  ASSERT_EQ(chmod(config.c_str(), 0644), 0);
+  ASSERT_EQ(chown(policy.c_str(), 4321, 0), 0);
+  refused("config=" + config, policy + ": owned by uid 4321");
+  ASSERT_EQ(chown(policy.c_str(), 0, 0), 0);
+
+  // In a directory every user may write, someone could swap the file for their own.
+  const std::string open = Local("open");
+  ASSERT_EQ(mkdir(open.c_str(), 0755), 0);
+  ASSERT_EQ(chmod(open.c_str(), 0777), 0);
+  ASSERT_NO_FATAL_FAILURE(WriteLocalFile(open + "/policy.ini", "[*]\nuid:0 = reader\n"));
+  refused("policy=" + open + "/policy.ini", "its directory " + open + " is writable by every user");
+
+  // Sticky, like /tmp: only the file's owner may replace it there. Accepted, and in force.
+  ASSERT_EQ(chmod(open.c_str(), 01777), 0);
+  ASSERT_NO_FATAL_FAILURE(Remount("policy=" + open + "/policy.ini"));
+  EXPECT_EQ(ReadPath(M("dev/CONF")).bytes, "v");
+  EXPECT_EQ(WritePath(M("dev/CONF"), "x", O_WRONLY | O_TRUNC).open_error, EACCES);
+}
+
 TEST_F(MountTest, StatfsGivesSaneFigures) {
   struct statvfs st {};
   ASSERT_EQ(ErrnoOf(statvfs(mnt_.c_str(), &st)), 0);

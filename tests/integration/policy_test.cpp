@@ -581,6 +581,16 @@ TEST_F(PolicyTest, SighupReloadsThePolicyAndKeepsItWhenTheNewFileIsBroken) {
     std::this_thread::sleep_for(50ms);
   EXPECT_EQ(failed_reloads(), failed_before + 2);
   EXPECT_EQ(ReadAs(reader, M("prod/DB")).error, 0);
+
+  // A well-formed file every user may write (anyone could have written it): rejected too.
+  ASSERT_NO_FATAL_FAILURE(WriteFileAtomically(policy_, without_reader));
+  ASSERT_EQ(chmod(policy_.c_str(), 0666), 0);
+  ASSERT_EQ(kill(daemon, SIGHUP), 0);
+  const auto deadline3 = std::chrono::steady_clock::now() + 5s;
+  while (failed_reloads() == failed_before + 2 && std::chrono::steady_clock::now() < deadline3)
+    std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(failed_reloads(), failed_before + 3) << "a world-writable policy was not refused";
+  EXPECT_EQ(ReadAs(reader, M("prod/DB")).error, 0);
   EXPECT_EQ(DaemonPid(mnt_), daemon) << "SIGHUP must not stop or restart the daemon";
 }
 

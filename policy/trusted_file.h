@@ -1,0 +1,28 @@
+// Files that decide who may do what: the policy file and a mount's config file (which names the
+// policy). Whoever can change such a file, or replace it in its directory, can grant themselves
+// any role, so only root and the user the process runs as may be able to. The rules are sshd's
+// StrictModes, with the sticky-directory exception sudo and systemd make for /tmp-like places.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "common/status.h"
+
+namespace secretfs::policy {
+
+// Ok, or EACCES naming the file or directory at fault and what to change, when the regular file
+// open at `fd` (opened by the name `path`) could be changed by a user other than root and
+// `trusted`:
+//   - the file is owned by someone else, or writable by every user, or by a group other than
+//     root's (gid 0);
+//   - a directory from the file's own up to / is owned by someone else, or writable by every
+//     user or by a group other than root's without the sticky bit (in a sticky directory such as
+//     /tmp only a file's owner may remove or replace it).
+// The directories checked are those `path` names (a link in one another user may write could be
+// pointed elsewhere) and those of the file the descriptor really is, links resolved.
+// Files that are not regular files (a pipe, /dev/stdin) are not checked.
+Status RequireOnlyTrustedWriters(int fd, const std::string& path, uid_t trusted);
+
+}  // namespace secretfs::policy

@@ -1,0 +1,143 @@
+// RequireOnlyTrustedWriters on real files and directories: who owns them and who may write them.
+// Changing owners needs root; those cases are skipped otherwise.
+#include "policy/trusted_file.h"
+
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+namespace secretfs::policy {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr uid_t kStranger = 4321;
+
+class TrustedFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char dir[] = "/tmp/trusted_file_test.XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    dir_ = dir;
+  }
+  void TearDown() override { std::system(("rm -rf '" + dir_ + "'").c_str()); }
+
+  std::string Dir(const std::string& name, mode_t mode) {
+    const std::string path = dir_ + "/" + name;
+    EXPECT_EQ(mkdir(path.c_str(), 0700), 0);
+    EXPECT_EQ(chmod(path.c_str(), mode), 0);  // past the umask
+    return path;
+  }
+  std::string File(const std::string& path, mode_t mode) {
+    std::ofstream(path) << "[*]\nuid:0 = owner\n";
+    EXPECT_EQ(chmod(path.c_str(), mode), 0);
+    return path;
+  }
+  // The check as the policy loader makes it: on a descriptor of `path`.
+  Status Check(const std::string& path, uid_t trusted = geteuid()) {
+    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Status::FromErrno(errno, path);
+    Status s = RequireOnlyTrustedWriters(fd, path, trusted);
+    close(fd);
+    return s;
+  }
+  static bool Root() { return geteuid() == 0; }
+
+  std::string dir_;
+};
+
+TEST_F(TrustedFileTest, AFileOnlyItsOwnerMayWriteInDirectoriesOnlyRootMayWriteIsAccepted) {
+  EXPECT_TRUE(Check(File(dir_ + "/policy.ini", 0644)).ok());
+  EXPECT_TRUE(Check(File(dir_ + "/private.ini", 0600)).ok());
+  EXPECT_TRUE(Check(File(dir_ + "/readonly.ini", 0400)).ok());
+}
+
+TEST_F(TrustedFileTest, AFileEveryUserOrAGroupMayWriteIsRefusedSayingWhatToChange) {
+  const Status open = Check(File(dir_ + "/open.ini", 0666));
+  EXPECT_EQ(open.code(), EACCES);
+  EXPECT_THAT(open.message(), HasSubstr(dir_ + "/open.ini: writable by every user (mode 0666)"));
+  EXPECT_THAT(open.message(), HasSubstr("chmod o-w it"));
+
+  if (!Root()) GTEST_SKIP() << "chown needs root";
+  const std::string shared = File(dir_ + "/shared.ini", 0664);
+  ASSERT_EQ(chown(shared.c_str(), geteuid(), 1234), 0);
+  const Status group = Check(shared);
+  EXPECT_EQ(group.code(), EACCES);
+  EXPECT_THAT(group.message(), HasSubstr("writable by group gid 1234 (mode 0664)"));
+  EXPECT_THAT(group.message(), HasSubstr("chmod g-w it"));
+  ASSERT_EQ(chown(shared.c_str(), geteuid(), 0), 0);
+  EXPECT_TRUE(Check(shared).ok()) << "root's group is root's";
+}
+
+TEST_F(TrustedFileTest, AFileOwnedByAnotherUserIsRefusedUnlessThatUserIsTheTrustedOne) {
+  if (!Root()) GTEST_SKIP() << "chown needs root";
+  const std::string theirs = File(dir_ + "/theirs.ini", 0644);
+  ASSERT_EQ(chown(theirs.c_str(), kStranger, 0), 0);
+  const Status s = Check(theirs, 0);
+  EXPECT_EQ(s.code(), EACCES);
+  EXPECT_THAT(s.message(), HasSubstr("owned by uid 4321, who could grant themselves any role"));
+  EXPECT_THAT(s.message(), HasSubstr("make root its owner"));
+  EXPECT_TRUE(Check(theirs, kStranger).ok()) << "a daemon run by uid 4321 trusts its own files";
+  EXPECT_THAT(Check(theirs, 1000).message(), HasSubstr("make root or uid 1000 its owner"));
+}
+
+TEST_F(TrustedFileTest, ADirectoryAboveThatOthersMayWriteIsRefusedUnlessSticky) {
+  const std::string open = Dir("open", 0777);
+  const Status s = Check(File(open + "/policy.ini", 0644));
+  EXPECT_EQ(s.code(), EACCES);
+  EXPECT_THAT(s.message(),
+              HasSubstr("its directory " + open + " is writable by every user (mode 0777)"));
+  EXPECT_THAT(s.message(), HasSubstr("could replace the file"));
+
+  // Deeper down, the open directory is still above the file.
+  const std::string deeper = open + "/etc";
+  ASSERT_EQ(mkdir(deeper.c_str(), 0755), 0);
+  EXPECT_THAT(Check(File(deeper + "/policy.ini", 0644)).message(),
+              HasSubstr("its directory " + open + " is"));
+
+  // Sticky, like /tmp: nobody but the file's owner may remove or replace it there.
+  const std::string sticky = Dir("sticky", 01777);
+  EXPECT_TRUE(Check(File(sticky + "/policy.ini", 0644)).ok());
+}
+
+TEST_F(TrustedFileTest, ADirectoryOwnedByAnotherUserIsRefused) {
+  if (!Root()) GTEST_SKIP() << "chown needs root";
+  const std::string theirs = Dir("theirs", 0755);
+  const std::string file = File(theirs + "/policy.ini", 0644);
+  ASSERT_EQ(chown(theirs.c_str(), kStranger, 0), 0);
+  const Status s = Check(file, 0);
+  EXPECT_EQ(s.code(), EACCES);
+  EXPECT_THAT(s.message(), HasSubstr("its directory " + theirs + " is owned by uid 4321"));
+}
+
+TEST_F(TrustedFileTest, TheDirectoriesOfTheNameAndOfTheFileItLinksToAreChecked) {
+  // A link from a safe place to a file in an open directory: the open directory counts.
+  const std::string open = Dir("open", 0777);
+  File(open + "/policy.ini", 0644);
+  const std::string safe = Dir("safe", 0755);
+  ASSERT_EQ(symlink((open + "/policy.ini").c_str(), (safe + "/policy.ini").c_str()), 0);
+  EXPECT_THAT(Check(safe + "/policy.ini").message(), HasSubstr("its directory " + open));
+
+  // A link in an open directory to a safe file: whoever may write there may point it elsewhere.
+  File(safe + "/real.ini", 0644);
+  EXPECT_TRUE(Check(safe + "/real.ini").ok());
+  ASSERT_EQ(symlink((safe + "/real.ini").c_str(), (open + "/link.ini").c_str()), 0);
+  EXPECT_THAT(Check(open + "/link.ini").message(), HasSubstr("its directory " + open));
+}
+
+TEST_F(TrustedFileTest, WhatIsNotARegularFileIsNotChecked) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  EXPECT_TRUE(RequireOnlyTrustedWriters(fds[0], "a pipe", 0).ok());
+  close(fds[0]);
+  close(fds[1]);
+}
+
+}  // namespace
+}  // namespace secretfs::policy
