@@ -29,7 +29,15 @@ Result<keyring::KeySource> CliContext::KeySource() const {
 Result<keyring::KeyMaterial> CliContext::LoadKey(keyring::Prompt prompt) const {
   auto source = KeySource();
   if (!source) return source.status();
-  return keyring::LoadKeyMaterial(*source, prompt, "the store at " + options_.store_dir);
+  std::string warning;
+  auto key =
+      keyring::LoadKeyMaterial(*source, prompt, "the store at " + options_.store_dir, &warning);
+  Warn(warning);
+  return key;
+}
+
+void CliContext::Warn(const std::string& warning) {
+  if (!warning.empty()) std::cerr << "secretfs: warning: " << OneLine(warning) << std::endl;
 }
 
 Result<std::unique_ptr<store::SecretStore>> CliContext::OpenUnlocked(

@@ -63,6 +63,8 @@ class CliContext {
   // Prints "secretfs: <what>: <why>" and returns kExitError.
   static int Fail(const std::string& what, const Status& status);
   static int Fail(const std::string& what, const std::string& why);
+  // "secretfs: warning: WARNING" on stderr; nothing for "".
+  static void Warn(const std::string& warning);
 
   // "user:NAME" (or "uid:N") of the person running the command, recorded as a value's author.
   static std::string Author();

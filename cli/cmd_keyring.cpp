@@ -65,11 +65,14 @@ int Add(CliContext& ctx, const std::string& new_key, const std::string& label,
   auto store = ctx.OpenFor("keyring add", policy::Action::kOwn);
   if (!store) return CliContext::Fail("keyring add", store.status());
   Result<keyring::KeyMaterial> material = Status(EINVAL, "no key");
+  std::string warning;
   if (recipient)
     material = std::move(*recipient);
   else
-    material = keyring::LoadKeyMaterial(*source, keyring::Prompt::kConfirm, "the new key slot");
+    material =
+        keyring::LoadKeyMaterial(*source, keyring::Prompt::kConfirm, "the new key slot", &warning);
   if (!material) return CliContext::Fail("keyring add", material.status());
+  CliContext::Warn(warning);
   audit::Event event = CliContext::CliEvent("keyring add");
   switch (material->kind) {
     case keyring::KeyMaterial::Kind::kPassphrase:

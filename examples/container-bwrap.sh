@@ -88,6 +88,7 @@ secretfs() { "$secretfs_bin" -s "$store" -k "file:$key" "$@"; }
 step "secretfs init; workspaces app (DB_PASSWORD, API_TOKEN) and other (SMTP_PASSWORD)"
 head -c 32 /dev/urandom >"$key"
 chmod 600 "$key"
+chmod 600 "$key"
 secretfs init
 secretfs workspace create app
 secretfs workspace create other

@@ -30,9 +30,22 @@ Result<SecretBuffer> ReadAll(int fd, const std::string& what) {
   return bytes;
 }
 
-Result<SecretBuffer> ReadFile(const std::string& path, const std::string& what) {
+Result<SecretBuffer> ReadFile(const std::string& path, const std::string& what,
+                              std::string* warning = nullptr) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno(errno, what);
+  struct stat st {};
+  if (warning != nullptr && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077)) {
+    // Whoever reads the key and a copy of the store reads every secret; whoever may change it may
+    // hand `init` or `keyring add` a key they know. Said, not refused: ssh refuses such private
+    // keys, but key files made with a plain `head -c 32 /dev/urandom > FILE` work today.
+    char mode[8];
+    snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    *warning = what + ": mode " + mode +
+               " lets other users read or change it, and with it every secret of a store it "
+               "opens; chmod 600 " +
+               path;
+  }
   auto r = ReadAll(fd, what);
   close(fd);
   return r;
@@ -265,7 +278,7 @@ Result<KeySource> ParseKeySource(std::string_view spec) {
 }
 
 Result<KeyMaterial> LoadKeyMaterial(const KeySource& source, Prompt prompt,
-                                    std::string_view purpose) {
+                                    std::string_view purpose, std::string* warning) {
   KeyMaterial m;
   m.origin = source.text;
   Result<SecretBuffer> bytes = Status(EINVAL, "no key source");
@@ -275,7 +288,7 @@ Result<KeyMaterial> LoadKeyMaterial(const KeySource& source, Prompt prompt,
       bytes = AskPassphrase(prompt, purpose);
       break;
     case KeySource::Kind::kFile:
-      bytes = ReadFile(source.arg, "key file " + source.arg);
+      bytes = ReadFile(source.arg, "key file " + source.arg, warning);
       break;
     case KeySource::Kind::kFd:
       bytes = ReadAll(std::stoi(source.arg), "key fd " + source.arg);

@@ -46,9 +46,11 @@ inline constexpr size_t kMaxPassphraseBytes = 1024;
 // locked memory; ECANCELED when it fails or times out); ENXIO when there is neither.
 // ENOENT/EACCES/... with the path for unreadable files; EINVAL for empty material.
 // host:PATH: EACCES when the file is readable or writable by group or others, EINVAL unless it
-// holds exactly kX25519KeyBytes bytes.
+// holds exactly kX25519KeyBytes bytes. file:PATH readable or writable by group or others is
+// loaded, and `warning` (when given) says so for the operator ("" otherwise).
 Result<KeyMaterial> LoadKeyMaterial(const KeySource& source, Prompt prompt,
-                                    std::string_view purpose = "the store");
+                                    std::string_view purpose = "the store",
+                                    std::string* warning = nullptr);
 
 // The text form of a recipient public key: "secretfs-recipient:" and the key in unpadded URL-safe
 // base64 (43 characters).

@@ -18,6 +18,7 @@ trap cleanup EXIT
 # workspace `bench`, mounted at $1 (and unmounted on exit).
 mount_new_store() {
   head -c 32 /dev/urandom >"$work/key"
+  chmod 600 "$work/key"
   export SECRETFS_STORE="$work/store" SECRETFS_KEY="file:$work/key"
   "$secretfs" init >/dev/null
   "$secretfs" workspace create bench >/dev/null

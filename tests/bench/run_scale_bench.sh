@@ -23,6 +23,7 @@ ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 
 echo "$(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, $(uname -r); stores on $(df --output=fstype "$work" | tail -1)"
 head -c 32 /dev/urandom >"$work/key"
+chmod 600 "$work/key"
 # Built on tmpfs when there is one (no fsync per secret), then copied where it is read.
 scratch=$work
 [ -d /dev/shm ] && scratch=$(mktemp -d /dev/shm/secretfs-scale.XXXXXX)

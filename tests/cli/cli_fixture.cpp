@@ -1,6 +1,7 @@
 #include "tests/cli/cli_fixture.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
@@ -21,6 +22,11 @@ void WriteFileBytes(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   EXPECT_TRUE(out.good()) << "cannot write " << path;
+}
+
+void WriteKeyFile(const std::string& path, const std::string& bytes) {
+  WriteFileBytes(path, bytes);
+  EXPECT_EQ(chmod(path.c_str(), 0600), 0) << path;
 }
 
 std::string RandomBytes(size_t n) {
@@ -83,7 +89,7 @@ void CliTest::SetUp() {
   root_ = tmpl;
   store_ = root_ + "/store";
   key_file_ = root_ + "/key";
-  WriteFileBytes(key_file_, RandomBytes(32));
+  WriteKeyFile(key_file_, RandomBytes(32));
 }
 
 void CliTest::TearDown() {

@@ -17,6 +17,8 @@ namespace secretfs::testing {
 // Files as bytes.
 std::string ReadFileBytes(const std::string& path);
 void WriteFileBytes(const std::string& path, const std::string& bytes);
+// A key file as operators should keep one: mode 0600 (a looser one draws a warning on stderr).
+void WriteKeyFile(const std::string& path, const std::string& bytes);
 std::string RandomBytes(size_t n);
 // Every byte value 0..255 `times` times over: NULs, newlines, high bytes.
 std::string AllByteValues(size_t times = 1);

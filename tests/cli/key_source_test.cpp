@@ -76,13 +76,31 @@ TEST_F(KeySourceTest, MissingKeyFileCreatesNoStore) {
   EXPECT_FALSE(std::filesystem::exists(store_));
 }
 
+// A key file other users may read opens the store for them too: it works (plain
+// `head -c 32 /dev/urandom > FILE` keys do), with a warning naming the file and the fix.
+TEST_F(KeySourceTest, AKeyFileOthersMayReadWorksWithAWarningNamingTheFix) {
+  ASSERT_EQ(chmod(key_file_.c_str(), 0644), 0);
+  const ProcessResult init = Run({"init"});
+  EXPECT_EQ(init.exit_code, 0) << init.err;
+  EXPECT_THAT(init.err, HasSubstr("secretfs: warning: key file " + key_file_ +
+                                  ": mode 0644 lets other users read or change it"));
+  EXPECT_THAT(init.err, HasSubstr("chmod 600 " + key_file_));
+  ASSERT_EQ(chmod(key_file_.c_str(), 0640), 0);
+  EXPECT_THAT(Run({"workspace", "create", "prod"}).err, HasSubstr("mode 0640"));
+
+  ASSERT_EQ(chmod(key_file_.c_str(), 0600), 0);
+  const ProcessResult quiet = Run({"ls"});
+  EXPECT_TRUE(Succeeded(quiet)) << quiet.err;
+  EXPECT_EQ(quiet.err, "");
+}
+
 TEST_F(KeySourceTest, InitOverAnExistingStoreIsRefused) {
   ASSERT_NO_FATAL_FAILURE(InitStore());
   ASSERT_NO_FATAL_FAILURE(CreateWorkspace("prod"));
   Put("prod/K", "one");
   const std::string before = ReadFileBytes(DataFile());
   EXPECT_TRUE(FailedWithOneLine(Run({"init"})));
-  WriteFileBytes(Path("other-key"), RandomBytes(32));
+  WriteKeyFile(Path("other-key"), RandomBytes(32));
   EXPECT_TRUE(FailedWithOneLine(RunRaw({"-s", store_, "-k", "file:" + Path("other-key"), "init"})));
   EXPECT_TRUE(ReadFileBytes(DataFile()) == before);
   EXPECT_EQ(Get("prod/K"), "one");

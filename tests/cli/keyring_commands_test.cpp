@@ -19,7 +19,7 @@ class KeyringCommandsTest : public CliTest {
     ASSERT_NO_FATAL_FAILURE(CreateWorkspace("prod"));
     Put("prod/K", "keyring-value");
     second_key_ = Path("second-key");
-    WriteFileBytes(second_key_, RandomBytes(48));
+    WriteKeyFile(second_key_, RandomBytes(48));
   }
 
   ProcessResult RunWithKey(const std::string& source, const std::vector<std::string>& args,
@@ -103,7 +103,7 @@ TEST_F(KeyringCommandsTest, MismatchedNewPassphraseAddsNoSlot) {
 }
 
 TEST_F(KeyringCommandsTest, NewKeyFileShorterThanSixteenBytesIsRefused) {
-  WriteFileBytes(second_key_, RandomBytes(8));
+  WriteKeyFile(second_key_, RandomBytes(8));
   EXPECT_TRUE(FailedWithOneLine(Run({"keyring", "add", "--new-key", "file:" + second_key_})));
   EXPECT_THAT(Slots("file:" + key_file_), ElementsAre("1 key-file initial *"));
 }
@@ -163,7 +163,7 @@ TEST_F(KeyringCommandsTest, RotateKeepsTheKeyUsedAndRecipientsAndDropsTheRest) {
 
 TEST_F(KeyringCommandsTest, RotateWithAKeyThatDoesNotOpenTheStoreChangesNothing) {
   ASSERT_TRUE(Succeeded(Run({"keyring", "add", "--new-key", "file:" + second_key_})));
-  WriteFileBytes(Path("stranger"), RandomBytes(32));
+  WriteKeyFile(Path("stranger"), RandomBytes(32));
   EXPECT_TRUE(FailedWithOneLine(RunWithKey("file:" + Path("stranger"), {"keyring", "rotate"})));
   EXPECT_THAT(Slots("file:" + second_key_),
               ElementsAre("1 key-file initial", "2 key-file file:" + second_key_ + " *"));

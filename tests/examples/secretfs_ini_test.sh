@@ -47,7 +47,7 @@ set_value() {
 
 # The store, made with an administrator's key file, holding what the policy talks about.
 admin=(-s "$tmp/store" -k "file:$tmp/admin.key")
-head -c 32 /dev/urandom >"$tmp/admin.key"
+(umask 077; head -c 32 /dev/urandom >"$tmp/admin.key")
 "$secretfs" "${admin[@]}" init >/dev/null
 "$secretfs" "${admin[@]}" workspace create prod >/dev/null
 printf 'db-pass' | "$secretfs" "${admin[@]}" put prod/DB_PASSWORD >/dev/null
@@ -70,7 +70,7 @@ case "$key" in
     "$secretfs" "${admin[@]}" keyring add --label host --new-key "host:$tmp/host.key" >/dev/null
     set_value key "host:$tmp/host.key" ;;
   file:*)
-    head -c 32 /dev/urandom >"$tmp/boot.key"
+    (umask 077; head -c 32 /dev/urandom >"$tmp/boot.key")
     "$secretfs" "${admin[@]}" keyring add --label boot --new-key "file:$tmp/boot.key" >/dev/null
     set_value key "file:$tmp/boot.key" ;;
   "") mount_key=(-k "file:$tmp/admin.key") ;;

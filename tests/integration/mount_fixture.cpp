@@ -379,6 +379,7 @@ void MountedTest::SetUp() {
   key_file_ = root_ + "/key";
   mnt_ = root_ + "/mnt";
   ASSERT_NO_FATAL_FAILURE(WriteLocalFile(key_file_, RandomBytes(32)));
+  ASSERT_EQ(chmod(key_file_.c_str(), 0600), 0);  // a key file others may read draws a warning
   ASSERT_EQ(mkdir(mnt_.c_str(), 0755), 0);
   ASSERT_TRUE(Succeeded(Cli({"init"})));
   ASSERT_TRUE(Succeeded(Cli({"workspace", "create", "dev"})));

@@ -55,6 +55,7 @@ grep -qi "policy" <<<"$page" || fail "man 5 secretfs.ini: no policy section"
 
 # mount.fuse3 runs `secretfs STORE MOUNTPOINT -o OPTIONS`: the package's, /usr/local/bin is hidden.
 head -c 32 /dev/urandom >"$work/key"
+chmod 600 "$work/key"
 secretfs -s "$work/store" -k "file:$work/key" init >/dev/null
 secretfs -s "$work/store" -k "file:$work/key" workspace create dev >/dev/null
 printf 'packaged' | secretfs -s "$work/store" -k "file:$work/key" put dev/TOKEN >/dev/null

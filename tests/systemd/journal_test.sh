@@ -36,6 +36,7 @@ for _ in $(seq 100); do [ -S /run/systemd/journal/socket ] && break; sleep 0.05;
 
 export SECRETFS_STORE=$work/store SECRETFS_KEY=file:$work/key
 head -c 32 /dev/urandom > "$work/key"
+chmod 600 "$work/key"
 "$secretfs" init >/dev/null
 "$secretfs" workspace create dev >/dev/null
 printf 'journal-value' | "$secretfs" put dev/TOKEN >/dev/null
