@@ -5,7 +5,12 @@
 #   policy_ini_test.sh SECRETFS_BINARY SOURCE_DIR
 set -euo pipefail
 secretfs=$1
-policy=$2/examples/policy.ini
+# A copy in a directory of our own: the checkout may belong to another user or be group-writable
+# (umask 002), and a policy file another user could change is refused (docs/policy.md).
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+install -m 0644 "$2/examples/policy.ini" "$work/policy.ini"
+policy=$work/policy.ini
 
 failed=0
 # check EXPECTED_EXIT UID GID GROUPS TARGET OP  (GROUPS '' for none: the ids need not exist)
