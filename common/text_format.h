@@ -12,6 +12,13 @@
 
 namespace secretfs {
 
+// A file mode's permission bits as chmod takes them: "0644", "1777".
+inline std::string OctalMode(mode_t mode) {
+  char text[8];
+  std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
+  return text;
+}
+
 // RFC 3339 UTC: "2026-11-22T10:04:05Z", or with nanoseconds "2026-11-22T10:04:05.123456789Z".
 inline std::string FormatTime(int64_t ns, bool with_nanos = false) {
   const time_t secs = static_cast<time_t>(ns / 1'000'000'000);

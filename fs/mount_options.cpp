@@ -3,7 +3,6 @@
 // Debian's libinih (r55) is built with INI_HANDLER_LINENO: its handlers get the line number as a
 // fifth argument, and the handler below must take it (its header does not say so by itself).
 #define INI_HANDLER_LINENO 1
-#include <fcntl.h>
 #include <ini.h>
 #include <unistd.h>
 
@@ -157,35 +156,13 @@ Status ApplyOptionList(const std::string& list, MountOptions& options) {
   return Status::Ok();
 }
 
-namespace {
-
-// The config file names the policy and may raise the role cap: like the policy, it must be
-// changeable by nobody but root and the user mounting (policy/trusted_file.h).
-Status ReadConfigFile(const std::string& path, std::string& text) {
-  constexpr size_t kMaxConfigBytes = 1 << 20;
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status(ENOENT, "config file " + path + ": cannot be opened");
-  Status s = policy::RequireOnlyTrustedWriters(fd, path, geteuid());
-  if (!s.ok()) s = Status(s.code(), "config file " + s.message());
-  char buf[8192];
-  while (s.ok()) {
-    const ssize_t n = read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) s = Status::FromErrno(errno, "config file " + path);
-    if (n <= 0) break;
-    text.append(buf, static_cast<size_t>(n));
-    if (text.size() > kMaxConfigBytes)
-      s = Status(EINVAL, "config file " + path + ": larger than 1 MiB, not a config file");
-  }
-  close(fd);
-  return s;
-}
-
-}  // namespace
-
 Status ApplyConfigFile(const std::string& path, MountOptions& options) {
-  std::string text;
-  SECRETFS_RETURN_IF_ERROR(ReadConfigFile(path, text));
+  // It names the policy and may raise the role cap: like the policy, nobody but root and the
+  // user mounting may be able to change it (policy/trusted_file.h).
+  constexpr size_t kMaxConfigBytes = 1 << 20;
+  auto read = policy::ReadTrustedFile(path, geteuid(), kMaxConfigBytes, "config file");
+  if (!read) return Status(read.status().code(), "config file " + read.status().message());
+  const std::string& text = *read;
   // inih reads lines into a 200-byte buffer and parses the rest of a longer line as a line of its
   // own: such a line is refused rather than half-applied.
   constexpr size_t kMaxLine = 190;

@@ -14,6 +14,8 @@
 #include <cstdlib>
 #include <iterator>
 
+#include "common/text_format.h"
+
 namespace secretfs::keyring {
 namespace {
 
@@ -39,9 +41,7 @@ Result<SecretBuffer> ReadFile(const std::string& path, const std::string& what,
     // Whoever reads the key and a copy of the store reads every secret; whoever may change it may
     // hand `init` or `keyring add` a key they know. Said, not refused: ssh refuses such private
     // keys, but key files made with a plain `head -c 32 /dev/urandom > FILE` work today.
-    char mode[8];
-    snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    *warning = what + ": mode " + mode +
+    *warning = what + ": mode " + OctalMode(st.st_mode) +
                " lets other users read or change it, and with it every secret of a store it "
                "opens; chmod 600 " +
                path;
@@ -220,9 +220,7 @@ Result<SecretBuffer> ReadHostKey(const std::string& path) {
   } else if (!S_ISREG(st.st_mode)) {
     bytes = Status(EINVAL, what + ": not a regular file");
   } else if ((st.st_mode & 077) != 0) {
-    char mode[8];
-    snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    bytes = Status(EACCES, what + ": mode " + mode +
+    bytes = Status(EACCES, what + ": mode " + OctalMode(st.st_mode) +
                                " lets others read or change it; a private key must be 0600 "
                                "(chmod 600 " +
                                path + ")");

@@ -1,6 +1,5 @@
 #include "policy/policy.h"
 
-#include <fcntl.h>
 #include <fnmatch.h>
 #include <grp.h>
 #include <pwd.h>
@@ -333,32 +332,10 @@ Result<std::shared_ptr<const Policy>> Policy::Parse(std::string_view text,
 }
 
 Result<std::shared_ptr<const Policy>> Policy::LoadFile(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno(errno, path);
   // Whoever can write the policy, or replace it, can make themselves owner of every secret.
-  if (Status s = RequireOnlyTrustedWriters(fd, path, geteuid()); !s.ok()) {
-    close(fd);
-    return s;
-  }
-  std::string text;
-  char buf[8192];
-  for (;;) {
-    const ssize_t n = read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int e = errno;
-      close(fd);
-      return Status::FromErrno(e, path);
-    }
-    if (n == 0) break;
-    text.append(buf, static_cast<size_t>(n));
-    if (text.size() > kMaxPolicyBytes) {
-      close(fd);
-      return Status(EINVAL, path + ": larger than 1 MiB, not a policy file");
-    }
-  }
-  close(fd);
-  return Parse(text, path);
+  auto text = ReadTrustedFile(path, geteuid(), kMaxPolicyBytes, "policy file");
+  if (!text) return text.status();
+  return Parse(*text, path);
 }
 
 std::shared_ptr<const Policy> Policy::Default(uid_t owner_uid) {

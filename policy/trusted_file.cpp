@@ -1,33 +1,46 @@
 #include "policy/trusted_file.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <optional>
 #include <string_view>
+
+#include "common/text_format.h"
 
 namespace secretfs::policy {
 namespace {
 
-std::string Octal(mode_t mode) {
-  char text[8];
-  std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
-  return text;
-}
+// Someone besides root and `trusted` who could change an entry: who, and for a file, the change
+// that stops them.
+struct OtherWriter {
+  std::string who;  // "owned by uid 4321", "writable by every user (mode 0666)", ...
+  std::string fix;  // "who could grant themselves any role; make root its owner", ...
+};
 
-// Who besides root and `trusted` could change an entry with these attributes ("" when nobody):
-// its owner, every user, or the members of its group. A sticky directory lets others add names
-// but not remove or replace those of other owners, so its write bits let nobody replace ours.
-std::string OtherWriters(const struct stat& st, uid_t trusted, bool directory) {
-  if (st.st_uid != 0 && st.st_uid != trusted) return "owned by uid " + std::to_string(st.st_uid);
-  if (directory && (st.st_mode & S_ISVTX)) return "";
-  if (st.st_mode & S_IWOTH) return "writable by every user (mode " + Octal(st.st_mode) + ")";
+// Nobody (nullopt), or the first of: its owner, every user, the members of its group. A sticky
+// directory lets others add names but not remove or replace those of other owners, so its write
+// bits let nobody replace ours.
+std::optional<OtherWriter> OtherWriters(const struct stat& st, uid_t trusted, bool directory) {
+  if (st.st_uid != 0 && st.st_uid != trusted) {
+    std::string owner = "root";
+    if (trusted != 0) owner += " or uid " + std::to_string(trusted);
+    return OtherWriter{"owned by uid " + std::to_string(st.st_uid),
+                       "who could grant themselves any role; make " + owner + " its owner"};
+  }
+  if (directory && (st.st_mode & S_ISVTX)) return std::nullopt;
+  if (st.st_mode & S_IWOTH)
+    return OtherWriter{"writable by every user (mode " + OctalMode(st.st_mode) + ")",
+                       "so anyone could grant themselves any role; chmod o-w it"};
   if ((st.st_mode & S_IWGRP) && st.st_gid != 0)
-    return "writable by group gid " + std::to_string(st.st_gid) + " (mode " + Octal(st.st_mode) +
-           ")";
-  return "";
+    return OtherWriter{"writable by group gid " + std::to_string(st.st_gid) + " (mode " +
+                           OctalMode(st.st_mode) + ")",
+                       "whose members could grant themselves any role; chmod g-w it"};
+  return std::nullopt;
 }
 
 // The path `fd` really names (symbolic links resolved), or "" when the kernel gives none.
@@ -62,19 +75,8 @@ Status RequireOnlyTrustedWriters(int fd, const std::string& path, uid_t trusted)
   struct stat st {};
   if (fstat(fd, &st) != 0) return Status::FromErrno(errno, path);
   if (!S_ISREG(st.st_mode)) return Status::Ok();
-  if (const std::string who = OtherWriters(st, trusted, false); !who.empty()) {
-    std::string remedy;
-    if (st.st_uid != 0 && st.st_uid != trusted) {
-      remedy = "who could grant themselves any role; make root";
-      if (trusted != 0) remedy += " or uid " + std::to_string(trusted);
-      remedy += " its owner";
-    } else if (st.st_mode & S_IWOTH) {
-      remedy = "so anyone could grant themselves any role; chmod o-w it";
-    } else {
-      remedy = "whose members could grant themselves any role; chmod g-w it";
-    }
-    return Status(EACCES, path + ": " + who + ", " + remedy);
-  }
+  if (const auto writer = OtherWriters(st, trusted, false))
+    return Status(EACCES, path + ": " + writer->who + ", " + writer->fix);
   // Both the directories the name goes through (a link there could be pointed elsewhere) and
   // those the file really is in.
   for (const std::string& named : {AbsolutePath(path), RealPath(fd)}) {
@@ -82,8 +84,8 @@ Status RequireOnlyTrustedWriters(int fd, const std::string& path, uid_t trusted)
     for (std::string dir = Parent(named);; dir = Parent(dir)) {
       struct stat d {};
       if (stat(dir.c_str(), &d) != 0) return Status::FromErrno(errno, path + ": directory " + dir);
-      if (const std::string who = OtherWriters(d, trusted, true); !who.empty())
-        return Status(EACCES, path + ": its directory " + dir + " is " + who +
+      if (const auto writer = OtherWriters(d, trusted, true))
+        return Status(EACCES, path + ": its directory " + dir + " is " + writer->who +
                                   ", so another user could replace the file and grant themselves "
                                   "any role; move the file, or make the directory root's and "
                                   "writable by nobody else");
@@ -91,6 +93,28 @@ Status RequireOnlyTrustedWriters(int fd, const std::string& path, uid_t trusted)
     }
   }
   return Status::Ok();
+}
+
+Result<std::string> ReadTrustedFile(const std::string& path, uid_t trusted, size_t max_bytes,
+                                    std::string_view kind) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(errno, path);
+  Status s = RequireOnlyTrustedWriters(fd, path, trusted);
+  std::string text;
+  char buf[8192];
+  while (s.ok()) {
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) s = Status::FromErrno(errno, path);
+    if (n <= 0) break;
+    text.append(buf, static_cast<size_t>(n));
+    if (text.size() > max_bytes)
+      s = Status(EINVAL, path + ": larger than " + std::to_string(max_bytes >> 20) +
+                             " MiB, not a " + std::string(kind));
+  }
+  close(fd);
+  if (!s.ok()) return s;
+  return text;
 }
 
 }  // namespace secretfs::policy

@@ -6,7 +6,9 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <string>
+#include <string_view>
 
 #include "common/status.h"
 
@@ -24,5 +26,10 @@ namespace secretfs::policy {
 // pointed elsewhere) and those of the file the descriptor really is, links resolved.
 // Files that are not regular files (a pipe, /dev/stdin) are not checked.
 Status RequireOnlyTrustedWriters(int fd, const std::string& path, uid_t trusted);
+
+// The bytes of the file at `path` once RequireOnlyTrustedWriters accepts it; errno-coded errors
+// naming `path`, and EINVAL when it holds more than `max_bytes` ("not a KIND").
+Result<std::string> ReadTrustedFile(const std::string& path, uid_t trusted, size_t max_bytes,
+                                    std::string_view kind);
 
 }  // namespace secretfs::policy

@@ -132,11 +132,32 @@ TEST_F(TrustedFileTest, TheDirectoriesOfTheNameAndOfTheFileItLinksToAreChecked) 
 }
 
 TEST_F(TrustedFileTest, WhatIsNotARegularFileIsNotChecked) {
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  EXPECT_TRUE(RequireOnlyTrustedWriters(fds[0], "a pipe", 0).ok());
-  close(fds[0]);
-  close(fds[1]);
+  // /dev/null is writable by every user (0666): a regular file like it would be refused.
+  const int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  EXPECT_TRUE(RequireOnlyTrustedWriters(fd, "/dev/null", 0).ok());
+  close(fd);
+}
+
+TEST_F(TrustedFileTest, ReadTrustedFileReadsWhatPassesAndRefusesTheRestOrTooMuch) {
+  const std::string path = File(dir_ + "/policy.ini", 0644);
+  auto text = ReadTrustedFile(path, geteuid(), 1 << 20, "policy file");
+  ASSERT_TRUE(text.ok()) << text.status().message();
+  EXPECT_EQ(*text, "[*]\nuid:0 = owner\n");
+
+  ASSERT_EQ(chmod(path.c_str(), 0666), 0);
+  EXPECT_EQ(ReadTrustedFile(path, geteuid(), 1 << 20, "policy file").status().code(), EACCES);
+
+  ASSERT_EQ(chmod(path.c_str(), 0644), 0);
+  const std::string big = dir_ + "/big.ini";
+  std::ofstream(big) << std::string((1 << 20) + 1, ';');
+  auto too_big = ReadTrustedFile(big, geteuid(), 1 << 20, "policy file");
+  EXPECT_EQ(too_big.status().code(), EINVAL);
+  EXPECT_THAT(too_big.status().message(),
+              HasSubstr(big + ": larger than 1 MiB, not a policy file"));
+
+  EXPECT_EQ(ReadTrustedFile(dir_ + "/nope", geteuid(), 1 << 20, "policy file").status().code(),
+            ENOENT);
 }
 
 }  // namespace
