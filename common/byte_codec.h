@@ -23,6 +23,17 @@ class ByteWriter {
     Raw(b);
   }
   void Str(std::string_view s) { Bytes({reinterpret_cast<const uint8_t*>(s.data()), s.size()}); }
+  // LEB128, low 7 bits first: one byte below 128, where U32 always takes four. For fields of
+  // records stored by the hundred thousand.
+  void Varint(uint64_t v) {
+    for (; v >= 0x80; v >>= 7) out_.push_back(static_cast<uint8_t>(v | 0x80));
+    out_.push_back(static_cast<uint8_t>(v));
+  }
+  // A byte string prefixed with its length as a Varint.
+  void VarStr(std::string_view s) {
+    Varint(s.size());
+    Raw({reinterpret_cast<const uint8_t*>(s.data()), s.size()});
+  }
   // Bytes with no length prefix (for fixed-size fields and trailing payloads).
   void Raw(std::span<const uint8_t> b) { out_.insert(out_.end(), b.begin(), b.end()); }
 
@@ -69,6 +80,29 @@ class ByteReader {
   bool Str(std::string& s) {
     std::span<const uint8_t> b;
     if (!Bytes(b)) return false;
+    s.assign(reinterpret_cast<const char*>(b.data()), b.size());
+    return true;
+  }
+  // Only the shortest encoding of each value is accepted (no trailing 0x80 0x00 padding, nothing
+  // beyond 64 bits), so every encoding decodes one way and re-encodes to the same bytes.
+  bool Varint(uint64_t& v) {
+    v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      uint8_t b = 0;
+      if (!U8(b)) return false;
+      if (shift == 63 && b > 1) return ok_ = false;  // more than 64 bits
+      v |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) {
+        if (b == 0 && shift > 0) return ok_ = false;  // padded: 0x80 0x00 for 0
+        return true;
+      }
+    }
+    return ok_ = false;
+  }
+  bool VarStr(std::string& s) {
+    uint64_t n = 0;
+    std::span<const uint8_t> b;
+    if (!Varint(n) || !Raw(n, b)) return false;
     s.assign(reinterpret_cast<const char*>(b.data()), b.size());
     return true;
   }

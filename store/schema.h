@@ -13,6 +13,11 @@
 // Names never contain NUL, so "\0" separates them unambiguously, and big-endian numbers make
 // LMDB's byte order the numeric order: a prefix scan lists a workspace's secrets, or a secret's
 // versions, in order. A change to any encoding bumps kFormatVersion.
+//
+// Format history: 1, the first; 2, version records in record format 2 (schema.cpp). A format 2
+// store may hold version records of both formats, so opening a format 1 store upgrades it by
+// setting "format" to 2 and rewrites nothing; older secretfs then refuse it instead of reading
+// format 2 records as damaged.
 #pragma once
 
 #include <cstdint>
@@ -27,7 +32,8 @@
 
 namespace secretfs::store {
 
-inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr uint32_t kFormatVersion = 2;
+inline constexpr uint32_t kOldestFormatVersion = 1;  // opened, and upgraded to kFormatVersion
 
 using Tags = std::map<std::string, std::string>;
 

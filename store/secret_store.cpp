@@ -124,18 +124,32 @@ Result<std::unique_ptr<SecretStore>> SecretStore::Open(const std::string& dir,
   auto env = Env::Open(dir, Env::Options{});
   if (!env) return env.status();
   std::vector<uint8_t> store_id;
+  uint32_t format = 0;
   Status s = (*env)->Read([&](Txn& txn) -> Status {
-    auto format = ReadU32(txn, kFormatKey);
-    if (!format) return Status(EIO, dir + " is not a secretfs store (no format version)");
-    if (*format != kFormatVersion)
-      return Status(EIO, "the store at " + dir + " has format " + std::to_string(*format) +
-                             "; this secretfs reads format " + std::to_string(kFormatVersion));
+    auto stored = ReadU32(txn, kFormatKey);
+    if (!stored) return Status(EIO, dir + " is not a secretfs store (no format version)");
+    format = *stored;
+    if (format < kOldestFormatVersion || format > kFormatVersion)
+      return Status(EIO, "the store at " + dir + " has format " + std::to_string(format) +
+                             "; this secretfs reads formats " +
+                             std::to_string(kOldestFormatVersion) + " to " +
+                             std::to_string(kFormatVersion));
     Bytes id;
     SECRETFS_RETURN_IF_ERROR(txn.Get(Db::kMeta, AsBytes(kStoreIdKey), id).Wrap("store id"));
     store_id.assign(id.begin(), id.end());
     return Status::Ok();
   });
   if (!s.ok()) return s;
+  if (format < kFormatVersion) {
+    // Records of the new format may be written from now on: mark the store before any is, so
+    // an older secretfs refuses it by its number rather than finding "damaged" records.
+    s = (*env)->Write([&](Txn& txn) -> Status {
+      return txn.Put(Db::kMeta, AsBytes(kFormatKey), U32Bytes(kFormatVersion));
+    });
+    if (!s.ok())
+      return s.Wrap("upgrading the store at " + dir + " from format " + std::to_string(format) +
+                    " to " + std::to_string(kFormatVersion));
+  }
   return std::unique_ptr<SecretStore>(
       new SecretStore(dir, std::move(*env), std::move(store_id), options));
 }

@@ -1,10 +1,13 @@
 // A store written by format 1 of secretfs (tests/fixtures/store-format-1.mdb) must keep opening
-// and reading exactly as it did: a change of the on-disk format fails here, loudly.
+// and reading exactly as it did: a change of the on-disk format fails here, loudly. Opening it
+// upgrades it to the current format (store/schema.h) without rewriting a record; a store of a
+// format this secretfs does not know is refused and left as it was.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <string>
 
 #include "store_fixture.h"
@@ -12,7 +15,16 @@
 namespace {
 
 namespace fs = std::filesystem;
+using secretfs::store::kFormatVersion;
 using secretfs::store::SecretStore;
+using secretfs::store::VersionKey;
+
+const std::vector<uint8_t> kFormatKey = {'f', 'o', 'r', 'm', 'a', 't'};
+
+std::vector<uint8_t> U32Le(uint32_t v) {
+  return {static_cast<uint8_t>(v), static_cast<uint8_t>(v >> 8), static_cast<uint8_t>(v >> 16),
+          static_cast<uint8_t>(v >> 24)};
+}
 
 std::vector<uint8_t> ReadAll(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -38,9 +50,56 @@ class FormatFixtureTest : public ::testing::Test {
     return std::string(v->value.bytes().begin(), v->value.bytes().end());
   }
 
+  // The store's "format" as stored, and the first byte (the record format) of a version record.
+  std::optional<std::vector<uint8_t>> Raw(const char* db, const std::vector<uint8_t>& key) {
+    RawLmdb raw(dir_);
+    if (!raw.ok()) return std::nullopt;
+    return raw.Get(db, key);
+  }
+
   fs::path dir_;
   std::vector<uint8_t> key_;
 };
+
+TEST_F(FormatFixtureTest, TheFixtureIsFormat1UntilOpened) {
+  EXPECT_EQ(Raw("meta", kFormatKey), U32Le(1));
+  auto old = Raw("versions", VersionKey("prod", "API_KEY", 1));
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->at(0), 1) << "format 1 stores hold format 1 version records";
+}
+
+TEST_F(FormatFixtureTest, OpeningUpgradesTheFormatNumberAndRewritesNoRecord) {
+  const auto before = Raw("versions", VersionKey("prod", "API_KEY", 1));
+  ASSERT_TRUE(before);
+  {
+    auto store = SecretStore::Open(dir_);
+    ASSERT_TRUE(store) << store.status().message();
+  }
+  EXPECT_EQ(Raw("meta", kFormatKey), U32Le(kFormatVersion));
+  EXPECT_EQ(Raw("versions", VersionKey("prod", "API_KEY", 1)), before);
+  auto again = SecretStore::Open(dir_);
+  ASSERT_TRUE(again) << again.status().message();
+  ASSERT_TRUE((*again)->Unlock(KeyFileMaterial(key_)).ok());
+  EXPECT_EQ(Value(**again, "prod", "API_KEY", 1), "first-value");
+}
+
+TEST_F(FormatFixtureTest, AStoreOfANewerFormatIsRefusedWithBothNumbersAndLeftAsItWas) {
+  {
+    RawLmdb raw(dir_, /*writable=*/true);
+    ASSERT_TRUE(raw.ok()) << raw.error();
+    ASSERT_TRUE(raw.Put("meta", kFormatKey, U32Le(kFormatVersion + 1)));
+    ASSERT_TRUE(raw.Commit());
+  }
+  auto store = SecretStore::Open(dir_);
+  ASSERT_FALSE(store);
+  EXPECT_EQ(store.status().code(), EIO);
+  EXPECT_NE(store.status().message().find("has format " + std::to_string(kFormatVersion + 1) +
+                                          "; this secretfs reads formats 1 to " +
+                                          std::to_string(kFormatVersion)),
+            std::string::npos)
+      << store.status().message();
+  EXPECT_EQ(Raw("meta", kFormatKey), U32Le(kFormatVersion + 1));
+}
 
 TEST_F(FormatFixtureTest, Format1StoreOpensAndReadsEverySecret) {
   auto store = SecretStore::Open(dir_);
@@ -90,6 +149,15 @@ TEST_F(FormatFixtureTest, Format1StoreTakesNewVersions) {
   ASSERT_TRUE(r) << r.status().message();
   EXPECT_EQ(r->version, 3u);
   EXPECT_EQ(Value(**store, "prod", "API_KEY"), value);
+  EXPECT_EQ(Value(**store, "prod", "API_KEY", 2), "second-value");
+  store->reset();
+
+  auto fresh = Raw("versions", VersionKey("prod", "API_KEY", 3));
+  ASSERT_TRUE(fresh);
+  EXPECT_EQ(fresh->at(0), 2) << "new versions are written in version record format 2";
+  auto old = Raw("versions", VersionKey("prod", "API_KEY", 2));
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->at(0), 1);
 }
 
 }  // namespace
