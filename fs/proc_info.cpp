@@ -1,6 +1,7 @@
 #include "fs/proc_info.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/kcmp.h>
@@ -80,7 +81,7 @@ int WriteDescriptionsOf(pid_t pid, dev_t dev, uint64_t ino) {
   char path[32];
   snprintf(path, sizeof path, "/proc/%d/fd", static_cast<int>(pid));
   DIR* d = opendir(path);
-  if (d == nullptr) return 0;
+  if (d == nullptr) return errno == ENOENT ? 0 : -1;  // gone: it holds nothing any more
   std::vector<int> fds;
   while (dirent* e = readdir(d)) {
     if (e->d_name[0] == '.') continue;
@@ -89,8 +90,14 @@ int WriteDescriptionsOf(pid_t pid, dev_t dev, uint64_t ino) {
     // AT_STATX_DONT_SYNC: a descriptor on a network or FUSE filesystem answers from its cache
     // instead of asking a server that might hang.
     struct statx target {};
-    if (statx(dirfd(d), e->d_name, AT_STATX_DONT_SYNC, STATX_INO, &target) != 0 ||
-        makedev(target.stx_dev_major, target.stx_dev_minor) != dev || target.stx_ino != ino)
+    if (statx(dirfd(d), e->d_name, AT_STATX_DONT_SYNC, STATX_INO, &target) != 0) {
+      // The directory lists for whoever may read it (root), but each link follows only with
+      // ptrace access to the process.
+      if (errno != EACCES && errno != EPERM) continue;  // closed meanwhile
+      closedir(d);
+      return -1;
+    }
+    if (makedev(target.stx_dev_major, target.stx_dev_minor) != dev || target.stx_ino != ino)
       continue;
     // The link itself carries the descriptor's access mode: S_IWUSR when open for writing.
     struct stat link {};

@@ -16,6 +16,9 @@ namespace secretfs::fs {
 // other ones, e.g. the stdout a shell dup2()'d it to, or another thread's own open of the same
 // file. Descriptors that share one description (dup, dup2) count once when kcmp(2) may compare
 // them; otherwise each descriptor counts. Descriptors open only for reading are not counted.
+// -1 when the process's descriptors cannot be seen: /proc/PID/fd is closed to a daemon that is
+// not root for another user's process, and for any process that is not dumpable
+// (PR_SET_DUMPABLE 0; the default after a setuid program drops privileges).
 int WriteDescriptionsOf(pid_t pid, dev_t dev, uint64_t ino);
 
 struct MountInfo {

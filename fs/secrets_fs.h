@@ -78,6 +78,7 @@ struct OpenFile {
   std::mutex mutex;
   std::unique_ptr<keyring::SecretBuilder> pending;
   bool dirty = false;
+  bool written = false;  // a write or ftruncate came since the open (not only O_TRUNC)
   int error = 0;  // a failed write poisons the handle: its close reports this and stores nothing
   std::optional<uint64_t> expect_version;
   store::MetadataUpdate metadata;  // set with setxattr before the first commit (cp -a, mv)

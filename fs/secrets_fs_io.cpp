@@ -153,6 +153,7 @@ long SecretsFs::Write(OpenFile& file, std::span<const uint8_t> data, off_t offse
     return -EFBIG;
   }
   file.dirty = true;
+  file.written = true;
   return static_cast<long>(data.size());
 }
 
@@ -187,8 +188,12 @@ int SecretsFs::Commit(const Caller& who, OpenFile& file, bool closing) {
     // A closing thread whose id is the opener's process id is that process' main thread.
     const bool by_opener =
         who.pid == file.opener || policy::ProcessOfThread(who.pid) == file.opener;
-    if (!by_opener || WriteDescriptionsOf(file.opener, mount_dev_, file.ino) > OtherWritersOf(file))
-      return 0;
+    if (!by_opener) return 0;
+    const int descriptions = WriteDescriptionsOf(file.opener, mount_dev_, file.ino);
+    // When the opener's descriptors cannot be seen, a handle nothing was written to waits for
+    // its release: that is the first close of a shell's `cmd > f`, whose commit would store an
+    // empty version that readers could get before cmd's value. `: > f` is stored at release.
+    if (descriptions < 0 ? !file.written : descriptions > OtherWritersOf(file)) return 0;
     writers.unlock();  // the commit itself waits for the disk: let others open and close
   }
   store::WriteRequest request;
@@ -279,6 +284,7 @@ int SecretsFs::SetAttr(const Caller& who, uint64_t ino, const AttrChange& change
     std::lock_guard lock(file->mutex);
     if (!file->pending->Resize(size)) return -EFBIG;
     file->dirty = true;
+    file->written = true;
     out.st_size = static_cast<off_t>(size);
     return 0;
   }
