@@ -44,6 +44,7 @@ Result<std::unique_ptr<store::SecretStore>> CliContext::OpenUnlocked(
     keyring::KeyMaterial* key_used) const {
   auto store = store::SecretStore::Open(options_.store_dir);
   if (!store) return store.status();
+  Warn((*store)->open_notice());
   auto key = LoadKey(keyring::Prompt::kOnce);
   if (!key) return key.status();
   SECRETFS_RETURN_IF_ERROR((*store)->Unlock(*key));

@@ -94,6 +94,7 @@ Status Prepare(const MountRequest& r, const keyring::KeyMaterial& key, Served& s
   store_options.max_value_bytes = r.options.max_size;
   auto store = store::SecretStore::Open(r.store_dir, store_options);
   if (!store) return store.status();
+  if (const std::string& notice = (*store)->open_notice(); !notice.empty()) LogInfo(notice);
   SECRETFS_RETURN_IF_ERROR((*store)->Unlock(key));
   if (!r.options.workspace.empty())
     SECRETFS_RETURN_IF_ERROR((*store)->GetWorkspace(r.options.workspace).status());

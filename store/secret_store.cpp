@@ -150,8 +150,13 @@ Result<std::unique_ptr<SecretStore>> SecretStore::Open(const std::string& dir,
       return s.Wrap("upgrading the store at " + dir + " from format " + std::to_string(format) +
                     " to " + std::to_string(kFormatVersion));
   }
-  return std::unique_ptr<SecretStore>(
+  std::unique_ptr<SecretStore> store(
       new SecretStore(dir, std::move(*env), std::move(store_id), options));
+  if (format < kFormatVersion)
+    store->open_notice_ = "the store at " + dir + " was upgraded from format " +
+                          std::to_string(format) + " to " + std::to_string(kFormatVersion) +
+                          "; older versions of secretfs no longer open it";
+  return store;
 }
 
 Status SecretStore::Unlock(const keyring::KeyMaterial& material) {

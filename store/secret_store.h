@@ -171,6 +171,9 @@ class SecretStore {
   uint32_t unlocked_slot() const { return unlocked_slot_; }
   const std::string& dir() const { return dir_; }
   const StoreOptions& options() const { return options_; }
+  // What opening the store changed that its operator should hear of, or "": Open upgrades a store
+  // of an older format, after which older versions of secretfs refuse it.
+  const std::string& open_notice() const { return open_notice_; }
 
   // Key slots. AddSlot and RemoveSlot need the store unlocked; RemoveSlot refuses (EBUSY) to
   // remove the last slot.
@@ -268,6 +271,7 @@ class SecretStore {
   Status RequireUnlocked() const;
 
   std::string dir_;
+  std::string open_notice_;
   std::unique_ptr<Env> env_;
   std::vector<uint8_t> store_id_;
   StoreOptions options_;

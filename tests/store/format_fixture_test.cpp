@@ -74,11 +74,15 @@ TEST_F(FormatFixtureTest, OpeningUpgradesTheFormatNumberAndRewritesNoRecord) {
   {
     auto store = SecretStore::Open(dir_);
     ASSERT_TRUE(store) << store.status().message();
+    EXPECT_EQ((*store)->open_notice(), "the store at " + dir_.string() +
+                                           " was upgraded from format 1 to 2; older versions of "
+                                           "secretfs no longer open it");
   }
   EXPECT_EQ(Raw("meta", kFormatKey), U32Le(kFormatVersion));
   EXPECT_EQ(Raw("versions", VersionKey("prod", "API_KEY", 1)), before);
   auto again = SecretStore::Open(dir_);
   ASSERT_TRUE(again) << again.status().message();
+  EXPECT_EQ((*again)->open_notice(), "");
   ASSERT_TRUE((*again)->Unlock(KeyFileMaterial(key_)).ok());
   EXPECT_EQ(Value(**again, "prod", "API_KEY", 1), "first-value");
 }
