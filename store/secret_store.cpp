@@ -140,22 +140,22 @@ Result<std::unique_ptr<SecretStore>> SecretStore::Open(const std::string& dir,
     return Status::Ok();
   });
   if (!s.ok()) return s;
+  std::string notice;
   if (format < kFormatVersion) {
     // Records of the new format may be written from now on: mark the store before any is, so
     // an older secretfs refuses it by its number rather than finding "damaged" records.
+    const std::string upgrade =
+        "from format " + std::to_string(format) + " to " + std::to_string(kFormatVersion);
     s = (*env)->Write([&](Txn& txn) -> Status {
       return txn.Put(Db::kMeta, AsBytes(kFormatKey), U32Bytes(kFormatVersion));
     });
-    if (!s.ok())
-      return s.Wrap("upgrading the store at " + dir + " from format " + std::to_string(format) +
-                    " to " + std::to_string(kFormatVersion));
+    if (!s.ok()) return s.Wrap("upgrading the store at " + dir + " " + upgrade);
+    notice = "the store at " + dir + " was upgraded " + upgrade +
+             "; older versions of secretfs no longer open it";
   }
   std::unique_ptr<SecretStore> store(
       new SecretStore(dir, std::move(*env), std::move(store_id), options));
-  if (format < kFormatVersion)
-    store->open_notice_ = "the store at " + dir + " was upgraded from format " +
-                          std::to_string(format) + " to " + std::to_string(kFormatVersion) +
-                          "; older versions of secretfs no longer open it";
+  store->open_notice_ = std::move(notice);
   return store;
 }
 

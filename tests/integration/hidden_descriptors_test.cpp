@@ -6,9 +6,9 @@
 // a handle nothing was written to then waits for its release, so no empty version appears before
 // the value (docs/filesystem.md).
 #include <fcntl.h>
-#include <signal.h>
+#include <linux/capability.h>
 #include <sys/prctl.h>
-#include <sys/wait.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -18,13 +18,12 @@
 #include <thread>
 
 #include "tests/integration/mount_fixture.h"
+#include "tests/integration/test_users.h"
 
 namespace secretfs::testing {
 namespace {
 
 using ::testing::ElementsAre;
-
-constexpr int kCapSysPtrace = 19;  // linux/capability.h
 
 // Whether process `pid` has `cap` in its effective set (/proc/PID/status, CapEff).
 bool HasCapability(pid_t pid, int cap) {
@@ -34,57 +33,42 @@ bool HasCapability(pid_t pid, int cap) {
   return true;
 }
 
+// The mount is root's, served by a daemon without CAP_SYS_PTRACE; the writer is another user,
+// the owner of the mount (uid=), so the policy lets it write.
 class HiddenDescriptorsTest : public MountedTest {
  protected:
   void SetUp() override {
     ASSERT_NO_FATAL_FAILURE(MountedTest::SetUp());
+    writer_ = EnsureUser("sfs_writer");
+    ASSERT_EQ(chmod(root_.c_str(), 0755), 0) << strerror(errno);  // the writer reaches mnt_
     ASSERT_NO_FATAL_FAILURE(Unmount(mnt_));
     const ProcessResult r =
         Program({"setpriv", "--inh-caps=-sys_ptrace", "--bounding-set=-sys_ptrace", "--",
-                 SECRETFS_BINARY, "-s", store_, "-k", "file:" + key_file_, "mount", mnt_});
+                 SECRETFS_BINARY, "-s", store_, "-k", "file:" + key_file_, "mount", mnt_, "-o",
+                 "allow_other,uid=" + std::to_string(writer_.uid)});
     ASSERT_TRUE(Succeeded(r)) << Describe(r);
     TrackMount(mnt_);
     const pid_t daemon = DaemonPid(mnt_);
     ASSERT_NE(daemon, 0);
-    ASSERT_FALSE(HasCapability(daemon, kCapSysPtrace)) << "the daemon kept CAP_SYS_PTRACE";
+    ASSERT_FALSE(HasCapability(daemon, CAP_SYS_PTRACE)) << "the daemon kept CAP_SYS_PTRACE";
   }
 
-  // What a shell does for `printf VALUE > PATH` (or `: > PATH` with no value), in a child that is
-  // not dumpable: open, dup2 to stdout, close the original, write, close. "ok" or what failed.
-  static std::string ShellRedirect(const std::string& path, const std::string& value) {
-    int pipe_fds[2];
-    if (pipe(pipe_fds) != 0) return "pipe";
-    const pid_t child = fork();
-    if (child == 0) {
-      close(pipe_fds[0]);
-      const char* result = "ok";
-      const int fd = prctl(PR_SET_DUMPABLE, 0) == 0
-                         ? open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600)
-                         : -2;
-      if (fd == -2) {
-        result = "prctl";
-      } else if (fd < 0) {
-        result = "open";
-      } else {
-        const int out = dup(fd);
-        if (out < 0 || close(fd) != 0)
-          result = "dup/close";
-        else if (!value.empty() && write(out, value.data(), value.size()) != ssize_t(value.size()))
-          result = "write";
-        else if (close(out) != 0)
-          result = "close";
-      }
-      (void)!write(pipe_fds[1], result, strlen(result));
-      _exit(0);
-    }
-    close(pipe_fds[1]);
-    char buf[32] = {};
-    const ssize_t n = read(pipe_fds[0], buf, sizeof buf - 1);
-    close(pipe_fds[0]);
-    int status = 0;
-    waitpid(child, &status, 0);
-    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "<no answer>";
+  // What a shell does for `printf VALUE > PATH` (or `: > PATH` with no value), as the writer, in
+  // a process that is not dumpable: open, dup2 to stdout, close the original, write, close. "ok"
+  // or the step that failed.
+  std::string ShellRedirect(const std::string& path, const std::string& value) const {
+    return RunAs(writer_, [&]() -> std::string {
+      if (prctl(PR_SET_DUMPABLE, 0) != 0) return "prctl";
+      const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      if (fd < 0) return std::string("open: ") + strerror(errno);
+      const int out = dup(fd);
+      if (out < 0 || close(fd) != 0) return std::string("dup/close: ") + strerror(errno);
+      if (WriteFd(out, value) != 0) return "write";
+      return close(out) == 0 ? "ok" : std::string("close: ") + strerror(errno);
+    });
   }
+
+  TestUser writer_;
 };
 
 TEST_F(HiddenDescriptorsTest, AShellRedirectStoresOneVersionWithNoEmptyOneBefore) {

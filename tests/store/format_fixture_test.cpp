@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "common/byte_codec.h"
 #include "store_fixture.h"
 
 namespace {
@@ -21,9 +22,11 @@ using secretfs::store::VersionKey;
 
 const std::vector<uint8_t> kFormatKey = {'f', 'o', 'r', 'm', 'a', 't'};
 
+// A u32 as the store's metadata holds it.
 std::vector<uint8_t> U32Le(uint32_t v) {
-  return {static_cast<uint8_t>(v), static_cast<uint8_t>(v >> 8), static_cast<uint8_t>(v >> 16),
-          static_cast<uint8_t>(v >> 24)};
+  secretfs::ByteWriter w;
+  w.U32(v);
+  return std::move(w).bytes();
 }
 
 std::vector<uint8_t> ReadAll(const fs::path& path) {
@@ -50,7 +53,7 @@ class FormatFixtureTest : public ::testing::Test {
     return std::string(v->value.bytes().begin(), v->value.bytes().end());
   }
 
-  // The store's "format" as stored, and the first byte (the record format) of a version record.
+  // The bytes stored under `key` in the named database, read straight from LMDB.
   std::optional<std::vector<uint8_t>> Raw(const char* db, const std::vector<uint8_t>& key) {
     RawLmdb raw(dir_);
     if (!raw.ok()) return std::nullopt;
