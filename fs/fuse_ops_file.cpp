@@ -5,25 +5,28 @@
 
 namespace secretfs::fs::ops {
 
+// Hands `file` to the kernel (fi->fh holds a reference until Release), with `entry` for a create.
 // Secret files bypass the page cache: plaintext never lands in kernel caches, and every open
 // reads what the store holds now. Read-only handles need no FLUSH round trip.
-void SetOpenFlags(fuse_file_info* fi, const OpenFile& file) {
+void ReplyOpened(fuse_req_t req, fuse_file_info* fi, std::unique_ptr<OpenFile> file,
+                 const fuse_entry_param* entry) {
   fi->direct_io = 1;
   fi->keep_cache = 0;
-  fi->noflush = file.writable ? 0 : 1;
-  fi->fh = reinterpret_cast<uintptr_t>(&file);
+  fi->noflush = file->writable ? 0 : 1;
+  auto ref = std::make_unique<FileRef>(std::move(file));
+  fi->fh = reinterpret_cast<uintptr_t>(ref.get());
+  if ((entry ? fuse_reply_create(req, entry, fi) : fuse_reply_open(req, fi)) != 0) {
+    FsOf(req).Release(std::move(*ref));  // the opener went away (interrupted)
+    return;
+  }
+  ref.release();  // the kernel's now; freed in Release
 }
 
 void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Guard(req, "open", [&] {
     std::unique_ptr<OpenFile> file;
     if (int rc = FsOf(req).Open(CallerOf(req), ino, fi->flags, file); rc != 0) return rc;
-    SetOpenFlags(fi, *file);
-    if (fuse_reply_open(req, fi) != 0) {
-      FsOf(req).Release(std::move(file));  // the opener went away (interrupted)
-      return 0;
-    }
-    file.release();  // owned by the kernel's file now; freed in Release
+    ReplyOpened(req, fi, std::move(file), nullptr);
     return 0;
   });
 }
@@ -34,24 +37,20 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t, fuse_fi
     std::unique_ptr<OpenFile> file;
     EntryReply e;
     if (int rc = fs.Create(CallerOf(req), parent, name, fi->flags, e, file); rc != 0) return rc;
-    SetOpenFlags(fi, *file);
     fuse_entry_param param{};
     param.ino = e.ino;
     param.attr = e.attr;
     param.attr_timeout = fs.attr_timeout();
     param.entry_timeout = fs.entry_timeout();
-    if (fuse_reply_create(req, &param, fi) != 0) {
-      fs.Release(std::move(file));
-      return 0;
-    }
-    file.release();
+    ReplyOpened(req, fi, std::move(file), &param);
     return 0;
   });
 }
 
 void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_info* fi) {
   Guard(req, "read", [&] {
-    return FsOf(req).Read(*FileOf(fi), size, offset, [&](std::span<const uint8_t> bytes) {
+    const FileRef file = *RefOf(fi);  // alive until the reply is sent, even past a release
+    return FsOf(req).Read(*file, size, offset, [&](std::span<const uint8_t> bytes) {
       fuse_reply_buf(req, reinterpret_cast<const char*>(bytes.data()), bytes.size());
       return 0;
     });
@@ -90,7 +89,8 @@ void Fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
 }
 
 void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  FsOf(req).Release(std::unique_ptr<OpenFile>(FileOf(fi)));  // wipes the plaintext
+  const std::unique_ptr<FileRef> ref(RefOf(fi));
+  FsOf(req).Release(std::move(*ref));  // the last reference wipes the plaintext
   fuse_reply_err(req, 0);
 }
 

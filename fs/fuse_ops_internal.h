@@ -6,6 +6,7 @@
 #include <fuse_lowlevel.h>
 
 #include <cstdint>
+#include <memory>
 #include <utility>
 
 #include "fs/log.h"
@@ -24,8 +25,17 @@ inline Caller CallerOf(fuse_req_t req) {
   return who;
 }
 
+// A secret file's fi->fh: the kernel's reference to its OpenFile, from the open's reply to the
+// release. A read takes a reference of its own for its reply (see SecretsFs::Read).
+using FileRef = std::shared_ptr<OpenFile>;
+
+inline FileRef* RefOf(const fuse_file_info* fi) {
+  return fi ? reinterpret_cast<FileRef*>(static_cast<uintptr_t>(fi->fh)) : nullptr;
+}
+
 inline OpenFile* FileOf(const fuse_file_info* fi) {
-  return fi ? reinterpret_cast<OpenFile*>(static_cast<uintptr_t>(fi->fh)) : nullptr;
+  const FileRef* ref = RefOf(fi);
+  return ref ? ref->get() : nullptr;
 }
 
 // Runs `body`; a negative result (or an exception) becomes the error reply.

@@ -73,8 +73,10 @@ struct OpenFile {
   bool creating = false;     // made by create and not yet committed: counted in creating_
   // Guards the fields below, and `snapshot`. The kernel already orders the requests of one
   // handle (open before read, the last read before release), but they run on different threads
-  // and ThreadSanitizer cannot see the kernel's order; taking the mutex in each makes it visible,
-  // also to the locked pool that hands a released handle's memory to the next one. Uncontended.
+  // and ThreadSanitizer cannot see the kernel's order; taking the mutex in each makes it visible.
+  // A read of `snapshot` (set once, at open) replies after unlocking; the reader's reference
+  // (FileRef, fs/fuse_ops_internal.h) keeps the memory until the reply is sent, and the last
+  // reference hands it back to the locked pool, ordered by the reference count.
   std::mutex mutex;
   std::unique_ptr<keyring::SecretBuilder> pending;
   bool dirty = false;
@@ -106,7 +108,9 @@ class SecretsFs {
   int Open(const Caller& who, uint64_t ino, int flags, std::unique_ptr<OpenFile>& out);
   int Create(const Caller& who, uint64_t parent, const std::string& name, int flags,
              EntryReply& entry, std::unique_ptr<OpenFile>& out);
-  // Calls `reply` with the bytes at [offset, offset+size) while they are safe to read.
+  // Calls `reply` with the bytes at [offset, offset+size) while they are safe to read. A
+  // read-only handle replies outside its mutex, so the caller must hold a reference to `file`
+  // (a release may overtake the reply's return).
   int Read(OpenFile& file, size_t size, off_t offset,
            const std::function<int(std::span<const uint8_t>)>& reply);
   // Returns the number of bytes written or a negative errno.
@@ -116,8 +120,9 @@ class SecretsFs {
   // original, and that first close must not store an empty version; a child that inherited the
   // descriptor must not store half a value when it exits.
   int Commit(const Caller& who, OpenFile& file, bool closing);
-  // Frees the handle, wiping its plaintext; commits what a skipped close left uncommitted.
-  void Release(std::unique_ptr<OpenFile> file);
+  // Drops the kernel's reference to the handle (the last reference wipes its plaintext);
+  // commits what a skipped close left uncommitted.
+  void Release(std::shared_ptr<OpenFile> file);
   // The device of this mount (for matching the files behind /proc/PID/fd), once mounted.
   void SetMountDevice(dev_t dev) { mount_dev_ = dev; }
 

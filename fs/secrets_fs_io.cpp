@@ -139,8 +139,14 @@ int SecretsFs::Read(OpenFile& file, size_t size, off_t offset,
     const size_t start = std::min(all.size(), static_cast<size_t>(std::max<off_t>(offset, 0)));
     return all.subspan(start, std::min(size, all.size() - start));
   };
-  std::lock_guard lock(file.mutex);
-  return reply(slice(file.writable ? file.pending->bytes() : file.snapshot.bytes()));
+  std::unique_lock lock(file.mutex);
+  if (file.writable) return reply(slice(file.pending->bytes()));  // writes move these bytes
+  // A snapshot does not change from open to release, and the caller's reference keeps it alive.
+  // Replying under the lock made a RELEASE that overtook the reply's return sleep on it: a futex
+  // wait and wake-up for a third of all `cat`s.
+  const std::span<const uint8_t> bytes = slice(file.snapshot.bytes());
+  lock.unlock();
+  return reply(bytes);
 }
 
 long SecretsFs::Write(OpenFile& file, std::span<const uint8_t> data, off_t offset) {
@@ -226,7 +232,7 @@ int SecretsFs::Commit(const Caller& who, OpenFile& file, bool closing) {
   return 0;
 }
 
-void SecretsFs::Release(std::unique_ptr<OpenFile> file) {
+void SecretsFs::Release(std::shared_ptr<OpenFile> file) {
   if (!file) return;
   { std::lock_guard lock(file->mutex); }  // after every request on it: see OpenFile::mutex
   if (!file->writable) return;
