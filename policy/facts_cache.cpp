@@ -52,18 +52,24 @@ ProcessFacts ProcessFactsCache::Get(pid_t tid, uid_t uid, gid_t gid, const Facts
                                                   Covers(e->had, wanted) &&
                                                   Clock::now() - e->read_at <= options_.max_age) {
     const pid_t tgid = e->facts.pid;
-    char path[64];
-    bool valid = true;
-    if (tgid != tid) {
-      snprintf(path, sizeof path, "/proc/%d/task/%d", static_cast<int>(tgid),
-               static_cast<int>(tid));
-      valid = access(path, F_OK) == 0;
+    // A thread other than the main one must still belong to the process: its directory under
+    // the process's task/ exists. With an executable to compare, one readlink of the thread's
+    // own exe link checks both.
+    char dir[64];
+    if (tgid == tid) {
+      snprintf(dir, sizeof dir, "/proc/%d", static_cast<int>(tgid));
+    } else {
+      snprintf(dir, sizeof dir, "/proc/%d/task/%d", static_cast<int>(tgid), static_cast<int>(tid));
     }
-    if (valid && e->facts.exe) {
-      snprintf(path, sizeof path, "/proc/%d/exe", static_cast<int>(tgid));
+    bool valid = true;
+    if (e->facts.exe) {
+      char link[80];
+      snprintf(link, sizeof link, "%s/exe", dir);
       char target[PATH_MAX];
-      const ssize_t n = readlink(path, target, sizeof target);
+      const ssize_t n = readlink(link, target, sizeof target);
       valid = n > 0 && std::string_view(target, static_cast<size_t>(n)) == *e->facts.exe;
+    } else if (tgid != tid) {
+      valid = access(dir, F_OK) == 0;
     }
     // Checked once, after the reads above (an exit is final, so a check before them would add
     // nothing): the process behind the pid was the same throughout.

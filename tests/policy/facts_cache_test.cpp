@@ -110,5 +110,42 @@ TEST(FactsCacheTest, OldEntriesAreReadAgain) {
   EXPECT_EQ(cache.Get(child.pid(), getuid(), getgid(), {false, true, false, false}).comm, "sleep");
 }
 
+// FUSE names the calling thread; a thread's facts are its process's, also when served again.
+TEST(FactsCacheTest, AThreadGetsItsProcesssFacts) {
+  ProcessFactsCache cache(ProcessFactsCache::Options{std::chrono::hours(1), 16});
+  pid_t tid = 0;
+  ProcessFacts first, again;
+  std::thread([&] {
+    tid = gettid();
+    first = cache.Get(tid, getuid(), getgid(), {});
+    again = cache.Get(tid, getuid(), getgid(), {});
+  }).join();
+  ASSERT_NE(tid, getpid());
+  EXPECT_EQ(first.pid, getpid());
+  EXPECT_EQ(first.exe, Readlink("/proc/self/exe"));
+  EXPECT_EQ(again.pid, getpid());
+  EXPECT_EQ(again.exe, first.exe);
+}
+
+// The thread's number is not its process's: once the thread is gone, an entry kept under it
+// must not be served (the number may be another process's next).
+TEST(FactsCacheTest, AnExitedThreadHasNoFacts) {
+  for (const FactsWanted wanted : {FactsWanted{}, FactsWanted{false, true, false, false}}) {
+    ProcessFactsCache cache(ProcessFactsCache::Options{std::chrono::hours(1), 16});
+    pid_t tid = 0;
+    std::thread([&] {
+      tid = gettid();
+      ASSERT_TRUE(cache.Get(tid, getuid(), getgid(), wanted).comm.has_value());
+    }).join();
+    // join() returns when the thread lets go of its memory, a little before the kernel drops it.
+    const std::string task = "/proc/self/task/" + std::to_string(tid);
+    for (int i = 0; i < 1000 && access(task.c_str(), F_OK) == 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    const ProcessFacts gone = cache.Get(tid, getuid(), getgid(), wanted);
+    EXPECT_FALSE(gone.comm.has_value()) << "exe wanted: " << wanted.exe;
+    EXPECT_FALSE(gone.exe.has_value());
+  }
+}
+
 }  // namespace
 }  // namespace secretfs::policy
