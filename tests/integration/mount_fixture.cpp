@@ -207,6 +207,11 @@ std::string ReadAllFrom(int fd) {
   return ReadFd(fd).bytes;
 }
 
+std::string CurrentTestName() {
+  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  return info == nullptr ? "" : std::string(info->test_suite_name()) + "." + info->name();
+}
+
 // Temporary roots made by this process; checked at the end by LeftoverMountCheck.
 std::mutex roots_mutex;
 std::set<std::string> roots;
@@ -371,6 +376,8 @@ void MountedTest::SetUp() {
   std::string tmpl = (fs::temp_directory_path() / prefix).string();
   ASSERT_NE(mkdtemp(tmpl.data()), nullptr) << strerror(errno);
   root_ = tmpl;
+  // Names the test for ZzNothingLeftMounted, should this root outlive its process.
+  ASSERT_NO_FATAL_FAILURE(WriteLocalFile(root_ + "/test-name", CurrentTestName()));
   {
     std::lock_guard lock(roots_mutex);
     roots.insert(root_);
