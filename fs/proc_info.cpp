@@ -12,6 +12,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -34,11 +36,17 @@ std::string Unescape(const std::string& field) {
   return out;
 }
 
-// Calls `visit(device, mount point, fstype, source)` for each line of /proc/self/mountinfo, in
-// order.
+struct MountLine {
+  int id = 0;
+  dev_t dev = 0;
+  std::string point, fstype, source;
+};
+
+// Calls `visit(line)` for each line of a mountinfo file (/proc/self/mountinfo, or another
+// process's), in order.
 template <class Visit>
-void ForEachMount(Visit&& visit) {
-  std::ifstream mountinfo("/proc/self/mountinfo");
+void ForEachMount(const std::string& path, Visit&& visit) {
+  std::ifstream mountinfo(path);
   std::string line;
   while (std::getline(mountinfo, line)) {
     // id parent major:minor root point options [optional fields...] - fstype source ...
@@ -50,18 +58,66 @@ void ForEachMount(Visit&& visit) {
     fields >> fstype >> source;
     unsigned major = 0, minor = 0;
     sscanf(dev.c_str(), "%u:%u", &major, &minor);
-    visit(makedev(major, minor), Unescape(point), fstype, Unescape(source));
+    visit(MountLine{atoi(id.c_str()), makedev(major, minor), Unescape(point), fstype,
+                    Unescape(source)});
   }
+}
+
+// The ids of the mounts of device `dev` that process `pid` sees (in its mount namespace: a
+// container's bind mount of a workspace is a mount of its own, of the same device).
+std::vector<int> MountIdsOf(pid_t pid, dev_t dev) {
+  std::vector<int> ids;
+  ForEachMount("/proc/" + std::to_string(pid) + "/mountinfo", [&](const MountLine& m) {
+    if (m.dev == dev) ids.push_back(m.id);
+  });
+  return ids;
+}
+
+// What /proc/PID/fdinfo/FD says of a descriptor.
+struct FdInfo {
+  int flags = 0;  // the description's open flags (O_WRONLY, O_RDWR, ...)
+  int mnt_id = -1;
+  uint64_t ino = 0;
+  bool has_ino = false;  // "ino:" is there from Linux 5.14 on
+};
+
+// Nothing but fdinfo is read, and its fields parsed by hand (no stream: this runs in a FLUSH
+// for every close of a written secret).
+bool ReadFdInfo(int dir, const char* name, FdInfo& out) {
+  const int fd = openat(dir, name, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char text[512];
+  const ssize_t n = read(fd, text, sizeof text - 1);
+  const int read_error = n == 0 ? ENOENT : errno;  // empty: the descriptor closed meanwhile
+  close(fd);
+  if (n <= 0) {
+    errno = read_error;
+    return false;
+  }
+  text[n] = '\0';
+  for (char* line = text; line != nullptr && *line != '\0';) {
+    char* next = strchr(line, '\n');
+    if (next != nullptr) *next++ = '\0';
+    if (strncmp(line, "flags:", 6) == 0) {
+      out.flags = static_cast<int>(strtol(line + 6, nullptr, 8));
+    } else if (strncmp(line, "mnt_id:", 7) == 0) {
+      out.mnt_id = atoi(line + 7);
+    } else if (strncmp(line, "ino:", 4) == 0) {
+      out.ino = strtoull(line + 4, nullptr, 10);
+      out.has_ino = true;
+    }
+    line = next;
+  }
+  return true;
 }
 
 }  // namespace
 
 MountInfo MountAt(const std::string& path) {
   MountInfo found;
-  ForEachMount(
-      [&](dev_t dev, const std::string& point, const std::string& fstype, const std::string&) {
-        if (point == path) found = {dev, fstype};  // the last one is visible
-      });
+  ForEachMount("/proc/self/mountinfo", [&](const MountLine& m) {
+    if (m.point == path) found = {m.dev, m.fstype};  // the last one is visible
+  });
   return found;
 }
 
@@ -69,43 +125,52 @@ std::vector<std::string> MountsOfStore(const std::string& store_dir) {
   char resolved[PATH_MAX];
   const std::string dir = realpath(store_dir.c_str(), resolved) ? resolved : store_dir;
   std::vector<std::string> points;
-  ForEachMount(
-      [&](dev_t, const std::string& point, const std::string& fstype, const std::string& source) {
-        if (fstype == "fuse.secretfs" && source == dir) points.push_back(point);
-      });
+  ForEachMount("/proc/self/mountinfo", [&](const MountLine& m) {
+    if (m.fstype == "fuse.secretfs" && m.source == dir) points.push_back(m.point);
+  });
   return points;
 }
 
 int WriteDescriptionsOf(pid_t pid, dev_t dev, uint64_t ino) {
   if (dev == 0) return 0;
-  char path[32];
-  snprintf(path, sizeof path, "/proc/%d/fd", static_cast<int>(pid));
+  // fdinfo, never the /proc/PID/fd links: this runs in a FLUSH, and a FLUSH may come from the
+  // process's own execve() closing its O_CLOEXEC descriptors. Until that exec is done the
+  // kernel holds the lock that following or reading a link of the process waits for (its
+  // exec_update_lock), and the exec waits for the FLUSH, which no signal interrupts: the daemon
+  // thread and the exec'ing process would wait for each other for good.
+  char path[40];
+  snprintf(path, sizeof path, "/proc/%d/fdinfo", static_cast<int>(pid));
   DIR* d = opendir(path);
   if (d == nullptr) return errno == ENOENT ? 0 : -1;  // gone: it holds nothing any more
   std::vector<int> fds;
+  std::vector<int> mounts;  // read once a descriptor of the inode shows up
+  bool mounts_read = false;
   while (dirent* e = readdir(d)) {
     if (e->d_name[0] == '.') continue;
-    // Following the link stats the open file itself, on whichever mount of this filesystem it
-    // was opened (a container's bind mount has a mount id of its own, not a device of its own).
-    // AT_STATX_DONT_SYNC: a descriptor on a network or FUSE filesystem answers from its cache
-    // instead of asking a server that might hang.
-    struct statx target {};
-    if (statx(dirfd(d), e->d_name, AT_STATX_DONT_SYNC, STATX_INO, &target) != 0) {
-      // The directory lists for whoever may read it (root), but each link follows only with
-      // ptrace access to the process.
+    FdInfo info;
+    if (!ReadFdInfo(dirfd(d), e->d_name, info)) {
+      // Each entry opens only with ptrace access to the process (a daemon that is not root and
+      // another user's process; a process that is not dumpable).
       if (errno != EACCES && errno != EPERM) continue;  // closed meanwhile
       closedir(d);
       return -1;
     }
-    if (makedev(target.stx_dev_major, target.stx_dev_minor) != dev || target.stx_ino != ino)
-      continue;
-    // The link itself carries the descriptor's access mode: S_IWUSR when open for writing.
-    struct stat link {};
-    if (fstatat(dirfd(d), e->d_name, &link, AT_SYMLINK_NOFOLLOW) == 0 && (link.st_mode & S_IWUSR))
+    if (!info.has_ino) {  // a kernel before 5.14: the descriptors cannot be told apart
+      closedir(d);
+      return -1;
+    }
+    if (info.ino != ino || (info.flags & O_ACCMODE) == O_RDONLY) continue;
+    if (!mounts_read) {
+      mounts = MountIdsOf(pid, dev);
+      mounts_read = true;
+    }
+    if (std::find(mounts.begin(), mounts.end(), info.mnt_id) != mounts.end())
       fds.push_back(atoi(e->d_name));
   }
   closedir(d);
-  // One description per group of descriptors that kcmp finds to be the same file.
+  // One description per group of descriptors that kcmp finds to be the same file. (kcmp takes
+  // the lock an exec holds too; it is asked only when the process still has two descriptors of
+  // this file open for writing, see the note above.)
   std::vector<int> distinct;
   for (int fd : fds) {
     bool seen = false;

@@ -10,15 +10,18 @@
 namespace secretfs::fs {
 
 // How many open file descriptions process `pid` holds for writing on inode `ino` of the
-// filesystem with device `dev`, through its descriptors (from /proc/PID/fd), whichever mount of
-// it they were opened through (a container's bind mount of a workspace counts). Asked during a
-// FLUSH: the descriptor being closed is already gone from the table, so what is counted are
+// filesystem with device `dev`, through its descriptors (from /proc/PID/fdinfo), whichever mount
+// of it they were opened through (a container's bind mount of a workspace counts). Asked during
+// a FLUSH: the descriptor being closed is already gone from the table, so what is counted are
 // other ones, e.g. the stdout a shell dup2()'d it to, or another thread's own open of the same
 // file. Descriptors that share one description (dup, dup2) count once when kcmp(2) may compare
 // them; otherwise each descriptor counts. Descriptors open only for reading are not counted.
-// -1 when the process's descriptors cannot be seen: /proc/PID/fd is closed to a daemon that is
-// not root for another user's process, and for any process that is not dumpable
-// (PR_SET_DUMPABLE 0; the default after a setuid program drops privileges).
+// Safe to ask while the process is inside execve() (closing its O_CLOEXEC descriptors) as long
+// as it holds at most one other write descriptor of the file (more need kcmp, which waits for
+// the exec). -1 when the process's descriptors cannot be seen: /proc/PID/fdinfo is closed to a
+// daemon that is not root for another user's process, and for any process that is not dumpable
+// (PR_SET_DUMPABLE 0; the default after a setuid program drops privileges); and on kernels
+// before 5.14, whose fdinfo names no inode.
 int WriteDescriptionsOf(pid_t pid, dev_t dev, uint64_t ino);
 
 struct MountInfo {

@@ -151,6 +151,9 @@ class SecretsFs {
   policy::CallerFacts FactsFor(const Caller& who, const policy::Policy& policy) const;
   // The process facts of `who`, reading what `wanted` adds to what this request already read.
   const policy::ProcessFacts& FactsOf(const Caller& who, const policy::FactsWanted& wanted) const;
+  // The process of the calling thread, from the facts its event will name (read once for both,
+  // and cached per thread); the thread's id when /proc no longer shows it.
+  pid_t ProcessOf(const Caller& who) const;
   // An audit event of `op` by `who` on `node` (origin fs, the caller's process facts).
   audit::Event EventFor(const Caller& who, std::string_view op, const Node& node,
                         std::string detail = {}) const;

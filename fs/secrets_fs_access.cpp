@@ -21,6 +21,9 @@ policy::Action ActionOf(Access access) {
   return policy::Action::kOwn;
 }
 
+// What an audit event names of the caller's process (SPEC §6).
+constexpr policy::FactsWanted kEventFacts{false, true, true, true};
+
 }  // namespace
 
 const policy::ProcessFacts& SecretsFs::FactsOf(const Caller& who,
@@ -34,6 +37,11 @@ const policy::ProcessFacts& SecretsFs::FactsOf(const Caller& who,
     who.facts = facts_cache_.Get(who.pid, who.uid, who.gid, had);
   }
   return *who.facts;
+}
+
+pid_t SecretsFs::ProcessOf(const Caller& who) const {
+  const pid_t process = FactsOf(who, kEventFacts).pid;
+  return process != 0 ? process : who.pid;
 }
 
 policy::CallerFacts SecretsFs::FactsFor(const Caller& who, const policy::Policy& rules) const {
@@ -71,7 +79,7 @@ int SecretsFs::Check(const Caller& who, const Node& node, Access access) const {
 
 audit::Event SecretsFs::EventFor(const Caller& who, std::string_view op, const Node& node,
                                  std::string detail) const {
-  const policy::ProcessFacts& p = FactsOf(who, {false, true, true, true});
+  const policy::ProcessFacts& p = FactsOf(who, kEventFacts);
   audit::Event event;
   event.op = op;
   event.workspace = node.workspace;

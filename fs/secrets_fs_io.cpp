@@ -28,8 +28,10 @@ int SecretsFs::OpenForWrite(const Caller& who, const Node& node, uint64_t ino, i
   auto file = std::make_unique<OpenFile>();
   file->node = node;
   file->ino = ino;
+  // The facts the commit's event names are read now, while the opener is surely not inside
+  // an execve(): a close may come from one (see Commit), and the copy in `caller` keeps them.
+  file->opener = ProcessOf(who);
   file->caller = who;
-  file->opener = policy::ProcessOfThread(who.pid);
   file->writable = true;
   file->append = (flags & O_APPEND) != 0;
   if (flags & O_TRUNC) {
@@ -192,6 +194,9 @@ int SecretsFs::Commit(const Caller& who, OpenFile& file, bool closing) {
   // commit a half value; whatever a close leaves uncommitted is committed at release.
   if (closing) {
     // A closing thread whose id is the opener's process id is that process' main thread.
+    // Nothing here may follow a /proc link of the closing process: the close may be its
+    // execve() closing O_CLOEXEC descriptors, which holds the lock such reads wait for until
+    // this FLUSH is answered (proc_info.h). Its status file is read without that lock.
     const bool by_opener =
         who.pid == file.opener || policy::ProcessOfThread(who.pid) == file.opener;
     if (!by_opener) return 0;
@@ -206,12 +211,15 @@ int SecretsFs::Commit(const Caller& who, OpenFile& file, bool closing) {
   request.workspace = file.node.workspace;
   request.key = file.node.key;
   request.value = file.pending->bytes();
-  request.author = Author(who);
+  // A close commits for the opener (by_opener above), named with the facts read at open; an
+  // fsync for its caller (who, at release, is the opener).
+  const Caller& writer = closing ? file.caller : who;
+  request.author = Author(writer);
   request.expect_version = file.expect_version;
   request.create_only = file.create_only;
   request.metadata = file.metadata;
   // `creating`: made by create(2) when the name was not live, and not yet committed.
-  auto result = Audited(who, file.creating ? audit::op::kCreate : audit::op::kWrite, file.node,
+  auto result = Audited(writer, file.creating ? audit::op::kCreate : audit::op::kWrite, file.node,
                         [&] { return store_.Write(request); });
   if (!result) {
     if (result.status().code() != EBUSY && result.status().code() != EEXIST)

@@ -98,7 +98,7 @@ int SecretsFs::SetXattr(const Caller& who, uint64_t ino, const std::string& name
     uint64_t version = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), version);
     if (ec != std::errc() || end != text.data() + text.size()) return -EINVAL;
-    const pid_t process = policy::ProcessOfThread(who.pid);
+    const pid_t process = ProcessOf(who);
     std::lock_guard lock(expect_mutex_);
     bool applied = false;
     auto [first, last] = writers_.equal_range(ino);

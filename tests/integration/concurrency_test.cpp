@@ -20,6 +20,7 @@ namespace secretfs::testing {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 
 using ConcurrencyTest = MountedTest;
 
@@ -145,6 +146,41 @@ TEST_F(ConcurrencyTest, StartingAProcessWhileWritingStoresNoPartialValue) {
   EXPECT_EQ(Get("dev/SHELL"), "one\ntwo\n");
   EXPECT_THAT(Versions("dev/SHELL"), ElementsAre(1, 2)) << "the shell's redirection stored more "
                                                            "than one version";
+}
+
+// A writer may exec another program with its descriptor still open (O_CLOEXEC: as Go and Python
+// open files): the exec closes it, and that close is the writer's. Inside the exec the kernel
+// holds a lock that reading the process's /proc links waits for, while the exec waits,
+// unkillably, for the close's answer: the daemon must answer it from what needs no such read.
+TEST_F(ConcurrencyTest, AWriterThatExecsWithItsDescriptorOpenIsAnsweredAndItsValueStored) {
+  Put("dev/EXEC", "before");
+  const std::string path = M("dev/EXEC");
+  const pid_t child = fork();
+  ASSERT_GE(child, 0) << strerror(errno);
+  if (child == 0) {
+    const int fd = open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+    if (fd < 0 || write(fd, "by-exec", 7) != 7) _exit(2);
+    execl("/bin/true", "true", static_cast<char*>(nullptr));
+    _exit(3);
+  }
+  int status = 0;
+  pid_t done = 0;
+  for (int i = 0; i < 2000 && (done = waitpid(child, &status, WNOHANG)) == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (done == 0) {
+    // Stuck in the exec: only the daemon's end frees it (TearDown clears the dead mount).
+    kill(DaemonPid(mnt_), SIGKILL);
+    waitpid(child, &status, 0);
+    FAIL() << "the exec'ing writer's close was never answered";
+  }
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  EXPECT_EQ(Get("dev/EXEC"), "by-exec");
+  EXPECT_THAT(Versions("dev/EXEC"), ElementsAre(1, 2));
+  // The version is the writer's, named as it was before the exec made it /bin/true.
+  const ProcessResult audit = Cli({"audit", "--op", "write", "--json"});
+  ASSERT_TRUE(Succeeded(audit));
+  EXPECT_THAT(audit.out, HasSubstr("\"pid\":" + std::to_string(child) + ","));
+  EXPECT_THAT(audit.out, HasSubstr("integration_test"));
 }
 
 // A close looks at the writer's other descriptors (is one of them still this file?). A writer
