@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -143,8 +144,7 @@ int WriteDescriptionsOf(pid_t pid, dev_t dev, uint64_t ino) {
   DIR* d = opendir(path);
   if (d == nullptr) return errno == ENOENT ? 0 : -1;  // gone: it holds nothing any more
   std::vector<int> fds;
-  std::vector<int> mounts;  // read once a descriptor of the inode shows up
-  bool mounts_read = false;
+  std::optional<std::vector<int>> mounts;  // read once a descriptor of the inode shows up
   while (dirent* e = readdir(d)) {
     if (e->d_name[0] == '.') continue;
     FdInfo info;
@@ -160,11 +160,8 @@ int WriteDescriptionsOf(pid_t pid, dev_t dev, uint64_t ino) {
       return -1;
     }
     if (info.ino != ino || (info.flags & O_ACCMODE) == O_RDONLY) continue;
-    if (!mounts_read) {
-      mounts = MountIdsOf(pid, dev);
-      mounts_read = true;
-    }
-    if (std::find(mounts.begin(), mounts.end(), info.mnt_id) != mounts.end())
+    if (!mounts) mounts = MountIdsOf(pid, dev);
+    if (std::find(mounts->begin(), mounts->end(), info.mnt_id) != mounts->end())
       fds.push_back(atoi(e->d_name));
   }
   closedir(d);
