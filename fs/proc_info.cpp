@@ -13,11 +13,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <system_error>
+#include <thread>
 #include <vector>
 
 namespace secretfs::fs {
@@ -112,6 +116,36 @@ bool ReadFdInfo(int dir, const char* name, FdInfo& out) {
   return true;
 }
 
+// How long a close waits for kcmp(2) before it counts the descriptors as unseen. kcmp answers
+// in microseconds unless the process is inside execve(), whose lock it waits for (see
+// WriteDescriptionsOf): then it answers only after this FLUSH is, and the exec is held up this
+// long. Ample for a loaded machine's scheduling delays otherwise.
+constexpr std::chrono::milliseconds kKcmpWait{100};
+
+// How many distinct open file descriptions `fds` of process `pid` are: descriptors kcmp finds
+// to be the same file count once. -1 when kcmp has not answered within kKcmpWait. It runs on a
+// thread of its own, left to finish (once the exec is done) when it is not waited for.
+int DistinctDescriptions(pid_t pid, std::vector<int> fds) {
+  std::packaged_task<int()> count([pid, fds = std::move(fds)] {
+    std::vector<int> distinct;
+    for (int fd : fds) {
+      bool seen = false;
+      for (int other : distinct)
+        seen = seen || syscall(SYS_kcmp, pid, pid, KCMP_FILE, fd, other) == 0;
+      if (!seen) distinct.push_back(fd);
+    }
+    return static_cast<int>(distinct.size());
+  });
+  std::future<int> counted = count.get_future();
+  try {
+    std::thread(std::move(count)).detach();
+  } catch (const std::system_error&) {  // no thread to be had: as if kcmp did not answer
+    return -1;
+  }
+  if (counted.wait_for(kKcmpWait) != std::future_status::ready) return -1;
+  return counted.get();
+}
+
 }  // namespace
 
 MountInfo MountAt(const std::string& path) {
@@ -165,17 +199,7 @@ int WriteDescriptionsOf(pid_t pid, dev_t dev, uint64_t ino) {
       fds.push_back(atoi(e->d_name));
   }
   closedir(d);
-  // One description per group of descriptors that kcmp finds to be the same file. (kcmp takes
-  // the lock an exec holds too; it is asked only when the process still has two descriptors of
-  // this file open for writing, see the note above.)
-  std::vector<int> distinct;
-  for (int fd : fds) {
-    bool seen = false;
-    for (int other : distinct)
-      seen = seen || syscall(SYS_kcmp, pid, pid, KCMP_FILE, fd, other) == 0;
-    if (!seen) distinct.push_back(fd);
-  }
-  return static_cast<int>(distinct.size());
+  return fds.size() < 2 ? static_cast<int>(fds.size()) : DistinctDescriptions(pid, std::move(fds));
 }
 
 }  // namespace secretfs::fs

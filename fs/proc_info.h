@@ -16,12 +16,13 @@ namespace secretfs::fs {
 // other ones, e.g. the stdout a shell dup2()'d it to, or another thread's own open of the same
 // file. Descriptors that share one description (dup, dup2) count once when kcmp(2) may compare
 // them; otherwise each descriptor counts. Descriptors open only for reading are not counted.
-// Safe to ask while the process is inside execve() (closing its O_CLOEXEC descriptors) as long
-// as it holds at most one other write descriptor of the file (more need kcmp, which waits for
-// the exec). -1 when the process's descriptors cannot be seen: /proc/PID/fdinfo is closed to a
-// daemon that is not root for another user's process, and for any process that is not dumpable
-// (PR_SET_DUMPABLE 0; the default after a setuid program drops privileges); and on kernels
-// before 5.14, whose fdinfo names no inode.
+// Safe to ask while the process is inside execve() (closing its O_CLOEXEC descriptors): nothing
+// read waits for the lock the exec holds until this FLUSH is answered, except kcmp, asked only
+// when two or more descriptors are left and waited for at most 100 ms. -1 when the process's
+// descriptors cannot be seen: /proc/PID/fdinfo is closed to a daemon that is not root for
+// another user's process, and for any process that is not dumpable (PR_SET_DUMPABLE 0; the
+// default after a setuid program drops privileges); on kernels before 5.14, whose fdinfo names
+// no inode; and when kcmp did not answer in time (an exec, most likely).
 int WriteDescriptionsOf(pid_t pid, dev_t dev, uint64_t ino);
 
 struct MountInfo {

@@ -24,7 +24,10 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::EndsWith;
 
-using ConcurrencyTest = MountedTest;
+class ConcurrencyTest : public MountedTest {
+ protected:
+  void ExpectAnExecWhileWritingIsAnswered(int dups);
+};
 
 constexpr char kExpect[] = "user.secretfs.expect_version";
 
@@ -152,9 +155,11 @@ TEST_F(ConcurrencyTest, StartingAProcessWhileWritingStoresNoPartialValue) {
 
 // A writer may exec another program with its descriptor still open (O_CLOEXEC: as Go and Python
 // open files): the exec closes it, and that close is the writer's. Inside the exec the kernel
-// holds a lock that reading the process's /proc links waits for, while the exec waits,
-// unkillably, for the close's answer: the daemon must answer it from what needs no such read.
-TEST_F(ConcurrencyTest, AWriterThatExecsWithItsDescriptorOpenIsAnsweredAndItsValueStored) {
+// holds a lock that reading the process's /proc links, and kcmp(2), wait for, while the exec
+// waits, unkillably, for the close's answer: the daemon must answer it without such a wait.
+// The writer also holds `dups` copies of its descriptor (dup3 with O_CLOEXEC), which the exec
+// closes after it.
+void ConcurrencyTest::ExpectAnExecWhileWritingIsAnswered(int dups) {
   Put("dev/EXEC", "before");
   const std::string path = M("dev/EXEC");
   const pid_t child = fork();
@@ -162,6 +167,8 @@ TEST_F(ConcurrencyTest, AWriterThatExecsWithItsDescriptorOpenIsAnsweredAndItsVal
   if (child == 0) {
     const int fd = open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
     if (fd < 0 || write(fd, "by-exec", 7) != 7) _exit(2);
+    for (int i = 1; i <= dups; ++i)
+      if (dup3(fd, fd + i, O_CLOEXEC) < 0) _exit(4);
     execl("/bin/true", "true", static_cast<char*>(nullptr));
     _exit(3);
   }
@@ -191,6 +198,15 @@ TEST_F(ConcurrencyTest, AWriterThatExecsWithItsDescriptorOpenIsAnsweredAndItsVal
     EXPECT_EQ(event["version"], 2);
   }
   EXPECT_EQ(by_writer, 1) << audit.out;
+}
+
+TEST_F(ConcurrencyTest, AWriterThatExecsWithItsDescriptorOpenIsAnsweredAndItsValueStored) {
+  ExpectAnExecWhileWritingIsAnswered(0);
+}
+
+// With two more descriptors of the same description left, telling them apart takes kcmp(2).
+TEST_F(ConcurrencyTest, AWriterThatExecsWithDupsOfItsDescriptorOpenIsAnswered) {
+  ExpectAnExecWhileWritingIsAnswered(2);
 }
 
 // A close looks at the writer's other descriptors (is one of them still this file?). A writer
