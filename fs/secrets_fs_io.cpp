@@ -193,12 +193,15 @@ int SecretsFs::Commit(const Caller& who, OpenFile& file, bool closing) {
   // commit. Children that inherited the descriptor (a command run while the file is open) never
   // commit a half value; whatever a close leaves uncommitted is committed at release.
   if (closing) {
-    // A closing thread whose id is the opener's process id is that process' main thread.
-    // Nothing here may follow a /proc link of the closing process: the close may be its
-    // execve() closing O_CLOEXEC descriptors, which holds the lock such reads wait for until
-    // this FLUSH is answered (proc_info.h). Its status file is read without that lock.
-    const bool by_opener =
-        who.pid == file.opener || policy::ProcessOfThread(who.pid) == file.opener;
+    // A closing thread whose id is the opener's process id is that process' main thread; one
+    // whose id is the opening thread's is that thread (its id could be another's only after
+    // it ended, and a process that inherited the descriptor later is judged by the opener's
+    // descriptors below all the same). Nothing here may follow a /proc link of the closing
+    // process: the close may be its execve() closing O_CLOEXEC descriptors, which holds the
+    // lock such reads wait for until this FLUSH is answered (proc_info.h). Its status file is
+    // read without that lock.
+    const bool by_opener = who.pid == file.opener || who.pid == file.caller.pid ||
+                           policy::ProcessOfThread(who.pid) == file.opener;
     if (!by_opener) return 0;
     const int descriptions = WriteDescriptionsOf(file.opener, mount_dev_, file.ino);
     // When the opener's descriptors cannot be seen, a handle nothing was written to waits for
