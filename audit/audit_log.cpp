@@ -189,24 +189,21 @@ Status AuditLog::Record(Event event) {
   self.event = std::move(event);
   std::unique_lock lock(mutex_);
   queue_.push_back(&self);
-  if (leader_active_) ++arrived_in_commit_;
-  if (gathering_) gather_.notify_one();
+  gatherer_.Queued();
   while (!self.done) {
     if (leader_active_) {
       wake_.wait(lock);
       continue;
     }
     leader_active_ = true;
-    GatherCallers(lock);
+    gatherer_.Gather(lock, [&] { return queue_.size(); });
     std::deque<Pending*> batch;
     batch.swap(queue_);
-    arrived_in_commit_ = 0;
+    gatherer_.Committing();
     lock.unlock();
     const auto started = std::chrono::steady_clock::now();
     const Status s = CommitBatch(batch);
-    const int64_t took = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                             std::chrono::steady_clock::now() - started)
-                             .count();
+    const auto took = std::chrono::steady_clock::now() - started;
     lock.lock();
     for (Pending* p : batch) {
       p->result = s;
@@ -216,28 +213,11 @@ Status AuditLog::Record(Event event) {
       ++stats_.commits;
       stats_.events += batch.size();
     }
-    last_batch_ = batch.size();
-    last_commit_ns_ = took;
+    gatherer_.Committed(batch.size(), took);
     leader_active_ = false;
     wake_.notify_all();
   }
   return self.result;
-}
-
-void AuditLog::GatherCallers(std::unique_lock<std::mutex>& lock) {
-  // Without this, callers settle into two groups that alternate: while one group's batch
-  // commits, the other queues; when the commit ends, the queued group commits at once while the
-  // first is still on its way back, so each commit carries half of them. The callers of the
-  // last batch, and those who queued during its commit, are likely to be back soon: wait for
-  // them, at most as long as the last commit took (2 ms at most): a batch that carries all of
-  // them is worth up to one more commit's time (measured: docs/performance.md). A lone caller
-  // (the last batch was its own, nobody queued meanwhile) never waits.
-  const size_t expected = std::max(last_batch_ + arrived_in_commit_, size_t{1});
-  if (queue_.size() >= expected || expected < 2) return;
-  const auto wait = std::chrono::nanoseconds(std::min<int64_t>(last_commit_ns_, 2'000'000));
-  gathering_ = true;
-  gather_.wait_for(lock, wait, [&] { return queue_.size() >= expected; });
-  gathering_ = false;
 }
 
 std::unique_ptr<store::ScopedCommitHook> AuditLog::Join(Event event) {

@@ -71,8 +71,6 @@ class AuditLog {
  private:
   struct Pending;
   Status CommitBatch(std::deque<Pending*>& batch);
-  // Durable: the leader waits briefly for the callers it expects to queue (mutex_ held).
-  void GatherCallers(std::unique_lock<std::mutex>& lock);
   void Journal(const std::deque<Pending*>& batch) const;
   // Append's checks (key size, key still the chain's), made once per transaction.
   Status RequireKeyInUse(store::Txn& txn) const;
@@ -85,16 +83,11 @@ class AuditLog {
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
-  std::deque<Pending*> queue_;  // durable: waiting callers; buffered: owned events
-  bool leader_active_ = false;  // durable: a caller is committing a batch
-  // Durable: the callers the next leader waits for (see Record), and how long it may wait.
-  size_t last_batch_ = 0;         // events of the batch committed last
-  size_t arrived_in_commit_ = 0;  // callers that queued while it was committing
-  int64_t last_commit_ns_ = 0;    // how long its commit took
-  bool gathering_ = false;        // a leader waits on gather_ for callers to queue
-  std::condition_variable gather_;
-  bool failing_ = false;  // buffered: the last flush failed
-  std::string failure_;   // why
+  std::deque<Pending*> queue_;     // durable: waiting callers; buffered: owned events
+  bool leader_active_ = false;     // durable: a caller is committing a batch
+  store::BatchGatherer gatherer_;  // durable: the callers the next leader waits for
+  bool failing_ = false;           // buffered: the last flush failed
+  std::string failure_;            // why
   bool stopping_ = false;
   LogStats stats_;
   std::thread flusher_;  // buffered mode only

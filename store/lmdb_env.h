@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "store/batch_gatherer.h"
 
 typedef struct MDB_env MDB_env;
 typedef struct MDB_txn MDB_txn;
@@ -97,7 +98,8 @@ class Env {
   // daemon would otherwise keep a killed CLI's snapshot alive, and with it every page freed since.
   //
   // Group commit: bodies of threads that call Write while another thread's commit is running
-  // wait, then run one after another in one LMDB transaction, each in a nested transaction of
+  // wait (the next leader waits briefly for as many as the last batch held: batch_gatherer.h),
+  // then run one after another in one LMDB transaction, each in a nested transaction of
   // its own (a body that fails leaves no trace and does not fail the others), and share its
   // commit, so concurrent writers share the disk's sync. Each body sees the changes of the
   // bodies before it in its batch, as if they had committed one by one. A body may therefore run
@@ -105,6 +107,12 @@ class Env {
   // state or take a lock its caller holds. The caller's ScopedCommitHook is found on the
   // caller's thread and runs with its body.
   Status Write(const std::function<Status(Txn&)>& body);
+
+  struct WriteStats {
+    uint64_t commits = 0;  // Write's commits that stored something
+    uint64_t changes = 0;  // bodies those commits stored (group commit: several per commit)
+  };
+  WriteStats write_stats() const;
 
   // Writes a compacted, consistent copy to directory `dest` (existing and empty of a store).
   Status CopyCompact(const std::string& dest);
@@ -145,10 +153,12 @@ class Env {
   // steady_clock ns of the last mdb_reader_check made by Write (see ClearDeadReaders).
   std::atomic<int64_t> readers_checked_ns_{0};
   // Group commit of Write: the requests waiting, and whether a thread is committing a batch.
-  std::mutex write_mutex_;
+  mutable std::mutex write_mutex_;
   std::condition_variable write_done_;
   std::vector<WriteRequest*> write_queue_;
   bool committing_ = false;
+  BatchGatherer write_gatherer_;
+  WriteStats write_stats_;
 };
 
 // Joins work to the change this thread commits next through `env`, while the scope lives: `hook`

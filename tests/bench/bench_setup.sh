@@ -25,3 +25,34 @@ mount_new_store() {
   "$secretfs" mount "$1"
   mounts+=("$1")
 }
+
+# A foreground daemon in the background serving the store at $work/NAME with mount options
+# OPTIONS, its log in $work/NAME.log; waits until $work/NAME/bench/0000 shows.
+mount_secretfs() {
+  local name=$1 options=$2
+  "$secretfs" mount -f "$work/$name" -o "$options" 2>"$work/$name.log" &
+  echo $! >"$work/$name.pid"
+  mounts+=("$work/$name")
+  for _ in $(seq 100); do
+    [ -e "$work/$name/bench/0000" ] && return 0
+    sleep 0.05
+  done
+  echo "secretfs did not mount $work/$name:" >&2
+  cat "$work/$name.log" >&2
+  exit 1
+}
+# Unmounts $work/NAME and waits for its daemon to end, so its log holds the statistics it logs
+# at unmount: "audit: N events in M commits (...)" and "store: N changes in M commits (...)".
+unmount_secretfs() {
+  fusermount3 -u "$work/$1"
+  local pid
+  pid=$(cat "$work/$1.pid")
+  for _ in $(seq 200); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.05
+  done
+}
+# The daemon's statistics line for WHAT (audit, store) from $work/NAME.log.
+batching_of() {
+  grep -o "$2: .* per commit)" "$work/$1.log" | tail -1 || true
+}

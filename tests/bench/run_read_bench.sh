@@ -51,28 +51,6 @@ else
   echo "(gocryptfs not installed: apt-get install gocryptfs to compare with it)"
 fi
 
-# A foreground daemon in the background, its log in $work/NAME.log; waits until it serves.
-mount_secretfs() {
-  local name=$1 options=$2
-  "$secretfs" mount -f "$work/$name" -o "$options" 2>"$work/$name.log" &
-  mounts+=("$work/$name")
-  for _ in $(seq 100); do
-    [ -e "$work/$name/bench/0000" ] && return 0
-    sleep 0.05
-  done
-  echo "secretfs did not mount $work/$name:" >&2
-  cat "$work/$name.log" >&2
-  exit 1
-}
-unmount_secretfs() {
-  fusermount3 -u "$work/$1"
-  for _ in $(seq 100); do
-    grep -q "unmounting" "$work/$1.log" && grep -q "events per commit\|audit:" "$work/$1.log" && break
-    sleep 0.05
-  done
-  sleep 0.2
-}
-
 echo "$(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, $(uname -r)"
 for threads in "${thread_counts[@]}"; do
   mount_secretfs durable audit=durable
@@ -82,7 +60,7 @@ for threads in "${thread_counts[@]}"; do
   unmount_secretfs durable
   unmount_secretfs buffered
   for name in durable buffered; do
-    stats=$(grep -o "audit: .*events per commit)" "$work/$name.log" | tail -1 || true)
+    stats=$(batching_of "$name" audit)
     echo "  $name, $threads thread(s): ${stats:-no audit statistics logged}"
   done
 done

@@ -7,7 +7,8 @@
 # and, in process on the same disk, one durable LMDB commit (secretfs_micro_bench
 # BM_AuditAppend/events_per_txn:1, when Google Benchmark is installed): the floor of a durable
 # write is "FUSE floor write + one commit". With 4 writers, concurrent writes share commits
-# (store/write_batch.cpp), so throughput grows.
+# (store/write_batch.cpp), so throughput grows; the daemon's count of changes per LMDB commit
+# (logged at unmount) is printed for each thread count.
 # Usage: tests/bench/run_write_bench.sh [BUILD_DIR] [SECONDS] [THREADS...]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,13 +27,19 @@ for i in $(seq -f %04g 0 $((count - 1))); do
   printf 'initial' >"$work/mnt/bench/$i"
   printf 'initial' >"$work/tmpfs/$i"
 done
+fusermount3 -u "$work/mnt"  # the setup mount; each thread count below mounts afresh
 "$build/tests/bench/minimal_fuse" "$work/floor" -o files=$count,size=64
 mounts+=("$work/floor")
 
 echo "$(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, $(uname -r); store on $(df --output=fstype "$work" | tail -1)"
-threads_csv=$(IFS=,; echo "${thread_counts[*]}")
-"$build/tests/bench/read_bench" --write --threads "$threads_csv" --seconds "$seconds" \
-  "tmpfs=$work/tmpfs" "fuse-floor=$work/floor" "secretfs=$work/mnt/bench"
+for threads in "${thread_counts[@]}"; do
+  mount_secretfs mnt audit=durable
+  "$build/tests/bench/read_bench" --write --threads "$threads" --seconds "$seconds" \
+    "tmpfs=$work/tmpfs" "fuse-floor=$work/floor" "secretfs=$work/mnt/bench"
+  unmount_secretfs mnt
+  stats=$(batching_of mnt store)
+  echo "  secretfs, $threads thread(s): ${stats:-no store statistics logged}"
+done
 versions=$("$secretfs" history bench/0000 --json | grep -c '"version"' || true)
 echo "  bench/0000 has $((versions - 1)) versions (one per write to it)"
 

@@ -17,6 +17,7 @@ using secretfs::AsBytes;
 using secretfs::Status;
 using secretfs::store::Bytes;
 using secretfs::store::Db;
+using secretfs::store::Env;
 using secretfs::store::ScopedCommitHook;
 using secretfs::store::Txn;
 
@@ -134,6 +135,7 @@ TEST_F(CommitHookTest, AFailedChangeInASharedCommitLeavesNothingAndTheOthersComm
     std::unique_lock lock(m);
     cv.wait(lock, [&] { return holding; });
   }
+  const Env::WriteStats before = store_->env().write_stats();
   constexpr int kWriters = 8, kFailing = 3;
   std::vector<Status> results(kWriters);
   std::vector<bool> hook_ran(kWriters);
@@ -170,4 +172,8 @@ TEST_F(CommitHookTest, AFailedChangeInASharedCommitLeavesNothingAndTheOthersComm
   for (int i = 0; i < kWriters; ++i)
     if (i != kFailing) expected.push_back(static_cast<uint8_t>(100 + i));
   EXPECT_EQ(stored, expected);
+  // The holder's commit, then one for the seven writers that stored their change.
+  const Env::WriteStats after = store_->env().write_stats();
+  EXPECT_EQ(after.commits - before.commits, 2u);
+  EXPECT_EQ(after.changes - before.changes, 1u + kWriters - 1);
 }
