@@ -32,6 +32,21 @@ Result<SecretBuffer> ReadAll(int fd, const std::string& what) {
   return bytes;
 }
 
+// Closes an inherited key descriptor once its key is read, so that a long-running daemon keeps
+// no reference to it (a memfd's or a pipe buffer's pages holding the key live as long as
+// someone holds the descriptor). Standard descriptors become /dev/null instead of free slots, so
+// that no file opened later lands on stdin, stdout or stderr.
+void Consume(int fd) {
+  if (fd > STDERR_FILENO) {
+    close(fd);
+    return;
+  }
+  const int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null < 0) return;
+  dup2(null, fd);
+  close(null);
+}
+
 Result<SecretBuffer> ReadFile(const std::string& path, const std::string& what,
                               std::string* warning = nullptr) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -288,9 +303,12 @@ Result<KeyMaterial> LoadKeyMaterial(const KeySource& source, Prompt prompt,
     case KeySource::Kind::kFile:
       bytes = ReadFile(source.arg, "key file " + source.arg, warning);
       break;
-    case KeySource::Kind::kFd:
-      bytes = ReadAll(std::stoi(source.arg), "key fd " + source.arg);
+    case KeySource::Kind::kFd: {
+      const int fd = std::stoi(source.arg);
+      bytes = ReadAll(fd, "key fd " + source.arg);
+      if (bytes) Consume(fd);
       break;
+    }
     case KeySource::Kind::kCredential: {
       const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
       if (dir == nullptr || *dir == '\0')

@@ -3,7 +3,8 @@
 //   file:PATH        the bytes of a key file
 //   passphrase       typed on the controlling terminal (asked twice when creating a slot); with no
 //                    terminal, asked through systemd-ask-password when it is on $PATH
-//   fd:N             everything readable from inherited file descriptor N
+//   fd:N             everything readable from inherited file descriptor N, which is then
+//                    closed (0-2: pointed at /dev/null)
 //   credential:NAME  $CREDENTIALS_DIRECTORY/NAME, as systemd's LoadCredential(Encrypted)= delivers
 //   host:PATH        an X25519 private key (32 raw bytes, mode 0600 or stricter) that opens a
 //                    recipient slot; `secretfs keyring host-key PATH` makes one

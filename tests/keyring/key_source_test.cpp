@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -244,10 +245,34 @@ TEST_F(LoadKeyMaterialTest, FdIsReadFromAPipe) {
   ASSERT_EQ(write(fds[1], content.data(), content.size()), static_cast<ssize_t>(content.size()));
   close(fds[1]);
   auto m = LoadKeyMaterial(Source("fd:" + std::to_string(fds[0])), Prompt::kOnce);
-  close(fds[0]);
   ASSERT_TRUE(m.ok()) << m.status().message();
   EXPECT_EQ(m->kind, KeyMaterial::Kind::kKeyFile);
   EXPECT_EQ(Content(*m), content);
+  // Consumed: a daemon holds no descriptor of its key once it is read.
+  EXPECT_EQ(fcntl(fds[0], F_GETFD), -1);
+  EXPECT_EQ(errno, EBADF);
+}
+
+TEST_F(LoadKeyMaterialTest, AStandardDescriptorIsLeftOnDevNullOnceRead) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  ASSERT_EQ(write(fds[1], "stdin-key", 9), 9);
+  close(fds[1]);
+  const int saved_stdin = dup(STDIN_FILENO);
+  ASSERT_GE(saved_stdin, 0);
+  ASSERT_EQ(dup2(fds[0], STDIN_FILENO), STDIN_FILENO);
+  close(fds[0]);
+  auto m = LoadKeyMaterial(Source("fd:0"), Prompt::kOnce);
+  struct stat now {};
+  const int stat_rc = fstat(STDIN_FILENO, &now);
+  dup2(saved_stdin, STDIN_FILENO);
+  close(saved_stdin);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  EXPECT_EQ(Content(*m), "stdin-key");
+  // Not a free slot that the next open would take: /dev/null (character device 1:3).
+  ASSERT_EQ(stat_rc, 0);
+  EXPECT_TRUE(S_ISCHR(now.st_mode));
+  EXPECT_EQ(now.st_rdev, makedev(1, 3));
 }
 
 TEST_F(LoadKeyMaterialTest, EmptyPipeIsRefused) {
