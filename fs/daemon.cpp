@@ -46,6 +46,17 @@ void DisableCoreDumps() {
   setrlimit(RLIMIT_CORE, &none);
 }
 
+// A daemon holds a descriptor per recent caller (the facts cache's pidfds) besides its own, so
+// it takes all the descriptors it is allowed: the soft RLIMIT_NOFILE up to the hard one (1024
+// and 524288 under systemd's defaults). As any program that needs many descriptors does; select()
+// is not used here, so a descriptor above 1023 is harmless.
+void RaiseOpenFileLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  limit.rlim_cur = limit.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &limit);
+}
+
 // Everything the serving process owns, torn down in reverse order.
 struct Served {
   std::unique_ptr<store::SecretStore> store;
@@ -246,6 +257,7 @@ Status CheckMountpoint(const std::string& mountpoint) {
 
 int Mount(const MountRequest& request, keyring::KeyMaterial key) {
   DisableCoreDumps();
+  RaiseOpenFileLimit();  // before the facts cache sizes itself by it
   // FUSE workers come and go (8 idle, up to 64), and glibc may give each new thread a malloc
   // arena of its own, up to 8 per core; what is freed in an arena stays with it. Two arenas kept
   // the daemon's own memory 3.5 to 7 MiB smaller after every secret of a large store was read,

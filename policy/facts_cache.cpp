@@ -1,8 +1,10 @@
 #include "policy/facts_cache.h"
 
 #include <limits.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -10,6 +12,14 @@ namespace secretfs::policy {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// A quarter of the soft open-file limit, at most 4096: the rest is the daemon's own (the store,
+// FUSE, /proc reads, kcmp threads) and room for a burst of new callers.
+size_t DefaultCapacity() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 4096;
+  return std::clamp<size_t>(static_cast<size_t>(limit.rlim_cur / 4), 8, 4096);
+}
 
 bool Covers(const FactsWanted& had, const FactsWanted& wanted) {
   return (had.groups || !wanted.groups) && (had.comm || !wanted.comm) && (had.exe || !wanted.exe) &&
@@ -30,6 +40,9 @@ struct ProcessFactsCache::Entry {
   Clock::time_point read_at;
 };
 
+ProcessFactsCache::ProcessFactsCache(Options options)
+    : options_{options.max_age, options.capacity != 0 ? options.capacity : DefaultCapacity()} {}
+
 std::shared_ptr<const ProcessFactsCache::Entry> ProcessFactsCache::Find(pid_t tid) {
   std::lock_guard lock(mutex_);
   auto it = entries_.find(tid);
@@ -38,10 +51,13 @@ std::shared_ptr<const ProcessFactsCache::Entry> ProcessFactsCache::Find(pid_t ti
 
 void ProcessFactsCache::Store(pid_t tid, std::shared_ptr<const Entry> entry) {
   std::lock_guard lock(mutex_);
-  if (entries_.size() >= options_.capacity) {
-    const auto now = Clock::now();
+  // Entries past max_age never answer again: drop them (and close their pidfds) once per
+  // max_age, and whenever the cache is full. Full of young entries, it starts over.
+  const auto now = Clock::now();
+  if (entries_.size() >= options_.capacity || now - pruned_at_ > options_.max_age) {
     std::erase_if(entries_,
                   [&](const auto& e) { return now - e.second->read_at > options_.max_age; });
+    pruned_at_ = now;
     if (entries_.size() >= options_.capacity) entries_.clear();
   }
   entries_[tid] = std::move(entry);

@@ -10,6 +10,11 @@
 //   - it is younger than max_age: supplementary groups, comm and the cgroup can change without
 //     any of the above, and are believed for at most that long.
 // Otherwise the facts are read again. Thread-safe.
+//
+// Each entry holds a descriptor (its pidfd), so the cache holds at most `capacity` of them, and
+// drops entries past max_age (which never answer again) at least once per max_age: a daemon
+// serving many short-lived processes (every `cat` is one) must not fill its descriptor table
+// with pidfds of processes long gone.
 #pragma once
 
 #include <sys/types.h>
@@ -28,10 +33,14 @@ class ProcessFactsCache {
  public:
   struct Options {
     std::chrono::milliseconds max_age{1000};
-    size_t capacity = 4096;  // entries (each holds a pidfd)
+    // Entries (each holds a pidfd). 0: a quarter of the process's open-file limit (its soft
+    // RLIMIT_NOFILE when the cache is made), at most 4096.
+    size_t capacity = 0;
   };
   ProcessFactsCache() : ProcessFactsCache(Options{}) {}
-  explicit ProcessFactsCache(Options options) : options_(options) {}
+  explicit ProcessFactsCache(Options options);
+
+  size_t capacity() const { return options_.capacity; }
 
   // ReadProcessFacts(tid, wanted), from the cache when an entry still answers (see above).
   ProcessFacts Get(pid_t tid, uid_t uid, gid_t gid, const FactsWanted& wanted);
@@ -44,6 +53,7 @@ class ProcessFactsCache {
   const Options options_;
   std::mutex mutex_;
   std::unordered_map<pid_t, std::shared_ptr<const Entry>> entries_;  // by thread id
+  std::chrono::steady_clock::time_point pruned_at_;                  // see Store
 };
 
 }  // namespace secretfs::policy

@@ -4,12 +4,15 @@
 
 #include <gtest/gtest.h>
 #include <limits.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace secretfs::policy {
 namespace {
@@ -145,6 +148,77 @@ TEST(FactsCacheTest, AnExitedThreadHasNoFacts) {
     EXPECT_FALSE(gone.comm.has_value()) << "exe wanted: " << wanted.exe;
     EXPECT_FALSE(gone.exe.has_value());
   }
+}
+
+// Descriptors this process holds.
+size_t OpenDescriptors() {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd"))
+    ++n;
+  return n;
+}
+
+// `count` children that wait to be killed; killed and reaped on scope exit.
+class Sleepers {
+ public:
+  explicit Sleepers(int count) {
+    for (int i = 0; i < count; ++i) {
+      const pid_t pid = fork();
+      if (pid == 0) {
+        pause();
+        _exit(0);
+      }
+      if (pid > 0) pids_.push_back(pid);
+    }
+  }
+  ~Sleepers() { KillAll(); }
+  void KillAll() {
+    for (pid_t pid : pids_) kill(pid, SIGKILL);
+    for (pid_t pid : pids_) waitpid(pid, nullptr, 0);
+    pids_.clear();
+  }
+  const std::vector<pid_t>& pids() const { return pids_; }
+
+ private:
+  std::vector<pid_t> pids_;
+};
+
+// Every `cat` is a new process: entries past their age must not keep a pidfd each.
+TEST(FactsCacheTest, EntriesPastTheirAgeAreDroppedWithTheirPidfds) {
+  ProcessFactsCache cache(ProcessFactsCache::Options{std::chrono::milliseconds(50), 4096});
+  const size_t before = OpenDescriptors();
+  Sleepers sleepers(20);
+  ASSERT_EQ(sleepers.pids().size(), 20u);
+  for (pid_t pid : sleepers.pids())
+    ASSERT_TRUE(cache.Get(pid, getuid(), getgid(), {}).exe.has_value());
+  EXPECT_GE(OpenDescriptors(), before + 20) << "each entry holds its process's pidfd";
+  sleepers.KillAll();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  cache.Get(getpid(), getuid(), getgid(), {});  // a new entry: the old ones go
+  EXPECT_LE(OpenDescriptors(), before + 1);
+}
+
+TEST(FactsCacheTest, TheCacheHoldsAtMostItsCapacityInPidfds) {
+  ProcessFactsCache cache(ProcessFactsCache::Options{std::chrono::hours(1), 8});
+  const size_t before = OpenDescriptors();
+  Sleepers sleepers(20);
+  for (pid_t pid : sleepers.pids()) {
+    ASSERT_TRUE(cache.Get(pid, getuid(), getgid(), {}).exe.has_value());
+    EXPECT_LE(OpenDescriptors(), before + 8);
+  }
+}
+
+TEST(FactsCacheTest, ItsCapacityIsAQuarterOfTheOpenFileLimitByDefault) {
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit low = saved;
+  low.rlim_cur = 200;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  const size_t capacity = ProcessFactsCache().capacity();
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  EXPECT_EQ(capacity, 50u);
+  EXPECT_EQ(ProcessFactsCache(ProcessFactsCache::Options{std::chrono::seconds(1), 7}).capacity(),
+            7u);
 }
 
 }  // namespace
