@@ -15,7 +15,19 @@ namespace {
 
 using ::testing::ContainsRegex;
 
-using DescriptorsTest = MountedTest;
+class DescriptorsTest : public MountedTest {
+ protected:
+  // Mounts mnt_ again from a shell that first runs `ulimit ARGS`; the daemon's pid, or 0.
+  pid_t RemountUnder(const std::string& ulimit_args) {
+    Unmount(mnt_);
+    const ProcessResult mounted = Shell("ulimit " + ulimit_args + " && secretfs -s " + store_ +
+                                        " -k file:" + key_file_ + " mount " + mnt_);
+    EXPECT_TRUE(Succeeded(mounted)) << Describe(mounted);
+    if (!Succeeded(mounted)) return 0;
+    TrackMount(mnt_);
+    return DaemonPid(mnt_);
+  }
+};
 
 std::string ReadText(const std::string& path) {
   std::ifstream in(path);
@@ -34,13 +46,8 @@ size_t DescriptorsOf(pid_t pid) {
 
 TEST_F(DescriptorsTest, ManyShortLivedCallersUnderALowOpenFileLimitAreAllNamed) {
   Put("dev/KEY", "value");
-  ASSERT_NO_FATAL_FAILURE(Unmount(mnt_));
   // Soft and hard limit 96: the daemon cannot raise it, so its cache must stay within it.
-  const ProcessResult mounted =
-      Shell("ulimit -n 96 && secretfs -s " + store_ + " -k file:" + key_file_ + " mount " + mnt_);
-  ASSERT_TRUE(Succeeded(mounted)) << Describe(mounted);
-  TrackMount(mnt_);
-  const pid_t daemon = DaemonPid(mnt_);
+  const pid_t daemon = RemountUnder("-n 96");
   ASSERT_NE(daemon, 0);
 
   // 300 processes within the cache's one-second age limit: more than the limit allows pidfds.
@@ -72,12 +79,7 @@ TEST_F(DescriptorsTest, TheDaemonTakesItsHardOpenFileLimit) {
   ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &limit), 0);
   if (limit.rlim_max == RLIM_INFINITY || limit.rlim_max <= 256)
     GTEST_SKIP() << "the hard open-file limit leaves nothing to raise";
-  ASSERT_NO_FATAL_FAILURE(Unmount(mnt_));
-  const ProcessResult mounted =
-      Shell("ulimit -Sn 256 && secretfs -s " + store_ + " -k file:" + key_file_ + " mount " + mnt_);
-  ASSERT_TRUE(Succeeded(mounted)) << Describe(mounted);
-  TrackMount(mnt_);
-  const pid_t daemon = DaemonPid(mnt_);
+  const pid_t daemon = RemountUnder("-Sn 256");
   ASSERT_NE(daemon, 0);
   const std::string hard = std::to_string(limit.rlim_max);
   EXPECT_THAT(ReadText("/proc/" + std::to_string(daemon) + "/limits"),
