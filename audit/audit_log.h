@@ -23,6 +23,7 @@
 #include "audit/event.h"
 #include "common/status.h"
 #include "keyring/secure_buffer.h"
+#include "store/batch_gatherer.h"
 #include "store/lmdb_env.h"
 
 namespace secretfs::audit {

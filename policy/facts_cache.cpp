@@ -14,7 +14,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // A quarter of the soft open-file limit, at most 4096: the rest is the daemon's own (the store,
-// FUSE, /proc reads, kcmp threads) and room for a burst of new callers.
+// FUSE, its /proc reads) and room for a burst of new callers.
 size_t DefaultCapacity() {
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 4096;
