@@ -52,7 +52,6 @@ Status RequireCurrentKey(store::Txn& txn, const Mac& check) {
 struct AuditLog::Pending {
   Event event;
   Status result;
-  bool done = false;
 };
 
 namespace {
@@ -132,7 +131,7 @@ AuditLog::~AuditLog() {
   queue_.clear();
 }
 
-Status AuditLog::CommitBatch(std::deque<Pending*>& batch) {
+Status AuditLog::CommitBatch(const std::vector<Pending*>& batch) {
   Status s;
   try {
     // A caller may have a Join scope open on this thread; the batch's transaction is not the
@@ -160,7 +159,7 @@ Status AuditLog::RequireKeyInUse(store::Txn& txn) const {
   return RequireCurrentKey(txn, key_check_);
 }
 
-void AuditLog::Journal(const std::deque<Pending*>& batch) const {
+void AuditLog::Journal(const std::vector<Pending*>& batch) const {
   if (!options_.journal) return;
   for (const Pending* p : batch) SendToJournal(p->event);
 }
@@ -182,41 +181,13 @@ Status AuditLog::Record(Event event) {
     return Status::Ok();
   }
 
-  // Durable: group commit. Whoever finds no commit running leads: it takes every event queued at
-  // that moment (its own among them) and commits them in one transaction; the others wait, and
-  // one of those still queued when it finishes leads the next batch.
-  Pending self;
-  self.event = std::move(event);
-  std::unique_lock lock(mutex_);
-  queue_.push_back(&self);
-  gatherer_.Queued();
-  while (!self.done) {
-    if (leader_active_) {
-      wake_.wait(lock);
-      continue;
-    }
-    leader_active_ = true;
-    gatherer_.Gather(lock, [&] { return queue_.size(); });
-    std::deque<Pending*> batch;
-    batch.swap(queue_);
-    gatherer_.Committing();
-    lock.unlock();
-    const auto started = std::chrono::steady_clock::now();
+  // Durable: the event shares a commit with those of concurrent callers (group_commit.h).
+  Pending self{std::move(event), Status::Ok()};
+  durable_.Submit(self, [this](const std::vector<Pending*>& batch) -> size_t {
     const Status s = CommitBatch(batch);
-    const auto took = std::chrono::steady_clock::now() - started;
-    lock.lock();
-    for (Pending* p : batch) {
-      p->result = s;
-      p->done = true;
-    }
-    if (s.ok()) {
-      ++stats_.commits;
-      stats_.events += batch.size();
-    }
-    gatherer_.Committed(batch.size(), took);
-    leader_active_ = false;
-    wake_.notify_all();
-  }
+    for (Pending* p : batch) p->result = s;
+    return s.ok() ? batch.size() : 0;
+  });
   return self.result;
 }
 
@@ -248,19 +219,19 @@ Status AuditLog::Flush() {
   if (options_.mode != Mode::kBuffered) return Status::Ok();
   std::unique_lock lock(mutex_);
   // One committer at a time keeps the events in the order they were recorded.
-  wake_.wait(lock, [&] { return !leader_active_; });
+  wake_.wait(lock, [&] { return !flushing_; });
   if (queue_.empty()) {
     failing_ = false;
     failure_.clear();
     return Status::Ok();
   }
-  leader_active_ = true;
-  std::deque<Pending*> batch;
+  flushing_ = true;
+  std::vector<Pending*> batch;
   batch.swap(queue_);
   lock.unlock();
   const Status s = CommitBatch(batch);
   lock.lock();
-  leader_active_ = false;
+  flushing_ = false;
   if (s.ok()) {
     ++stats_.commits;
     stats_.events += batch.size();
@@ -293,6 +264,10 @@ void AuditLog::FlusherLoop() {
 }
 
 LogStats AuditLog::stats() const {
+  if (options_.mode == Mode::kDurable) {
+    const store::GroupCommitStats stats = durable_.stats();
+    return {stats.commits, stats.stored};
+  }
   std::lock_guard lock(mutex_);
   return stats_;
 }

@@ -15,15 +15,15 @@
 
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "audit/event.h"
 #include "common/status.h"
 #include "keyring/secure_buffer.h"
-#include "store/batch_gatherer.h"
+#include "store/group_commit.h"
 #include "store/lmdb_env.h"
 
 namespace secretfs::audit {
@@ -71,8 +71,8 @@ class AuditLog {
 
  private:
   struct Pending;
-  Status CommitBatch(std::deque<Pending*>& batch);
-  void Journal(const std::deque<Pending*>& batch) const;
+  Status CommitBatch(const std::vector<Pending*>& batch);
+  void Journal(const std::vector<Pending*>& batch) const;
   // Append's checks (key size, key still the chain's), made once per transaction.
   Status RequireKeyInUse(store::Txn& txn) const;
   void FlusherLoop();
@@ -82,16 +82,18 @@ class AuditLog {
   const Mac key_check_;  // KeyCheck(key_), computed once rather than per event
   const LogOptions options_;
 
+  store::GroupCommit<Pending> durable_;  // durable mode: Record's group commit
+
+  // Buffered mode:
   mutable std::mutex mutex_;
   std::condition_variable wake_;
-  std::deque<Pending*> queue_;     // durable: waiting callers; buffered: owned events
-  bool leader_active_ = false;     // durable: a caller is committing a batch
-  store::BatchGatherer gatherer_;  // durable: the callers the next leader waits for
-  bool failing_ = false;           // buffered: the last flush failed
-  std::string failure_;            // why
+  std::vector<Pending*> queue_;  // events waiting for their commit, owned
+  bool flushing_ = false;        // a flush is committing a batch
+  bool failing_ = false;         // the last flush failed
+  std::string failure_;          // why
   bool stopping_ = false;
   LogStats stats_;
-  std::thread flusher_;  // buffered mode only
+  std::thread flusher_;
 };
 
 }  // namespace secretfs::audit

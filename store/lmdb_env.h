@@ -8,19 +8,17 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <shared_mutex>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "common/status.h"
-#include "store/batch_gatherer.h"
+#include "store/group_commit.h"
 
 typedef struct MDB_env MDB_env;
 typedef struct MDB_txn MDB_txn;
@@ -98,7 +96,7 @@ class Env {
   // daemon would otherwise keep a killed CLI's snapshot alive, and with it every page freed since.
   //
   // Group commit: bodies of threads that call Write while another thread's commit is running
-  // wait (the next leader waits briefly for as many as the last batch held: batch_gatherer.h),
+  // wait (the next leader waits briefly for as many as the last batch held: group_commit.h),
   // then run one after another in one LMDB transaction, each in a nested transaction of
   // its own (a body that fails leaves no trace and does not fail the others), and share its
   // commit, so concurrent writers share the disk's sync. Each body sees the changes of the
@@ -152,13 +150,7 @@ class Env {
   std::shared_mutex resize_mutex_;
   // steady_clock ns of the last mdb_reader_check made by Write (see ClearDeadReaders).
   std::atomic<int64_t> readers_checked_ns_{0};
-  // Group commit of Write: the requests waiting, and whether a thread is committing a batch.
-  mutable std::mutex write_mutex_;
-  std::condition_variable write_done_;
-  std::vector<WriteRequest*> write_queue_;
-  bool committing_ = false;
-  BatchGatherer write_gatherer_;
-  WriteStats write_stats_;
+  GroupCommit<WriteRequest> writes_;  // Write's group commit
 };
 
 // Joins work to the change this thread commits next through `env`, while the scope lives: `hook`

@@ -1,9 +1,7 @@
-// Env::Write with group commit (see lmdb_env.h): callers queue their bodies; one of them, the
-// leader, gathers the callers it expects (batch_gatherer.h), runs every body queued at that
-// moment in one LMDB write transaction, each in a nested transaction, and commits once for all.
+// Env::Write with group commit (see lmdb_env.h and group_commit.h): the leader runs every body of
+// its batch in one LMDB write transaction, each in a nested transaction, and commits once for all.
 #include <lmdb.h>
 
-#include <chrono>
 #include <exception>
 #include <shared_mutex>
 
@@ -16,48 +14,24 @@ struct Env::WriteRequest {
   ScopedCommitHook* hook;  // the caller's, found on its own thread (hooks are per thread)
   Status result;
   std::exception_ptr thrown;  // rethrown on the caller's thread
-  bool done = false;
 };
 
 Status Env::Write(const std::function<Status(Txn&)>& body) {
   ClearDeadReaders();
   WriteRequest self{&body, ScopedCommitHook::Pending(this), Status::Ok(), nullptr};
-  std::unique_lock lock(write_mutex_);
-  write_queue_.push_back(&self);
-  write_gatherer_.Queued();
-  while (!self.done) {
-    if (committing_) {
-      write_done_.wait(lock);
-      continue;
-    }
-    committing_ = true;
-    write_gatherer_.Gather(lock, [&] { return write_queue_.size(); });
-    std::vector<WriteRequest*> batch;
-    batch.swap(write_queue_);
-    write_gatherer_.Committing();
-    lock.unlock();
-    const auto started = std::chrono::steady_clock::now();
+  writes_.Submit(self, [this](const std::vector<WriteRequest*>& batch) {
     CommitBatch(batch);
-    const auto took = std::chrono::steady_clock::now() - started;
-    lock.lock();
-    uint64_t stored = 0;
-    for (WriteRequest* request : batch) {
-      request->done = true;
-      stored += request->result.ok();
-    }
-    write_stats_.commits += stored > 0;
-    write_stats_.changes += stored;
-    write_gatherer_.Committed(batch.size(), took);
-    committing_ = false;
-    write_done_.notify_all();
-  }
+    size_t stored = 0;
+    for (const WriteRequest* request : batch) stored += request->result.ok();
+    return stored;
+  });
   if (self.thrown) std::rethrow_exception(self.thrown);
   return self.result;
 }
 
 Env::WriteStats Env::write_stats() const {
-  std::lock_guard lock(write_mutex_);
-  return write_stats_;
+  const GroupCommitStats stats = writes_.stats();
+  return {stats.commits, stats.stored};
 }
 
 void Env::CommitBatch(const std::vector<WriteRequest*>& batch) {

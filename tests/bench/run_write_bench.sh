@@ -7,7 +7,7 @@
 # and, in process on the same disk, one durable LMDB commit (secretfs_micro_bench
 # BM_AuditAppend/events_per_txn:1, when Google Benchmark is installed): the floor of a durable
 # write is "FUSE floor write + one commit". With 4 writers, concurrent writes share commits
-# (store/write_batch.cpp), so throughput grows; the daemon's count of changes per LMDB commit
+# (store/group_commit.h), so throughput grows; the daemon's count of changes per LMDB commit
 # (logged at unmount) is printed for each thread count.
 # Usage: tests/bench/run_write_bench.sh [BUILD_DIR] [SECONDS] [THREADS...]
 set -euo pipefail
