@@ -78,6 +78,11 @@ Status ApplyOption(const std::string& name, const std::optional<std::string>& va
     SECRETFS_RETURN_IF_ERROR(ParseNumber(name, *value, o.max_size));
     if (o.max_size > (size_t{64} << 20))
       return Status(EINVAL, "mount option max_size: at most 67108864 bytes");
+  } else if (name == "max_locked") {
+    SECRETFS_RETURN_IF_ERROR(need());
+    SECRETFS_RETURN_IF_ERROR(ParseNumber(name, *value, o.max_locked));
+    if (o.max_locked < (size_t{1} << 20))
+      return Status(EINVAL, "mount option max_locked: at least 1048576 bytes");
   } else if (name == "uid" || name == "gid") {
     SECRETFS_RETURN_IF_ERROR(need());
     uint32_t id = 0;

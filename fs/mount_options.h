@@ -17,6 +17,9 @@ struct MountOptions {
   std::string workspace;   // non-empty: this workspace is the mount root
   std::string key_source;  // key=SOURCE
   size_t max_size = size_t{1} << 20;
+  // The plaintext open files may hold in locked memory, each user a quarter of it (0: an eighth
+  // of the machine's memory, 64 MiB to 1 GiB; see fs/locked_budget.h).
+  size_t max_locked = 0;
   std::optional<uint32_t> uid;  // default: the mounting user
   std::optional<uint32_t> gid;
   uint32_t umask = 0027;

@@ -32,7 +32,8 @@ SecretsFs::SecretsFs(store::SecretStore& store, MountOptions options, uid_t owne
       owner_uid_(owner_uid),
       owner_gid_(owner_gid),
       inodes_(options_.workspace.empty() ? Node{NodeKind::kRoot, "", "", 0}
-                                         : Node{NodeKind::kWorkspace, options_.workspace, "", 0}) {}
+                                         : Node{NodeKind::kWorkspace, options_.workspace, "", 0}),
+      locked_(options_.max_locked) {}
 
 std::string SecretsFs::Author(const Caller& who) const {
   const auto now = std::chrono::steady_clock::now();

@@ -29,6 +29,7 @@
 #include "audit/audit_log.h"
 #include "fs/caller.h"
 #include "fs/inode_table.h"
+#include "fs/locked_budget.h"
 #include "fs/mount_options.h"
 #include "keyring/secure_buffer.h"
 #include "policy/facts_cache.h"
@@ -65,6 +66,7 @@ struct OpenFile {
   pid_t opener = 0;                // the opener's process
   uint64_t version = 0;            // the version this handle read or last committed
   keyring::SecretBuffer snapshot;  // read-only handles: the value as opened (under `mutex`)
+  LockedBudget::Claim claim;       // the locked memory its value may take (under `mutex`)
 
   // Handles opened for writing.
   bool writable = false;
@@ -181,6 +183,13 @@ class SecretsFs {
     return r.status();
   }
   int CheckWritable() const { return options_.read_only ? -EROFS : 0; }
+  // -ENOMEM for a claim of `uid` on the locked budget that did not fit, logged (at most once
+  // every kOverBudgetLogGap: a user who keeps trying must not flood the log).
+  int OverBudget(uid_t uid, size_t value_bytes) const;
+  static constexpr std::chrono::seconds kOverBudgetLogGap{10};
+  // Makes `file`'s claim cover a value of `value_bytes` unless it does already (a claim never
+  // shrinks: the handle keeps the memory it grew to); 0 or -ENOMEM. The caller holds file.mutex.
+  int CoverUpTo(OpenFile& file, size_t value_bytes);
   std::optional<Node> NodeOf(uint64_t ino) const { return inodes_.Get(ino); }
   // Resolves `name` inside directory node `parent` (no store access for names that cannot exist).
   int Child(const Node& parent, const std::string& name, Node& out) const;
@@ -225,6 +234,8 @@ class SecretsFs {
   mutable std::map<uid_t, AuthorLabel> authors_;  // bounded by kMaxAuthors
   static constexpr size_t kMaxAuthors = 1024;
   InodeTable inodes_;
+  LockedBudget locked_;
+  mutable std::atomic<int64_t> over_budget_logged_ns_{0};
 
   // Guards expected_versions_ and writers_.
   std::mutex expect_mutex_;

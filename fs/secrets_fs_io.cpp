@@ -8,6 +8,26 @@
 
 namespace secretfs::fs {
 
+int SecretsFs::OverBudget(uid_t uid, size_t value_bytes) const {
+  const int64_t now = store::NowNs();
+  int64_t last = over_budget_logged_ns_.load();
+  const int64_t gap = std::chrono::nanoseconds(kOverBudgetLogGap).count();
+  if (now - last >= gap && over_budget_logged_ns_.compare_exchange_strong(last, now)) {
+    LogWarning("open files of uid " + std::to_string(uid),
+               Status(ENOMEM, "a value of " + std::to_string(value_bytes) +
+                                  " bytes would pass the locked memory open files may hold (" +
+                                  std::to_string(locked_.per_uid()) + " bytes per user, " +
+                                  std::to_string(locked_.total()) +
+                                  " in all: mount option max_locked); refused with ENOMEM"));
+  }
+  return -ENOMEM;
+}
+
+int SecretsFs::CoverUpTo(OpenFile& file, size_t value_bytes) {
+  if (value_bytes <= file.claim.covered() || file.claim.Cover(value_bytes)) return 0;
+  return OverBudget(file.caller.uid, value_bytes);
+}
+
 void SecretsFs::RegisterWriter(OpenFile& file) {
   std::lock_guard lock(expect_mutex_);
   if (!expected_versions_.empty()) {
@@ -35,6 +55,8 @@ int SecretsFs::OpenForWrite(const Caller& who, const Node& node, uint64_t ino, i
   file->writable = true;
   file->append = (flags & O_APPEND) != 0;
   if (flags & O_TRUNC) {
+    if (!locked_.Take(who.uid, 0, file->claim))
+      return Audit(who, audit::op::kWrite, node, OverBudget(who.uid, 0));
     file->pending = std::make_unique<keyring::SecretBuilder>(options_.max_size);
     file->dirty = true;  // `: > file` stores an empty value
   } else {
@@ -44,6 +66,8 @@ int SecretsFs::OpenForWrite(const Caller& who, const Node& node, uint64_t ino, i
       return Audit(who, audit::op::kRead, node, rc == -ENOENT ? -EACCES : rc);
     auto current = store_.Read(node.workspace, node.key);
     if (!current) return Audit(who, audit::op::kRead, node, ToNegErrno(current.status()));
+    if (!locked_.Take(who.uid, current->value.size(), file->claim))
+      return Audit(who, audit::op::kRead, node, OverBudget(who.uid, current->value.size()));
     if (int rc = Audit(who, audit::op::kRead, node, 0, current->version); rc != 0) return rc;
     file->version = current->version;
     file->pending =
@@ -77,6 +101,9 @@ int SecretsFs::Open(const Caller& who, uint64_t ino, int flags, std::unique_ptr<
       LogError("open " + node->workspace + "/" + node->key, opened.status());
     return Audit(who, op, *node, ToNegErrno(opened.status()));
   }
+  LockedBudget::Claim claim;
+  if (!locked_.Take(who.uid, opened->value.size(), claim))
+    return Audit(who, op, *node, OverBudget(who.uid, opened->value.size()));
   // Fail-closed: no event, no value (the plaintext is wiped as `opened` goes).
   if (int rc = Audit(who, op, *node, 0, opened->version); rc != 0) return rc;
   auto file = std::make_unique<OpenFile>();
@@ -86,6 +113,7 @@ int SecretsFs::Open(const Caller& who, uint64_t ino, int flags, std::unique_ptr<
   {
     std::lock_guard lock(file->mutex);
     file->snapshot = std::move(opened->value);
+    file->claim = std::move(claim);
   }
   out = std::move(file);
   return 0;
@@ -156,6 +184,12 @@ long SecretsFs::Write(OpenFile& file, std::span<const uint8_t> data, off_t offse
   std::lock_guard lock(file.mutex);
   if (file.error != 0) return -file.error;
   const size_t at = file.append ? file.pending->size() : static_cast<size_t>(offset);
+  if (offset >= 0 && at + data.size() <= options_.max_size) {
+    if (int rc = CoverUpTo(file, at + data.size()); rc != 0) {
+      file.error = -rc;  // as for EFBIG below: the close reports it, and nothing is stored
+      return rc;
+    }
+  }
   if (offset < 0 || !file.pending->WriteAt(at, data)) {
     file.error = EFBIG;  // the close reports it too, and nothing is stored
     return -EFBIG;
@@ -299,6 +333,7 @@ int SecretsFs::SetAttr(const Caller& who, uint64_t ino, const AttrChange& change
 
   if (file != nullptr && file->writable) {  // ftruncate: part of the handle's next commit
     std::lock_guard lock(file->mutex);
+    if (int rc = CoverUpTo(*file, size); rc != 0) return rc;
     if (!file->pending->Resize(size)) return -EFBIG;
     file->dirty = true;
     file->written = true;

@@ -1,0 +1,102 @@
+// Open files hold their values in locked memory, which a root daemon is not limited in: the
+// mount option max_locked bounds it, each user a quarter (fs/locked_budget.h), so a user who opens
+// a large secret again and again gets ENOMEM instead of locking the host's memory, and other
+// users go on reading.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <vector>
+
+#include "tests/integration/mount_fixture.h"
+#include "tests/integration/test_users.h"
+
+namespace secretfs::testing {
+namespace {
+
+constexpr size_t kMaxLocked = 1 << 20;      // the smallest allowed: 256 KiB per user
+constexpr size_t kValueBytes = 100 * 1024;  // two fit in a user's share, three do not
+
+class LockedMemoryTest : public MountedTest {
+ protected:
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(MountedTest::SetUp());
+    other_ = EnsureUser("sfs_budget");
+    ASSERT_EQ(chmod(root_.c_str(), 0755), 0) << strerror(errno);  // let other_ reach mnt_
+    WriteFileAtomically(Local("policy.ini"), "[*]\nuser:root = owner\nuser:sfs_budget = reader\n");
+    value_ = RandomBytes(kValueBytes);
+    ASSERT_TRUE(WritePath(M("dev/BIG"), value_).ok());
+    ASSERT_NO_FATAL_FAILURE(Remount("allow_other,policy=" + Local("policy.ini") +
+                                    ",max_locked=" + std::to_string(kMaxLocked)));
+  }
+
+  // The read events of dev/BIG whose result is `result`.
+  int ReadEventsWith(const std::string& result) {
+    const ProcessResult audit = Cli({"audit", "--op", "read", "dev/BIG", "--json"});
+    EXPECT_TRUE(Succeeded(audit)) << Describe(audit);
+    std::istringstream lines(audit.out);
+    int n = 0;
+    for (std::string line; std::getline(lines, line);)
+      n += nlohmann::json::parse(line)["result"] == result;
+    return n;
+  }
+
+  TestUser other_;
+  std::string value_;
+};
+
+TEST_F(LockedMemoryTest, AUserHoldsAtMostItsShareOfOpenValuesAndOthersGoOnReading) {
+  Fd first(open(M("dev/BIG").c_str(), O_RDONLY));
+  Fd second(open(M("dev/BIG").c_str(), O_RDONLY));
+  ASSERT_TRUE(first.ok() && second.ok()) << strerror(errno);
+  Fd third(open(M("dev/BIG").c_str(), O_RDONLY));
+  EXPECT_FALSE(third.ok());
+  EXPECT_EQ(errno, ENOMEM) << "the open past root's share";
+
+  // The share counts bytes, not files: a small secret still fits beside the two.
+  ASSERT_TRUE(WritePath(M("dev/SMALL"), "small").ok());
+  EXPECT_EQ(ReadPath(M("dev/SMALL")).bytes, "small");
+
+  // Another user's share is untouched.
+  const std::string read = RunAs(other_, [this] {
+    const ReadResult r = ReadPath(M("dev/BIG"));
+    return r.error == 0 && r.bytes == value_ ? std::string("same") : std::to_string(r.error);
+  });
+  EXPECT_EQ(read, "same");
+
+  // A close gives back what its file held.
+  ASSERT_EQ(first.Close(), 0);
+  const ReadResult again = ReadPath(M("dev/BIG"));
+  EXPECT_EQ(again.error, 0);
+  EXPECT_TRUE(again.bytes == value_);
+
+  EXPECT_EQ(ReadEventsWith("ENOMEM"), 1) << "the refused open is on record";
+}
+
+TEST_F(LockedMemoryTest, AWriteThatWouldPassTheShareFailsAndStoresNothing) {
+  const std::vector<uint64_t> before = Versions("dev/BIG");
+  Fd held(open(M("dev/BIG").c_str(), O_RDONLY));  // 100 KiB of the share taken
+  ASSERT_TRUE(held.ok()) << strerror(errno);
+
+  Fd writer(open(M("dev/BIG").c_str(), O_WRONLY | O_TRUNC));
+  ASSERT_TRUE(writer.ok()) << strerror(errno);
+  EXPECT_EQ(WriteFd(writer.get(), RandomBytes(200 * 1024), 16 * 1024), ENOMEM);
+  EXPECT_EQ(writer.Close(), ENOMEM) << "the close reports the failed write";
+
+  EXPECT_EQ(Versions("dev/BIG"), before) << "nothing of the failed write was stored";
+  EXPECT_TRUE(Get("dev/BIG") == value_);
+  EXPECT_TRUE(WritePath(M("dev/BIG"), "smaller").ok()) << "a value that fits is written";
+  EXPECT_EQ(Get("dev/BIG"), "smaller");
+}
+
+TEST_F(LockedMemoryTest, TooSmallABudgetIsRefusedAtMount) {
+  Unmount(mnt_);
+  const ProcessResult refused = MountAt(mnt_, "max_locked=4096");
+  EXPECT_FALSE(Succeeded(refused));
+  EXPECT_THAT(refused.err, ::testing::HasSubstr("max_locked: at least 1048576 bytes"));
+}
+
+}  // namespace
+}  // namespace secretfs::testing
