@@ -213,8 +213,11 @@ class SecretsFs {
   // The caller holds expect_mutex_.
   int OtherWritersOf(const OpenFile& file);
 
-  // check-and-set versions set with setxattr before open, by (inode, pid).
-  std::optional<uint64_t> TakeExpectedVersion(uint64_t ino, pid_t pid);
+  // Makes room for one more pending expect_version: drops those whose process is gone, once
+  // their number has doubled since the last time; -ENOSPC when kMaxExpectations of live
+  // processes are pending. The caller holds expect_mutex_.
+  int RoomForExpectation();
+  static constexpr size_t kMaxExpectations = 4096;
 
   store::SecretStore& store_;
   const MountOptions options_;
@@ -239,7 +242,15 @@ class SecretsFs {
 
   // Guards expected_versions_ and writers_.
   std::mutex expect_mutex_;
-  std::map<std::pair<uint64_t, pid_t>, uint64_t> expected_versions_;
+  // check-and-set versions set with setxattr before the process opened the file, by (inode,
+  // pid), with the process's start time: a process that sets one and exits without opening
+  // (`setfattr` run from a shell) must not arm it for whichever process gets its pid next.
+  struct ExpectedVersion {
+    uint64_t version = 0;
+    std::optional<uint64_t> started;  // policy::ProcessStartTime of the pid when it was set
+  };
+  std::map<std::pair<uint64_t, pid_t>, ExpectedVersion> expected_versions_;
+  size_t prune_expectations_at_ = 64;
   std::multimap<uint64_t, OpenFile*> writers_;  // open write handles by inode
   // Files being created: they have an inode but no version until their first commit.
   std::mutex creating_mutex_;

@@ -33,7 +33,9 @@ void SecretsFs::RegisterWriter(OpenFile& file) {
   if (!expected_versions_.empty()) {
     auto it = expected_versions_.find({file.ino, file.opener});
     if (it != expected_versions_.end()) {
-      file.expect_version = it->second;
+      // Only the process that set it: not a later one that got the same pid.
+      if (it->second.started == policy::ProcessStartTime(file.opener))
+        file.expect_version = it->second.version;
       expected_versions_.erase(it);
     }
   }

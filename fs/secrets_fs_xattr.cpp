@@ -1,6 +1,7 @@
 // SecretsFs: the user.secretfs.* extended attributes (SPEC §4).
 #include <sys/xattr.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "common/text_format.h"
@@ -82,6 +83,16 @@ int SecretsFs::ListXattr(const Caller& who, uint64_t ino, std::string& out) {
   return 0;
 }
 
+int SecretsFs::RoomForExpectation() {
+  if (expected_versions_.size() >= prune_expectations_at_) {
+    std::erase_if(expected_versions_, [](const auto& entry) {
+      return entry.second.started != policy::ProcessStartTime(entry.first.second);
+    });
+    prune_expectations_at_ = std::max<size_t>(64, 2 * expected_versions_.size());
+  }
+  return expected_versions_.size() < kMaxExpectations ? 0 : -ENOSPC;
+}
+
 int SecretsFs::SetXattr(const Caller& who, uint64_t ino, const std::string& name,
                         std::span<const char> value, int flags) {
   auto node = NodeOf(ino);
@@ -99,6 +110,7 @@ int SecretsFs::SetXattr(const Caller& who, uint64_t ino, const std::string& name
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), version);
     if (ec != std::errc() || end != text.data() + text.size()) return -EINVAL;
     const pid_t process = ProcessOf(who);
+    const std::optional<uint64_t> started = policy::ProcessStartTime(process);
     std::lock_guard lock(expect_mutex_);
     bool applied = false;
     auto [first, last] = writers_.equal_range(ino);
@@ -108,7 +120,10 @@ int SecretsFs::SetXattr(const Caller& who, uint64_t ino, const std::string& name
         it->second->expect_version = version;
         applied = true;
       }
-    if (!applied) expected_versions_[{ino, process}] = version;
+    if (applied) return 0;
+    if (!expected_versions_.contains({ino, process}))
+      if (int rc = RoomForExpectation(); rc != 0) return rc;
+    expected_versions_[{ino, process}] = {version, started};
     return 0;
   }
   store::MetadataUpdate update;

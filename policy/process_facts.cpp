@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -106,6 +107,31 @@ pid_t ProcessOfThread(pid_t tid) {
   const auto field = StatusField(file.text(), "Tgid");
   const auto numbers = field ? ParseNumbers<pid_t>(*field) : std::nullopt;
   return numbers && numbers->size() == 1 && (*numbers)[0] > 0 ? (*numbers)[0] : tid;
+}
+
+std::optional<uint64_t> ProcessStartTime(pid_t pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  ProcFile file;
+  if (pid <= 0 || !file.Read(path)) return std::nullopt;
+  // "PID (COMM) S PPID ...": comm may hold spaces and parentheses, so fields count from the last
+  // ')'. After it come field 3 (the state) to field 22 (starttime).
+  std::string_view text = file.text();
+  const size_t close = text.rfind(')');
+  if (close == std::string_view::npos) return std::nullopt;
+  text.remove_prefix(close + 1);
+  for (int field = 3; field <= 22; ++field) {
+    while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
+    const size_t end = std::min(text.find(' '), text.size());
+    if (field == 22) {
+      uint64_t start = 0;
+      auto [at, ec] = std::from_chars(text.data(), text.data() + end, start);
+      if (ec != std::errc() || at != text.data() + end) return std::nullopt;
+      return start;
+    }
+    text.remove_prefix(end);
+  }
+  return std::nullopt;
 }
 
 // A pidfd polls readable once its process has exited. An error counts as exited: nothing read is

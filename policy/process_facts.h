@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,6 +40,11 @@ ProcessFacts ReadProcessFactsWithPidfd(pid_t tid, const FactsWanted& wanted, int
 
 // The process (thread group id) of thread `tid`; `tid` itself when unknown.
 pid_t ProcessOfThread(pid_t tid);
+
+// When process `pid` started, in clock ticks after boot (field 22 of /proc/PID/stat); nullopt when
+// it cannot be read. With its pid, this names one process for good: a recycled pid belongs to a
+// process that started later. Costs no descriptor, unlike a pidfd.
+std::optional<uint64_t> ProcessStartTime(pid_t pid);
 
 // Whether the process behind `pidfd` has exited (an error counts as exited).
 bool Exited(int pidfd);

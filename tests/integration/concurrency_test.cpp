@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -115,6 +116,47 @@ TEST_F(ConcurrencyTest, CheckAndSetSetOnThePathBeforeOpenAppliesToThatProcess) {
   EXPECT_EQ(w.close_error, EBUSY) << strerror(w.close_error);
   EXPECT_EQ(Get("dev/CAS"), "theirs");
   EXPECT_THAT(Versions("dev/CAS"), ElementsAre(1, 2));
+}
+
+// `setfattr -n user.secretfs.expect_version ...` run from a shell sets it for the setfattr
+// process, which exits without opening the file. That must not arm a check-and-set for whichever
+// process gets its pid next: here one does (the kernel hands out the pid after ns_last_pid), and
+// its write must be stored.
+TEST_F(ConcurrencyTest, AnExpectVersionLeftByAProcessThatExitedDoesNotBindTheNextWithItsPid) {
+  Put("dev/CAS", "v1");
+  Put("dev/CAS", "v2");
+  const std::string path = M("dev/CAS");
+  const pid_t setter = fork();
+  ASSERT_GE(setter, 0);
+  if (setter == 0) _exit(setxattr(path.c_str(), kExpect, "1", 1, 0) == 0 ? 0 : 1);
+  int status = 0;
+  ASSERT_EQ(waitpid(setter, &status, 0), setter);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "setxattr failed";
+
+  // A process is named by its pid and start time, which counts clock ticks (10 ms): the kernel
+  // hands pids out in turn up to pid_max, so outside of this test's ns_last_pid a pid comes back
+  // long after that. Let a tick pass.
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  constexpr int kNotThatPid = 200;
+  int close_error = -1;
+  for (int attempt = 0; attempt < 100 && close_error == -1; ++attempt) {
+    // Another process may fork in between and take the pid: then try again.
+    std::ofstream("/proc/sys/kernel/ns_last_pid") << setter - 1;
+    const pid_t writer = fork();
+    ASSERT_GE(writer, 0);
+    if (writer == 0) {
+      if (getpid() != setter) _exit(kNotThatPid);
+      const int fd = open(path.c_str(), O_WRONLY | O_TRUNC);
+      if (fd < 0 || write(fd, "v3", 2) != 2) _exit(100);
+      _exit(close(fd) == 0 ? 0 : errno);
+    }
+    ASSERT_EQ(waitpid(writer, &status, 0), writer);
+    ASSERT_TRUE(WIFEXITED(status));
+    if (WEXITSTATUS(status) != kNotThatPid) close_error = WEXITSTATUS(status);
+  }
+  if (close_error == -1) GTEST_SKIP() << "no process got the setter's pid again";
+  EXPECT_EQ(close_error, 0) << strerror(close_error);
+  EXPECT_EQ(Get("dev/CAS"), "v3");
 }
 
 // The same, by a writer that also holds the key open for reading (a program that read its

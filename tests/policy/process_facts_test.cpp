@@ -275,5 +275,39 @@ TEST(UnitFromCgroupTest, TheDeepestServiceOrScope) {
   for (const Case& c : cases) EXPECT_EQ(UnitFromCgroup(c.text), c.unit) << c.text;
 }
 
+// A process's start time names it for good: a child started after this process, its time does not
+// change when it renames itself to a comm with spaces and parentheses (which must not confuse the
+// parse), and a reaped pid has none.
+TEST(ProcessStartTimeTest, NamesAProcessWhateverItCallsItself) {
+  const auto mine = ProcessStartTime(getpid());
+  ASSERT_TRUE(mine.has_value());
+  EXPECT_GT(*mine, 0u);
+
+  int to_child[2], to_parent[2];
+  ASSERT_EQ(pipe(to_child), 0);
+  ASSERT_EQ(pipe(to_parent), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    char byte = 0;
+    if (read(to_child[0], &byte, 1) != 1) _exit(1);
+    prctl(PR_SET_NAME, "a) b (c) 7 8", 0, 0, 0);  // what a hostile program may call itself
+    if (write(to_parent[1], "r", 1) != 1) _exit(1);
+    _exit(read(to_child[0], &byte, 1) == 1 ? 0 : 1);  // alive until the parent looked
+  }
+  const auto before = ProcessStartTime(child);
+  ASSERT_TRUE(before.has_value());
+  EXPECT_GE(*before, *mine) << "ticks are coarse: at or after ours";
+  char byte = 0;
+  ASSERT_EQ(write(to_child[1], "n", 1), 1);
+  ASSERT_EQ(read(to_parent[0], &byte, 1), 1);
+  EXPECT_EQ(ProcessStartTime(child), before) << "renamed";
+  ASSERT_EQ(write(to_child[1], "x", 1), 1);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_EQ(ProcessStartTime(child), std::nullopt) << "a reaped process has none";
+  for (int fd : {to_child[0], to_child[1], to_parent[0], to_parent[1]}) close(fd);
+}
+
 }  // namespace
 }  // namespace secretfs::policy
