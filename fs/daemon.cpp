@@ -19,7 +19,6 @@
 
 #include "common/libsystemd.h"
 #include "fs/fuse_ops.h"
-#include "fs/locked_budget.h"
 #include "fs/log.h"
 #include "fs/notify.h"
 #include "fs/policy_reloader.h"
@@ -110,13 +109,6 @@ Status Prepare(const MountRequest& r, const keyring::KeyMaterial& key, Served& s
   SECRETFS_RETURN_IF_ERROR((*store)->Unlock(key));
   if (!r.options.workspace.empty())
     SECRETFS_RETURN_IF_ERROR((*store)->GetWorkspace(r.options.workspace).status());
-  const LockedBudget budget(r.options.max_locked);  // what SecretsFs will use
-  if (budget.per_uid() < r.options.max_size + LockedBudget::kHandleBytes)
-    LogWarning("mount option max_locked",
-               Status(EINVAL, "a user may hold " + std::to_string(budget.per_uid()) +
-                                  " bytes of open values (a quarter of max_locked), less than "
-                                  "one value of max_size: opens of values that large fail "
-                                  "with ENOMEM"));
   const uid_t owner = r.options.uid.value_or(getuid());
   auto rules = LoadPolicy(r.options, owner);
   if (!rules.ok()) return rules.status();

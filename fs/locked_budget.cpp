@@ -24,10 +24,7 @@ bool LockedBudget::Take(uid_t uid, size_t value_bytes, Claim& out) {
   Claim claim;
   claim.budget_ = this;
   claim.uid_ = uid;
-  if (!claim.Cover(value_bytes)) {
-    claim.budget_ = nullptr;
-    return false;
-  }
+  if (!claim.Cover(value_bytes)) return false;  // it holds nothing: nothing to give back
   out = std::move(claim);
   return true;
 }

@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "common/text_format.h"
+#include "fs/log.h"
 
 namespace secretfs::fs {
 namespace {
@@ -33,7 +34,14 @@ SecretsFs::SecretsFs(store::SecretStore& store, MountOptions options, uid_t owne
       owner_gid_(owner_gid),
       inodes_(options_.workspace.empty() ? Node{NodeKind::kRoot, "", "", 0}
                                          : Node{NodeKind::kWorkspace, options_.workspace, "", 0}),
-      locked_(options_.max_locked) {}
+      locked_(options_.max_locked) {
+  if (locked_.per_uid() < options_.max_size + LockedBudget::kHandleBytes)
+    LogWarning("mount option max_locked",
+               Status(EINVAL, "a user may hold " + std::to_string(locked_.per_uid()) +
+                                  " bytes of open values (a quarter of max_locked), less than "
+                                  "one value of max_size: opens of values that large fail "
+                                  "with ENOMEM"));
+}
 
 std::string SecretsFs::Author(const Caller& who) const {
   const auto now = std::chrono::steady_clock::now();

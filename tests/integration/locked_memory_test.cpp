@@ -91,6 +91,18 @@ TEST_F(LockedMemoryTest, AWriteThatWouldPassTheShareFailsAndStoresNothing) {
   EXPECT_EQ(Get("dev/BIG"), "smaller");
 }
 
+TEST_F(LockedMemoryTest, AnFtruncatePastTheShareFailsAndTheValueStays) {
+  const std::vector<uint64_t> before = Versions("dev/BIG");
+  Fd held(open(M("dev/BIG").c_str(), O_RDONLY));  // 100 KiB of the share taken
+  ASSERT_TRUE(held.ok()) << strerror(errno);
+  Fd writer(open(M("dev/BIG").c_str(), O_WRONLY));  // builds on the value: 100 KiB more
+  ASSERT_TRUE(writer.ok()) << strerror(errno);
+  EXPECT_EQ(ErrnoOf(ftruncate(writer.get(), 200 * 1024)), ENOMEM);
+  EXPECT_EQ(writer.Close(), 0) << "nothing was changed, so there is nothing to store";
+  EXPECT_EQ(Versions("dev/BIG"), before);
+  EXPECT_TRUE(Get("dev/BIG") == value_);
+}
+
 TEST_F(LockedMemoryTest, TooSmallABudgetIsRefusedAtMount) {
   Unmount(mnt_);
   const ProcessResult refused = MountAt(mnt_, "max_locked=4096");
