@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "common/byte_codec.h"
+#include "store/space_reserve.h"
 
 namespace secretfs::store {
 namespace {
@@ -114,8 +115,10 @@ Status SecretStore::Create(const std::string& dir, const keyring::KeyMaterial& f
     env->reset();
     std::filesystem::remove(dir + "/data.mdb", ec);
     std::filesystem::remove(dir + "/lock.mdb", ec);
+    return s;
   }
-  return s;
+  (void)KeepSpaceReserve(dir);  // best effort, as at every open
+  return Status::Ok();
 }
 
 Result<std::unique_ptr<SecretStore>> SecretStore::Open(const std::string& dir,
@@ -153,6 +156,10 @@ Result<std::unique_ptr<SecretStore>> SecretStore::Open(const std::string& dir,
     notice = "the store at " + dir + " was upgraded " + upgrade +
              "; older versions of secretfs no longer open it";
   }
+  // Best effort: a store on a nearly full disk still opens, and says so; one this process may
+  // not write (another user's, a read-only disk) has no use for a reserve.
+  if (auto reserve = KeepSpaceReserve(dir); !reserve && reserve.status().code() == ENOSPC)
+    notice += (notice.empty() ? "" : "; ") + reserve.status().message();
   std::unique_ptr<SecretStore> store(
       new SecretStore(dir, std::move(*env), std::move(store_id), options));
   store->open_notice_ = std::move(notice);

@@ -171,8 +171,9 @@ class SecretStore {
   uint32_t unlocked_slot() const { return unlocked_slot_; }
   const std::string& dir() const { return dir_; }
   const StoreOptions& options() const { return options_; }
-  // What opening the store changed that its operator should hear of, or "": Open upgrades a store
-  // of an older format, after which older versions of secretfs refuse it.
+  // What opening the store changed or found that its operator should hear of, or "": Open
+  // upgrades a store of an older format, after which older versions of secretfs refuse it, and
+  // says when the disk has no room for the store's space reserve (space_reserve.h).
   const std::string& open_notice() const { return open_notice_; }
 
   // Key slots. AddSlot and RemoveSlot need the store unlocked; RemoveSlot refuses (EBUSY) to

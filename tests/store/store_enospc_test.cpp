@@ -1,7 +1,10 @@
 // A full disk: the write fails with ENOSPC, nothing is lost, and writes work again once there is
-// room. Needs root to mount a small tmpfs; skipped otherwise.
+// room; the space reserve that lets commands free space on it. Needs root to mount a small tmpfs;
+// skipped otherwise.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +15,7 @@
 #include <vector>
 
 #include "store/secret_store.h"
+#include "store/space_reserve.h"
 #include "tests/store/store_fixture.h"
 
 using secretfs::store::WriteRequest;
@@ -58,6 +62,19 @@ class StoreEnospcTest : public StoreTest {
     }
     close(fd);
     return err;
+  }
+
+  uint64_t FreeBytes() const {
+    struct statvfs fs {};
+    EXPECT_EQ(statvfs(mount_point_.c_str(), &fs), 0);
+    return uint64_t{fs.f_bavail} * fs.f_frsize;
+  }
+
+  // The bytes of the store's space reserve that have blocks behind them (0 when it is missing).
+  uint64_t ReserveBytes() const {
+    struct stat st {};
+    if (stat((dir_ + "/" + secretfs::store::kSpaceReserveFile).c_str(), &st) != 0) return 0;
+    return std::min<uint64_t>(st.st_size, uint64_t(st.st_blocks) * 512);
   }
 
   secretfs::Result<secretfs::store::WriteResult> PutBytes(const char* key,
@@ -182,4 +199,66 @@ TEST_F(StoreEnospcTest, StoreCannotBeCreatedOnAFullDisk) {
       << "Create on a full disk returned errno " << WEXITSTATUS(status);
   // Nothing that looks like a store is left behind.
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/data.mdb"));
+}
+
+// ---- The space reserve (store/space_reserve.h) ----
+
+TEST(SpaceReserveTargetTest, IsAThirtySecondOfTheFilesystemInWholePagesAtMost16MiB) {
+  using secretfs::store::SpaceReserveTarget;
+  EXPECT_EQ(SpaceReserveTarget(uint64_t{2} << 20), 64u * 1024);
+  EXPECT_EQ(SpaceReserveTarget((uint64_t{4} << 20) + 100), 128u * 1024);
+  EXPECT_EQ(SpaceReserveTarget(132 * 1024 + 100), 4096u);  // 4,227 bytes: down to a page
+  EXPECT_EQ(SpaceReserveTarget(100 * 1024), 0u);
+  EXPECT_EQ(SpaceReserveTarget(uint64_t{1} << 40), uint64_t{16} << 20);
+}
+
+TEST_F(StoreEnospcTest, AStoreHoldsASpaceReserveThatCanBeGivenBackAndTakenAgain) {
+  ASSERT_NO_FATAL_FAILURE(CreateAndUnlock());
+  constexpr uint64_t kReserve = 64 * 1024;  // a 32nd of the 2 MiB tmpfs
+  EXPECT_EQ(ReserveBytes(), kReserve);
+  struct stat st {};
+  ASSERT_EQ(stat((dir_ + "/space.reserve").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  const uint64_t free_held = FreeBytes();
+
+  auto released = secretfs::store::ReleaseSpaceReserve(dir_);
+  ASSERT_TRUE(released.ok()) << released.status().message();
+  EXPECT_EQ(*released, kReserve);
+  EXPECT_EQ(FreeBytes(), free_held + kReserve);
+  released = secretfs::store::ReleaseSpaceReserve(dir_);
+  ASSERT_TRUE(released.ok());
+  EXPECT_EQ(*released, 0u) << "nothing is left to give back";
+
+  auto kept = secretfs::store::KeepSpaceReserve(dir_);
+  ASSERT_TRUE(kept.ok()) << kept.status().message();
+  EXPECT_EQ(*kept, kReserve);
+  EXPECT_EQ(FreeBytes(), free_held);
+  // Opening the store again keeps the reserve as it is, and takes no more.
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  EXPECT_EQ(FreeBytes(), free_held);
+  EXPECT_EQ(store_->open_notice(), "");
+}
+
+TEST_F(StoreEnospcTest, OnANearlyFullDiskTheReserveHoldsWhatFitsAndOpeningSaysSo) {
+  ASSERT_NO_FATAL_FAILURE(CreateAndUnlock());
+  store_.reset();
+  ASSERT_TRUE(secretfs::store::ReleaseSpaceReserve(dir_).ok());
+  ASSERT_EQ(FillDisk(), ENOSPC);
+  const auto filler_size = std::filesystem::file_size(filler_);
+  std::filesystem::resize_file(filler_, filler_size - 12 * 1024);  // 12 KiB free
+  ASSERT_EQ(FreeBytes(), 12u * 1024);
+
+  // The store opens and works; the operator hears that its reserve is short.
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  const std::string& notice = store_->open_notice();
+  EXPECT_NE(notice.find("has room for 12 KiB of the 64 KiB"), std::string::npos) << notice;
+  EXPECT_EQ(ReserveBytes(), 12u * 1024);
+  auto read = store_->Read("prod", "TOKEN");
+  EXPECT_EQ(read.status().code(), ENOENT);  // the store answers
+
+  // With room again, the next open makes the reserve whole.
+  ASSERT_EQ(unlink(filler_.c_str()), 0);
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  EXPECT_EQ(store_->open_notice(), "");
+  EXPECT_EQ(ReserveBytes(), 64u * 1024);
 }
