@@ -40,7 +40,9 @@ Status CliContext::Record(store::SecretStore& store, audit::Event event, const S
     audit::Event attempt = event;  // the body may run again when the map grows
     return audit::Append(txn, *key, attempt);
   });
-  if (!s.ok()) return Status(EIO, "recording the audit event: " + s.message());
+  // A full disk stays ENOSPC (SPEC §11; commands that free space act on it: FreeingSpace).
+  if (!s.ok())
+    return Status(s.code() == ENOSPC ? ENOSPC : EIO, "recording the audit event: " + s.message());
   return Status::Ok();
 }
 

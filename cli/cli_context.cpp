@@ -8,6 +8,8 @@
 #include <ctime>
 #include <iostream>
 
+#include "store/space_reserve.h"
+
 namespace secretfs::cli {
 
 Result<keyring::KeySource> CliContext::KeySource() const {
@@ -50,6 +52,23 @@ Result<std::unique_ptr<store::SecretStore>> CliContext::OpenUnlocked(
   SECRETFS_RETURN_IF_ERROR((*store)->Unlock(*key));
   if (key_used != nullptr) *key_used = std::move(*key);
   return store;
+}
+
+bool CliContext::GiveBackSpaceReserve(store::SecretStore& store) {
+  auto released = store::ReleaseSpaceReserve(store.dir());
+  if (!released) {
+    Warn(released.status().message());
+    return false;
+  }
+  if (*released == 0) return false;
+  Warn("the disk holding " + store.dir() + " is full: giving back its space reserve (" +
+       FormatSize(*released) + ") to free space");
+  return true;
+}
+
+void CliContext::TakeSpaceReserve(store::SecretStore& store) {
+  auto held = store::KeepSpaceReserve(store.dir());
+  if (!held) Warn(held.status().message());
 }
 
 int CliContext::Fail(const std::string& what, const Status& status) {

@@ -3,6 +3,7 @@
 // "secretfs: <what>: <why>" on stderr, exit 0 / 1 / 2).
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -90,6 +91,20 @@ class CliContext {
     return result;
   }
 
+  // Runs `change`, which frees space in the store (audit prune, destroy, workspace delete
+  // --purge). When it fails because the disk is full, which the store's own audit log can bring
+  // about, gives the store's space reserve back to the filesystem and runs `change` again, then
+  // reserves anew (store/space_reserve.h), saying on stderr what it did. `change` must be safe to
+  // run twice: a failed attempt stored nothing.
+  template <class Change>
+  static auto FreeingSpace(store::SecretStore& store, Change&& change) -> decltype(change()) {
+    auto result = change();
+    if (StatusOf(result).code() != ENOSPC || !GiveBackSpaceReserve(store)) return result;
+    result = change();
+    TakeSpaceReserve(store);
+    return result;
+  }
+
   // Whether this command's caller may do `action` on W/K (an empty key: the workspace itself, an
   // empty workspace: the whole store), under --policy when given; without one the caller owns the
   // store, since it holds the key. A denial is recorded as event `op` and returned as EACCES.
@@ -105,6 +120,9 @@ class CliContext {
   // Check, telling a denial (`denied`) from a policy that could not be read.
   Status Decide(policy::Action action, std::string_view workspace, std::string_view key,
                 bool& denied) const;
+  // FreeingSpace's steps: false when there was no reserve to give back.
+  static bool GiveBackSpaceReserve(store::SecretStore& store);
+  static void TakeSpaceReserve(store::SecretStore& store);
   static std::unique_ptr<store::ScopedCommitHook> Join(store::SecretStore& store,
                                                        const audit::Event& event);
   static Status StatusOf(const Status& s) { return s; }

@@ -496,13 +496,17 @@ int PruneCommand(CliContext& ctx, const std::string& before_text) {
   if (!store) return exit_code;
   auto key = store->AuditKey();
   if (!key) return CliContext::Fail("audit prune", key.status());
-  auto removed = audit::Prune(store->env(), *key, before);
-  audit::Event self = CliContext::CliEvent("audit prune");
-  self.detail = "before=" + FormatTime(before, true) +
-                (removed ? " removed=" + std::to_string(*removed) : "");
-  if (Status s = CliContext::Record(*store, self, removed.status()); !s.ok())
-    return CliContext::Fail("audit prune", s);
-  if (!removed) return CliContext::Fail("audit prune", removed.status());
+  // Pruning is how an operator frees a disk that the log filled: FreeingSpace gives it room.
+  Result<uint64_t> removed = uint64_t{0};
+  const Status done = CliContext::FreeingSpace(*store, [&]() -> Status {
+    removed = audit::Prune(store->env(), *key, before);
+    audit::Event self = CliContext::CliEvent("audit prune");
+    self.detail = "before=" + FormatTime(before, true) +
+                  (removed ? " removed=" + std::to_string(*removed) : "");
+    SECRETFS_RETURN_IF_ERROR(CliContext::Record(*store, self, removed.status()));
+    return removed.status();
+  });
+  if (!done.ok()) return CliContext::Fail("audit prune", done);
   std::cout << "removed " << *removed << " audit event" << (*removed == 1 ? "" : "s")
             << " older than " << FormatTime(before) << "\n";
   return kExitOk;

@@ -100,16 +100,21 @@ int Get(CliContext& ctx, const std::string& text, const std::optional<std::strin
   return kExitOk;
 }
 
-// rm, undelete, rollback and destroy share their shape: parse W/K, unlock, one store call.
-int Change(CliContext& ctx, const std::string& verb, policy::Action needed, const std::string& text,
-           const std::function<Result<std::string>(store::SecretStore&, const store::SecretPath&)>&
-               change) {
+// rm, undelete, rollback and destroy share their shape: parse W/K, unlock, one store call. A
+// change that `frees_space` (destroy) may use the space reserve on a full disk (FreeingSpace).
+int Change(
+    CliContext& ctx, const std::string& verb, policy::Action needed, const std::string& text,
+    const std::function<Result<std::string>(store::SecretStore&, const store::SecretPath&)>& change,
+    bool frees_space = false) {
   const store::SecretPath path = PathArg(text);
   const std::string what = verb + " " + path.text();
   auto store = ctx.OpenFor(verb, needed, path.workspace, path.key);
   if (!store) return CliContext::Fail(what, store.status());
-  auto done = CliContext::Audited(**store, CliContext::CliEvent(verb, path.workspace, path.key),
-                                  [&] { return change(**store, path); });
+  const auto audited = [&] {
+    return CliContext::Audited(**store, CliContext::CliEvent(verb, path.workspace, path.key),
+                               [&] { return change(**store, path); });
+  };
+  auto done = frees_space ? CliContext::FreeingSpace(**store, audited) : audited();
   if (!done) return CliContext::Fail(what, done.status());
   std::cout << path.text() << ": " << *done << "\n";
   return kExitOk;
@@ -202,12 +207,14 @@ void AddSecretCommands(CLI::App& app, CliContext& ctx, Action& action) {
     action = [&ctx, path, version, one] {
       std::optional<uint64_t> n;
       if (one) n = VersionArg(*version);
-      return Change(ctx, "destroy", policy::Action::kOwn, *path,
-                    [&](store::SecretStore& s, const store::SecretPath& p) -> Result<std::string> {
-                      SECRETFS_RETURN_IF_ERROR(s.Destroy(p.workspace, p.key, n));
-                      return n ? "version " + std::to_string(*n) + " destroyed"
-                               : std::string("destroyed with every version");
-                    });
+      return Change(
+          ctx, "destroy", policy::Action::kOwn, *path,
+          [&](store::SecretStore& s, const store::SecretPath& p) -> Result<std::string> {
+            SECRETFS_RETURN_IF_ERROR(s.Destroy(p.workspace, p.key, n));
+            return n ? "version " + std::to_string(*n) + " destroyed"
+                     : std::string("destroyed with every version");
+          },
+          /*frees_space=*/true);
     };
   });
 }

@@ -69,8 +69,11 @@ int Delete(CliContext& ctx, const std::string& name, bool purge, bool yes) {
                             "not confirmed (type the workspace name on a terminal, or add --yes)");
   audit::Event event = CliContext::CliEvent("workspace delete", name);
   if (purge) event.detail = "purge";
-  if (Status s = CliContext::Audited(**store, std::move(event),
-                                     [&] { return (*store)->DeleteWorkspace(name, purge); });
+  const auto delete_workspace = [&] {
+    return CliContext::Audited(**store, event,
+                               [&] { return (*store)->DeleteWorkspace(name, purge); });
+  };
+  if (Status s = purge ? CliContext::FreeingSpace(**store, delete_workspace) : delete_workspace();
       !s.ok())
     return CliContext::Fail("workspace delete " + name, s);
   std::cout << (purge ? "purged workspace " : "deleted workspace ") << name << "\n";

@@ -638,24 +638,55 @@ class AuditFullDiskTest : public AuditTest {
     AuditTest::TearDown();
   }
 
+  // A store on a 4 MiB tmpfs, holding dev/K = "the-value" and `more` secrets of the given
+  // sizes, mounted at small_mnt_.
+  void MountSmallStore(const std::map<std::string, size_t>& more = {}) {
+    tmpfs_ = Local("small");
+    small_mnt_ = Local("small-mnt");
+    ASSERT_EQ(mkdir(tmpfs_.c_str(), 0700), 0);
+    ASSERT_EQ(mkdir(small_mnt_.c_str(), 0755), 0);
+    ASSERT_EQ(mount("tmpfs", tmpfs_.c_str(), "tmpfs", 0, "size=4m,mode=0700"), 0)
+        << strerror(errno);
+    store_ = tmpfs_ + "/store";
+    ASSERT_TRUE(Succeeded(CliOn(store_, {"init"})));
+    ASSERT_TRUE(Succeeded(CliOn(store_, {"workspace", "create", "dev"})));
+    ASSERT_TRUE(Succeeded(CliOn(store_, {"put", "dev/K"}, "the-value")));
+    for (const auto& [key, size] : more)
+      ASSERT_TRUE(Succeeded(CliOn(store_, {"put", "dev/" + key}, RandomBytes(size))));
+    ASSERT_TRUE(Succeeded(CliOn(store_, {"mount", small_mnt_})));
+    TrackMount(small_mnt_);
+    secret_ = small_mnt_ + "/dev/K";
+    ASSERT_EQ(ReadPath(secret_).bytes, "the-value");
+  }
+
+  // Reads dev/K until the disk refuses `in_a_row` events in a row: the log itself has filled
+  // it (every read is an event). Each refusal is EIO with no bytes.
+  void ReadUntilTheLogFillsTheDisk(int in_a_row = 10) {
+    int refused = 0;
+    for (int reads = 0; refused < in_a_row; ++reads) {
+      ASSERT_LT(reads, 100000) << "reads never filled a 4 MiB disk";
+      const ReadResult r = ReadPath(secret_);
+      if (r.error == 0) {
+        ASSERT_EQ(r.bytes, "the-value");
+        refused = 0;
+        continue;
+      }
+      ASSERT_EQ(r.error, EIO) << strerrorname_np(r.error) << " after " << reads << " reads";
+      ASSERT_EQ(r.bytes, "");
+      ++refused;
+    }
+  }
+
   std::string tmpfs_;
   std::string small_mnt_;
+  std::string store_;
+  std::string secret_;
 };
 
 TEST_F(AuditFullDiskTest, AReadWhoseEventCannotBeCommittedFailsWithEioAndNoBytes) {
-  tmpfs_ = Local("small");
-  small_mnt_ = Local("small-mnt");
-  ASSERT_EQ(mkdir(tmpfs_.c_str(), 0700), 0);
-  ASSERT_EQ(mkdir(small_mnt_.c_str(), 0755), 0);
-  ASSERT_EQ(mount("tmpfs", tmpfs_.c_str(), "tmpfs", 0, "size=4m,mode=0700"), 0) << strerror(errno);
-  const std::string store = tmpfs_ + "/store";
-  ASSERT_TRUE(Succeeded(CliOn(store, {"init"})));
-  ASSERT_TRUE(Succeeded(CliOn(store, {"workspace", "create", "dev"})));
-  ASSERT_TRUE(Succeeded(CliOn(store, {"put", "dev/K"}, "the-value")));
-  ASSERT_TRUE(Succeeded(CliOn(store, {"mount", small_mnt_})));
-  TrackMount(small_mnt_);
-  const std::string secret = small_mnt_ + "/dev/K";
-  ASSERT_EQ(ReadPath(secret).bytes, "the-value");
+  ASSERT_NO_FATAL_FAILURE(MountSmallStore());
+  const std::string& store = store_;
+  const std::string& secret = secret_;
 
   // Fill the file system to the last byte.
   const std::string filler = tmpfs_ + "/filler";
@@ -713,6 +744,39 @@ TEST_F(AuditFullDiskTest, AReadWhoseEventCannotBeCommittedFailsWithEioAndNoBytes
   EXPECT_EQ(again.bytes, "the-value");
   const ProcessResult verify = CliOn(store, {"audit", "verify"});
   EXPECT_EQ(verify.exit_code, 0) << Describe(verify);
+}
+
+// A reader can fill the disk with its events alone. The operator's way out must still work then,
+// though LMDB needs free pages even to delete: prune gives back the store's space reserve.
+TEST_F(AuditFullDiskTest, PruningFreesADiskThatTheLogFilledAndReadsWorkAgain) {
+  ASSERT_NO_FATAL_FAILURE(MountSmallStore());
+  ASSERT_NO_FATAL_FAILURE(ReadUntilTheLogFillsTheDisk());
+
+  const ProcessResult prune = CliOn(store_, {"audit", "prune", "--before", "now"});
+  ASSERT_EQ(prune.exit_code, 0) << Describe(prune);
+  EXPECT_THAT(prune.out, HasSubstr("audit events older than"));
+  EXPECT_THAT(prune.err, HasSubstr("is full: giving back its space reserve"));
+  EXPECT_EQ(ReadPath(secret_).bytes, "the-value");
+  const ProcessResult verify = CliOn(store_, {"audit", "verify"});
+  EXPECT_EQ(verify.exit_code, 0) << Describe(verify);
+  const ProcessResult prunes = CliOn(store_, {"audit", "--op", "audit prune", "--json"});
+  ASSERT_EQ(prunes.exit_code, 0) << Describe(prunes);
+  ASSERT_EQ(std::count(prunes.out.begin(), prunes.out.end(), '\n'), 1) << prunes.out;
+  EXPECT_EQ(ParseEvent(prunes.out.substr(0, prunes.out.find('\n'))).result_name, "ok")
+      << "the prune is itself an event: " << prunes.out;
+  // The reserve is taken again, as far as the disk has room for it.
+  EXPECT_TRUE(std::filesystem::exists(store_ + "/space.reserve"));
+}
+
+TEST_F(AuditFullDiskTest, DestroyingASecretFreesADiskThatTheLogFilled) {
+  ASSERT_NO_FATAL_FAILURE(MountSmallStore({{"BIG", 256 * 1024}}));
+  ASSERT_NO_FATAL_FAILURE(ReadUntilTheLogFillsTheDisk());
+
+  const ProcessResult destroy = CliOn(store_, {"destroy", "dev/BIG"});
+  ASSERT_EQ(destroy.exit_code, 0) << Describe(destroy);
+  EXPECT_THAT(destroy.err, HasSubstr("giving back its space reserve"));
+  EXPECT_EQ(ReadPath(secret_).bytes, "the-value");
+  EXPECT_EQ(ReadPath(small_mnt_ + "/dev/BIG").error, ENOENT);
 }
 
 // ---- kill -9 in the middle of reads and writes. ----
