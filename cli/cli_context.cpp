@@ -94,20 +94,6 @@ Status WriteAll(int fd, std::span<const uint8_t> bytes) {
   return Status::Ok();
 }
 
-std::string FormatSize(uint64_t bytes) {
-  if (bytes < 1024) return std::to_string(bytes) + " B";
-  const char* units[] = {"KiB", "MiB", "GiB"};
-  double v = static_cast<double>(bytes);
-  int u = -1;
-  while (v >= 1024 && u < 2) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
-  return buf;
-}
-
 Result<uint64_t> ParseVersion(std::string_view text) {
   uint64_t v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);

@@ -141,8 +141,6 @@ std::string OneLine(std::string_view text);
 // Writes all of `bytes` to `fd`, retrying short writes.
 Status WriteAll(int fd, std::span<const uint8_t> bytes);
 
-// "12 B", "3.4 KiB", ...
-std::string FormatSize(uint64_t bytes);
 // Parses a version number (>= 1); UsageError-worthy EINVAL otherwise.
 Result<uint64_t> ParseVersion(std::string_view text);
 

@@ -1,4 +1,4 @@
-// Formatting shared by the CLI and the filesystem's extended attributes.
+// Formatting shared by the CLI, the filesystem's extended attributes and the daemon's log.
 #pragma once
 
 #include <pwd.h>
@@ -11,6 +11,21 @@
 #include <string_view>
 
 namespace secretfs {
+
+// "12 B", "3.4 KiB", "1.0 GiB".
+inline std::string FormatSize(uint64_t bytes) {
+  if (bytes < 1024) return std::to_string(bytes) + " B";
+  const char* units[] = {"KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = -1;
+  while (v >= 1024 && u < 3) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
+  return buf;
+}
 
 // A file mode's permission bits as chmod takes them: "0644", "1777".
 inline std::string OctalMode(mode_t mode) {

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "common/text_format.h"
+
 namespace secretfs::store {
 namespace {
 
@@ -17,8 +19,6 @@ constexpr uint64_t kPageBytes = 4096;
 constexpr uint64_t kStepBytes = uint64_t{1} << 20;
 
 std::string PathOf(const std::string& dir) { return dir + "/" + kSpaceReserveFile; }
-
-std::string KiB(uint64_t bytes) { return std::to_string(bytes / 1024) + " KiB"; }
 
 // The bytes of `st` that have blocks behind them, at most its size.
 uint64_t AllocatedBytes(const struct stat& st) {
@@ -66,8 +66,8 @@ Result<uint64_t> KeepSpaceReserve(const std::string& dir) {
   }
   close(fd);
   if (rc == ENOSPC)
-    return Status(ENOSPC, "the disk holding " + dir + " has room for " + KiB(held) + " of the " +
-                              KiB(target) + " it keeps in reserve (" + path +
+    return Status(ENOSPC, "the disk holding " + dir + " has room for " + FormatSize(held) +
+                              " of the " + FormatSize(target) + " it keeps in reserve (" + path +
                               "); when it fills, audit prune and destroy may not be able to "
                               "free space");
   if (rc != 0) return Status::FromErrno(rc, "reserving space in " + path);

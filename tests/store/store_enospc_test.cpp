@@ -251,7 +251,7 @@ TEST_F(StoreEnospcTest, OnANearlyFullDiskTheReserveHoldsWhatFitsAndOpeningSaysSo
   // The store opens and works; the operator hears that its reserve is short.
   ASSERT_NO_FATAL_FAILURE(Reopen());
   const std::string& notice = store_->open_notice();
-  EXPECT_NE(notice.find("has room for 12 KiB of the 64 KiB"), std::string::npos) << notice;
+  EXPECT_NE(notice.find("has room for 12.0 KiB of the 64.0 KiB"), std::string::npos) << notice;
   EXPECT_EQ(ReserveBytes(), 12u * 1024);
   auto read = store_->Read("prod", "TOKEN");
   EXPECT_EQ(read.status().code(), ENOENT);  // the store answers
