@@ -24,6 +24,7 @@
 #include "fs/policy_reloader.h"
 #include "fs/proc_info.h"
 #include "fs/secrets_fs.h"
+#include "fs/space_watch.h"
 #include "store/secret_store.h"
 
 namespace secretfs::fs {
@@ -63,10 +64,12 @@ struct Served {
   std::unique_ptr<audit::AuditLog> audit;
   std::unique_ptr<SecretsFs> fs;
   std::unique_ptr<PolicyReloader> reloader;
+  std::unique_ptr<SpaceWatch> space_watch;
   fuse_session* session = nullptr;
   bool mounted = false;
 
   ~Served() {
+    space_watch.reset();
     reloader.reset();
     if (session == nullptr) return;
     if (mounted) fuse_session_unmount(session);
@@ -166,6 +169,7 @@ Status Prepare(const MountRequest& r, const keyring::KeyMaterial& key, Served& s
   if (!recorded.ok()) return recorded.Wrap("the audit log");
   served.reloader =
       std::make_unique<PolicyReloader>(*served.fs, *served.audit, r.options.policy_file);
+  served.space_watch = std::make_unique<SpaceWatch>(r.store_dir);
   return Status::Ok();
 }
 

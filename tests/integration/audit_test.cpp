@@ -28,6 +28,7 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 // One line of `secretfs audit --json`.
 struct AuditEvent {
@@ -641,22 +642,27 @@ class AuditFullDiskTest : public AuditTest {
   // A store on a 4 MiB tmpfs, holding dev/K = "the-value" and `more` secrets of the given
   // sizes, mounted at small_mnt_.
   void MountSmallStore(const std::map<std::string, size_t>& more = {}) {
+    ASSERT_NO_FATAL_FAILURE(MakeSmallStore(more));
+    ASSERT_TRUE(Succeeded(CliOn(small_store_, {"mount", small_mnt_})));
+    TrackMount(small_mnt_);
+    secret_ = small_mnt_ + "/dev/K";
+    ASSERT_EQ(ReadPath(secret_).bytes, "the-value");
+  }
+
+  // MountSmallStore without the mount.
+  void MakeSmallStore(const std::map<std::string, size_t>& more = {}) {
     tmpfs_ = Local("small");
     small_mnt_ = Local("small-mnt");
     ASSERT_EQ(mkdir(tmpfs_.c_str(), 0700), 0);
     ASSERT_EQ(mkdir(small_mnt_.c_str(), 0755), 0);
     ASSERT_EQ(mount("tmpfs", tmpfs_.c_str(), "tmpfs", 0, "size=4m,mode=0700"), 0)
         << strerror(errno);
-    store_ = tmpfs_ + "/store";
-    ASSERT_TRUE(Succeeded(CliOn(store_, {"init"})));
-    ASSERT_TRUE(Succeeded(CliOn(store_, {"workspace", "create", "dev"})));
-    ASSERT_TRUE(Succeeded(CliOn(store_, {"put", "dev/K"}, "the-value")));
+    small_store_ = tmpfs_ + "/store";
+    ASSERT_TRUE(Succeeded(CliOn(small_store_, {"init"})));
+    ASSERT_TRUE(Succeeded(CliOn(small_store_, {"workspace", "create", "dev"})));
+    ASSERT_TRUE(Succeeded(CliOn(small_store_, {"put", "dev/K"}, "the-value")));
     for (const auto& [key, size] : more)
-      ASSERT_TRUE(Succeeded(CliOn(store_, {"put", "dev/" + key}, RandomBytes(size))));
-    ASSERT_TRUE(Succeeded(CliOn(store_, {"mount", small_mnt_})));
-    TrackMount(small_mnt_);
-    secret_ = small_mnt_ + "/dev/K";
-    ASSERT_EQ(ReadPath(secret_).bytes, "the-value");
+      ASSERT_TRUE(Succeeded(CliOn(small_store_, {"put", "dev/" + key}, RandomBytes(size))));
   }
 
   // Reads dev/K until the disk refuses `in_a_row` events in a row: the log itself has filled
@@ -679,13 +685,13 @@ class AuditFullDiskTest : public AuditTest {
 
   std::string tmpfs_;
   std::string small_mnt_;
-  std::string store_;
+  std::string small_store_;
   std::string secret_;
 };
 
 TEST_F(AuditFullDiskTest, AReadWhoseEventCannotBeCommittedFailsWithEioAndNoBytes) {
   ASSERT_NO_FATAL_FAILURE(MountSmallStore());
-  const std::string& store = store_;
+  const std::string& store = small_store_;
   const std::string& secret = secret_;
 
   // Fill the file system to the last byte.
@@ -752,27 +758,55 @@ TEST_F(AuditFullDiskTest, PruningFreesADiskThatTheLogFilledAndReadsWorkAgain) {
   ASSERT_NO_FATAL_FAILURE(MountSmallStore());
   ASSERT_NO_FATAL_FAILURE(ReadUntilTheLogFillsTheDisk());
 
-  const ProcessResult prune = CliOn(store_, {"audit", "prune", "--before", "now"});
+  const ProcessResult prune = CliOn(small_store_, {"audit", "prune", "--before", "now"});
   ASSERT_EQ(prune.exit_code, 0) << Describe(prune);
   EXPECT_THAT(prune.out, HasSubstr("audit events older than"));
   EXPECT_THAT(prune.err, HasSubstr("is full: giving back its space reserve"));
   EXPECT_EQ(ReadPath(secret_).bytes, "the-value");
-  const ProcessResult verify = CliOn(store_, {"audit", "verify"});
+  const ProcessResult verify = CliOn(small_store_, {"audit", "verify"});
   EXPECT_EQ(verify.exit_code, 0) << Describe(verify);
-  const ProcessResult prunes = CliOn(store_, {"audit", "--op", "audit prune", "--json"});
+  const ProcessResult prunes = CliOn(small_store_, {"audit", "--op", "audit prune", "--json"});
   ASSERT_EQ(prunes.exit_code, 0) << Describe(prunes);
   ASSERT_EQ(std::count(prunes.out.begin(), prunes.out.end(), '\n'), 1) << prunes.out;
   EXPECT_EQ(ParseEvent(prunes.out.substr(0, prunes.out.find('\n'))).result_name, "ok")
       << "the prune is itself an event: " << prunes.out;
   // The reserve is taken again, as far as the disk has room for it.
-  EXPECT_TRUE(std::filesystem::exists(store_ + "/space.reserve"));
+  EXPECT_TRUE(std::filesystem::exists(small_store_ + "/space.reserve"));
+}
+
+// As auditd's space_left: the daemon warns in its log before the disk is full. (In the
+// foreground the log also goes to stderr; the daemon is stopped after two seconds.)
+TEST_F(AuditFullDiskTest, TheDaemonWarnsInItsLogWhenTheStoresDiskRunsLow) {
+  ASSERT_NO_FATAL_FAILURE(MakeSmallStore());
+  const auto foreground_log = [&] {
+    const ProcessResult r = Spawn(
+        {SECRETFS_BINARY, "-s", small_store_, "-k", "file:" + key_file_, "mount", small_mnt_, "-f"},
+        "", {}, std::chrono::seconds(2));
+    EXPECT_TRUE(ForceUnmount(small_mnt_, 0));
+    return r.err;
+  };
+  EXPECT_THAT(foreground_log(), Not(HasSubstr("running out of space")));
+
+  // Leave 64 KiB free of the 4 MiB (the warning starts below 256 KiB).
+  {
+    Fd fd(open((tmpfs_ + "/filler").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    ASSERT_TRUE(fd.ok());
+    const std::string chunk(4096, 'f');
+    while (write(fd.get(), chunk.data(), chunk.size()) > 0) {
+    }
+    ASSERT_EQ(ftruncate(fd.get(), lseek(fd.get(), 0, SEEK_END) - 64 * 1024), 0);
+  }
+  const std::string log = foreground_log();
+  EXPECT_THAT(log, HasSubstr("the disk holding " + small_store_ + " is running out of space"))
+      << log;
+  EXPECT_THAT(log, HasSubstr("secretfs audit prune")) << log;
 }
 
 TEST_F(AuditFullDiskTest, DestroyingASecretFreesADiskThatTheLogFilled) {
   ASSERT_NO_FATAL_FAILURE(MountSmallStore({{"BIG", 256 * 1024}}));
   ASSERT_NO_FATAL_FAILURE(ReadUntilTheLogFillsTheDisk());
 
-  const ProcessResult destroy = CliOn(store_, {"destroy", "dev/BIG"});
+  const ProcessResult destroy = CliOn(small_store_, {"destroy", "dev/BIG"});
   ASSERT_EQ(destroy.exit_code, 0) << Describe(destroy);
   EXPECT_THAT(destroy.err, HasSubstr("giving back its space reserve"));
   EXPECT_EQ(ReadPath(secret_).bytes, "the-value");

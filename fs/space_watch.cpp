@@ -1,0 +1,63 @@
+#include "fs/space_watch.h"
+
+#include <sys/statvfs.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "common/text_format.h"
+#include "fs/log.h"
+#include "store/space_reserve.h"
+
+namespace secretfs::fs {
+
+uint64_t LowSpaceThreshold(uint64_t filesystem_bytes) {
+  return std::max(filesystem_bytes / 20, 2 * store::SpaceReserveTarget(filesystem_bytes));
+}
+
+SpaceWatch::SpaceWatch(std::string dir, Options options) : dir_(std::move(dir)), options_(options) {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+SpaceWatch::~SpaceWatch() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+void SpaceWatch::Loop() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    lock.unlock();
+    Look(std::chrono::steady_clock::now());
+    lock.lock();
+    wake_.wait_for(lock, options_.period, [this] { return stopping_; });
+  }
+}
+
+void SpaceWatch::Look(std::chrono::steady_clock::time_point now) {
+  struct statvfs fs {};
+  if (statvfs(dir_.c_str(), &fs) != 0) return;  // the store's own errors say more, and sooner
+  const uint64_t total = uint64_t{fs.f_blocks} * fs.f_frsize;
+  const uint64_t free = uint64_t{fs.f_bavail} * fs.f_frsize;
+  const bool low = free < LowSpaceThreshold(total);
+  if (low && (!low_ || now - warned_ >= options_.repeat)) {
+    const unsigned percent = total == 0 ? 0 : static_cast<unsigned>(free * 100 / total);
+    LogWarning("store",
+               Status(ENOSPC, "the disk holding " + dir_ +
+                                  " is running out of space: " + FormatSize(free) + " free of " +
+                                  FormatSize(total) + " (" + std::to_string(percent) +
+                                  "%). Every read is an audit event; once the disk is full, "
+                                  "every access fails. Prune the log (secretfs audit prune "
+                                  "--before T) or make room"));
+    warned_ = now;
+  } else if (!low && low_) {
+    LogInfo("store: the disk holding " + dir_ + " has room again (" + FormatSize(free) + " free)");
+  }
+  low_ = low;
+}
+
+}  // namespace secretfs::fs

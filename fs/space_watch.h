@@ -1,0 +1,49 @@
+// Warns in the daemon's log while the disk holding the store runs low, as auditd's space_left
+// does: every read is a committed audit event, so the log grows with use, and once the disk is
+// full every access fails closed (docs/operations.md). A thread of its own looks every few
+// seconds; nothing on the request path.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace secretfs::fs {
+
+// The free bytes below which the disk of a filesystem of `filesystem_bytes` counts as low: a 20th
+// of it, and never less than twice the store's space reserve (store/space_reserve.h).
+uint64_t LowSpaceThreshold(uint64_t filesystem_bytes);
+
+class SpaceWatch {
+ public:
+  struct Options {
+    std::chrono::milliseconds period{std::chrono::seconds(10)};  // how often it looks
+    std::chrono::milliseconds repeat{std::chrono::minutes(10)};  // re-warning while still low
+  };
+  // Starts watching the filesystem of directory `dir`; the first look is at once.
+  SpaceWatch(std::string dir, Options options);
+  explicit SpaceWatch(std::string dir) : SpaceWatch(std::move(dir), Options{}) {}
+  ~SpaceWatch();
+  SpaceWatch(const SpaceWatch&) = delete;
+  SpaceWatch& operator=(const SpaceWatch&) = delete;
+
+ private:
+  void Loop();
+  // One look: a warning when the disk turns low and every `repeat` while it stays low, a notice
+  // when it has room again.
+  void Look(std::chrono::steady_clock::time_point now);
+
+  const std::string dir_;
+  const Options options_;
+  bool low_ = false;
+  std::chrono::steady_clock::time_point warned_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;  // under mutex_
+  std::thread thread_;
+};
+
+}  // namespace secretfs::fs
