@@ -187,8 +187,9 @@ class SecretsFs {
   // every kOverBudgetLogGap: a user who keeps trying must not flood the log).
   int OverBudget(uid_t uid, size_t value_bytes) const;
   static constexpr std::chrono::seconds kOverBudgetLogGap{10};
-  // Makes `file`'s claim cover a value of `value_bytes` unless it does already (a claim never
-  // shrinks: the handle keeps the memory it grew to); 0 or -ENOMEM. The caller holds file.mutex.
+  // Makes `file`'s claim cover `value_bytes` unless it does already (a claim never shrinks: the
+  // handle keeps the memory it grew to); 0 or -ENOMEM. Write handles pass their builder's
+  // capacity, which grows by doubling, not the value's size. The caller holds file.mutex.
   int CoverUpTo(OpenFile& file, size_t value_bytes);
   std::optional<Node> NodeOf(uint64_t ino) const { return inodes_.Get(ino); }
   // Resolves `name` inside directory node `parent` (no store access for names that cannot exist).

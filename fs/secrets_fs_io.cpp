@@ -68,12 +68,13 @@ int SecretsFs::OpenForWrite(const Caller& who, const Node& node, uint64_t ino, i
       return Audit(who, audit::op::kRead, node, rc == -ENOENT ? -EACCES : rc);
     auto current = store_.Read(node.workspace, node.key);
     if (!current) return Audit(who, audit::op::kRead, node, ToNegErrno(current.status()));
-    if (!locked_.Take(who.uid, current->value.size(), file->claim))
-      return Audit(who, audit::op::kRead, node, OverBudget(who.uid, current->value.size()));
+    auto pending =
+        std::make_unique<keyring::SecretBuilder>(options_.max_size, current->value.bytes());
+    if (!locked_.Take(who.uid, pending->capacity(), file->claim))
+      return Audit(who, audit::op::kRead, node, OverBudget(who.uid, pending->capacity()));
     if (int rc = Audit(who, audit::op::kRead, node, 0, current->version); rc != 0) return rc;
     file->version = current->version;
-    file->pending =
-        std::make_unique<keyring::SecretBuilder>(options_.max_size, current->value.bytes());
+    file->pending = std::move(pending);
   }
   RegisterWriter(*file);
   out = std::move(file);
@@ -187,7 +188,7 @@ long SecretsFs::Write(OpenFile& file, std::span<const uint8_t> data, off_t offse
   if (file.error != 0) return -file.error;
   const size_t at = file.append ? file.pending->size() : static_cast<size_t>(offset);
   if (offset >= 0 && at + data.size() <= options_.max_size) {
-    if (int rc = CoverUpTo(file, at + data.size()); rc != 0) {
+    if (int rc = CoverUpTo(file, file.pending->CapacityFor(at + data.size())); rc != 0) {
       file.error = -rc;  // as for EFBIG below: the close reports it, and nothing is stored
       return rc;
     }
@@ -335,7 +336,7 @@ int SecretsFs::SetAttr(const Caller& who, uint64_t ino, const AttrChange& change
 
   if (file != nullptr && file->writable) {  // ftruncate: part of the handle's next commit
     std::lock_guard lock(file->mutex);
-    if (int rc = CoverUpTo(*file, size); rc != 0) return rc;
+    if (int rc = CoverUpTo(*file, file->pending->CapacityFor(size)); rc != 0) return rc;
     if (!file->pending->Resize(size)) return -EFBIG;
     file->dirty = true;
     file->written = true;

@@ -108,12 +108,17 @@ SecretBuilder::SecretBuilder(size_t limit, std::span<const uint8_t> initial) : l
   }
 }
 
+size_t SecretBuilder::CapacityFor(size_t size) const noexcept {
+  if (size <= buf_.size()) return buf_.size();
+  size_t capacity = std::max<size_t>(buf_.size(), 4096);
+  while (capacity < size) capacity *= 2;
+  return std::min(capacity, std::max(limit_, size));
+}
+
 bool SecretBuilder::Reserve(size_t size) {
   if (size > limit_) return false;
   if (size <= buf_.size()) return true;
-  size_t capacity = std::max<size_t>(buf_.size(), 4096);
-  while (capacity < size) capacity *= 2;
-  SecretBuffer bigger(std::min(capacity, limit_));
+  SecretBuffer bigger(CapacityFor(size));
   if (size_ > 0) std::copy_n(buf_.data(), size_, bigger.data());
   buf_ = std::move(bigger);
   return true;

@@ -78,6 +78,10 @@ class SecretBuilder {
 
   size_t size() const noexcept { return size_; }
   std::span<const uint8_t> bytes() const noexcept { return buf_.bytes().first(size_); }
+  // The locked bytes held now, and those the builder will hold once it has room for a value of
+  // `size` (at most the limit): what a budget of locked memory must count, not the value's size.
+  size_t capacity() const noexcept { return buf_.size(); }
+  size_t CapacityFor(size_t size) const noexcept;
 
  private:
   bool Reserve(size_t size);

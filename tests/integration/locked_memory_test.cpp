@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <vector>
@@ -101,6 +103,46 @@ TEST_F(LockedMemoryTest, AnFtruncatePastTheShareFailsAndTheValueStays) {
   EXPECT_EQ(writer.Close(), 0) << "nothing was changed, so there is nothing to store";
   EXPECT_EQ(Versions("dev/BIG"), before);
   EXPECT_TRUE(Get("dev/BIG") == value_);
+}
+
+// kB of locked memory the process `pid` holds (VmLck), -1 when unknown.
+long LockedKiB(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmLck:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
+}
+
+// A write handle builds its value in a buffer that grows by doubling: what counts against the
+// share is that buffer, so the memory one user's writers lock stays within the share.
+TEST_F(LockedMemoryTest, WhatAUsersWriteHandlesLockStaysWithinItsShare) {
+  constexpr size_t kShare = 1 << 20;  // max_locked=4 MiB
+  ASSERT_NO_FATAL_FAILURE(Remount("allow_other,policy=" + Local("policy.ini") +
+                                  ",max_locked=" + std::to_string(4 * kShare)));
+  const pid_t daemon = DaemonPid(mnt_);
+  ASSERT_NE(daemon, 0);
+  const long before = LockedKiB(daemon);
+  ASSERT_GE(before, 0);
+
+  // 129 KiB each: a 256 KiB buffer behind each value.
+  const std::string value = RandomBytes(129 * 1024);
+  std::vector<std::unique_ptr<Fd>> writers;
+  int written = 0, refused = 0;
+  for (int i = 0; i < 8; ++i) {
+    writers.push_back(std::make_unique<Fd>(
+        open(M("dev/W" + std::to_string(i)).c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600)));
+    ASSERT_TRUE(writers.back()->ok()) << strerror(errno);
+    const int rc = WriteFd(writers.back()->get(), value, 16 * 1024);
+    if (rc == 0) ++written;
+    if (rc == ENOMEM) ++refused;
+  }
+  const long held = LockedKiB(daemon) - before;
+  EXPECT_EQ(written, 3) << "three 256 KiB buffers fit in 1 MiB, a fourth does not";
+  EXPECT_EQ(refused, 5);
+  EXPECT_LE(held, static_cast<long>(kShare / 1024 * 11 / 10))
+      << "the writers of one user lock " << held << " kB, past their share of " << kShare / 1024
+      << " kB";
+  for (auto& writer : writers) (void)writer->Close();
 }
 
 TEST_F(LockedMemoryTest, TooSmallABudgetIsRefusedAtMount) {

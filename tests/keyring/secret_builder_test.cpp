@@ -64,6 +64,22 @@ TEST(SecretBuilderTest, GrowsPastItsFirstCapacity) {
   EXPECT_TRUE(std::equal(expected.begin(), expected.end(), b.bytes().begin()));
 }
 
+// What a locked-memory budget must count: the buffer, which grows by doubling up to the limit.
+TEST(SecretBuilderTest, CapacityForSaysWhatTheBufferWillHold) {
+  SecretBuilder b(700 * 1024);
+  EXPECT_EQ(b.capacity(), 0u);
+  EXPECT_EQ(b.CapacityFor(64), 4096u);
+  ASSERT_TRUE(b.WriteAt(0, std::vector<uint8_t>(5000, 'x')));
+  EXPECT_EQ(b.capacity(), 8192u);
+  EXPECT_EQ(b.CapacityFor(6000), 8192u) << "room enough already";
+  EXPECT_EQ(b.CapacityFor(129 * 1024), 256u * 1024);
+  EXPECT_EQ(b.CapacityFor(600 * 1024), 700u * 1024) << "no more than the limit";
+  ASSERT_TRUE(b.Resize(129 * 1024));
+  EXPECT_EQ(b.capacity(), b.CapacityFor(129 * 1024));
+  ASSERT_TRUE(b.Resize(10));
+  EXPECT_EQ(b.capacity(), 256u * 1024) << "a shrinking value keeps its buffer";
+}
+
 TEST(SecretBuilderTest, LimitIsExactAndRefusalChangesNothing) {
   SecretBuilder b(10);
   ASSERT_TRUE(b.WriteAt(0, AsBytes("0123456789")));
