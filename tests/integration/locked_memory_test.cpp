@@ -145,6 +145,28 @@ TEST_F(LockedMemoryTest, WhatAUsersWriteHandlesLockStaysWithinItsShare) {
   for (auto& writer : writers) (void)writer->Close();
 }
 
+// A share smaller than one max_size value mounts, but the daemon says at mount why large opens
+// will fail. (In the foreground the log also goes to stderr; the daemon is stopped after two
+// seconds.)
+TEST_F(LockedMemoryTest, AShareBelowOneMaxSizeValueIsWarnedOfAtMount) {
+  const std::string point = Local("warned");
+  ASSERT_EQ(mkdir(point.c_str(), 0755), 0);
+  const auto mount_log = [&](const std::string& options) {
+    const ProcessResult r = Spawn({SECRETFS_BINARY, "-s", store_, "-k", "file:" + key_file_,
+                                   "mount", point, "-f", "-o", options},
+                                  "", {}, std::chrono::seconds(2));
+    EXPECT_TRUE(ForceUnmount(point, 0));
+    return r.err;
+  };
+  const std::string warned = mount_log("max_locked=1048576,max_size=1048576");
+  EXPECT_THAT(warned, ::testing::HasSubstr("a user may hold 262144 bytes of open values (a "
+                                           "quarter of max_locked), less than one value of "
+                                           "max_size"))
+      << warned;
+  EXPECT_THAT(mount_log("max_locked=1048576,max_size=65536"),
+              ::testing::Not(::testing::HasSubstr("max_locked")));
+}
+
 TEST_F(LockedMemoryTest, TooSmallABudgetIsRefusedAtMount) {
   Unmount(mnt_);
   const ProcessResult refused = MountAt(mnt_, "max_locked=4096");
