@@ -639,7 +639,7 @@ class AuditFullDiskTest : public AuditTest {
     AuditTest::TearDown();
   }
 
-  // A store on a 4 MiB tmpfs, holding dev/K = "the-value" and `more` secrets of the given
+  // A store on a 4 MiB tmpfs, holding dev/K = "the-value" and `more` secrets (W/K) of the given
   // sizes, mounted at small_mnt_.
   void MountSmallStore(const std::map<std::string, size_t>& more = {}) {
     ASSERT_NO_FATAL_FAILURE(MakeSmallStore(more));
@@ -661,8 +661,14 @@ class AuditFullDiskTest : public AuditTest {
     ASSERT_TRUE(Succeeded(CliOn(small_store_, {"init"})));
     ASSERT_TRUE(Succeeded(CliOn(small_store_, {"workspace", "create", "dev"})));
     ASSERT_TRUE(Succeeded(CliOn(small_store_, {"put", "dev/K"}, "the-value")));
-    for (const auto& [key, size] : more)
-      ASSERT_TRUE(Succeeded(CliOn(small_store_, {"put", "dev/" + key}, RandomBytes(size))));
+    std::set<std::string> workspaces = {"dev"};
+    for (const auto& [path, size] : more) {
+      const std::string workspace = path.substr(0, path.find('/'));
+      if (workspaces.insert(workspace).second) {
+        ASSERT_TRUE(Succeeded(CliOn(small_store_, {"workspace", "create", workspace})));
+      }
+      ASSERT_TRUE(Succeeded(CliOn(small_store_, {"put", path}, RandomBytes(size))));
+    }
   }
 
   // Reads dev/K until the disk refuses `in_a_row` events in a row: the log itself has filled
@@ -803,7 +809,7 @@ TEST_F(AuditFullDiskTest, TheDaemonWarnsInItsLogWhenTheStoresDiskRunsLow) {
 }
 
 TEST_F(AuditFullDiskTest, DestroyingASecretFreesADiskThatTheLogFilled) {
-  ASSERT_NO_FATAL_FAILURE(MountSmallStore({{"BIG", 256 * 1024}}));
+  ASSERT_NO_FATAL_FAILURE(MountSmallStore({{"dev/BIG", 256 * 1024}}));
   ASSERT_NO_FATAL_FAILURE(ReadUntilTheLogFillsTheDisk());
 
   const ProcessResult destroy = CliOn(small_store_, {"destroy", "dev/BIG"});
@@ -811,6 +817,18 @@ TEST_F(AuditFullDiskTest, DestroyingASecretFreesADiskThatTheLogFilled) {
   EXPECT_THAT(destroy.err, HasSubstr("giving back its space reserve"));
   EXPECT_EQ(ReadPath(secret_).bytes, "the-value");
   EXPECT_EQ(ReadPath(small_mnt_ + "/dev/BIG").error, ENOENT);
+}
+
+TEST_F(AuditFullDiskTest, PurgingAWorkspaceFreesADiskThatTheLogFilled) {
+  ASSERT_NO_FATAL_FAILURE(MountSmallStore({{"old/BIG", 256 * 1024}}));
+  ASSERT_NO_FATAL_FAILURE(ReadUntilTheLogFillsTheDisk());
+
+  const ProcessResult purge =
+      CliOn(small_store_, {"workspace", "delete", "old", "--purge", "--yes"});
+  ASSERT_EQ(purge.exit_code, 0) << Describe(purge);
+  EXPECT_THAT(purge.err, HasSubstr("giving back its space reserve"));
+  EXPECT_EQ(ReadPath(secret_).bytes, "the-value");
+  EXPECT_EQ(ReadPath(small_mnt_ + "/old").error, ENOENT);
 }
 
 // ---- kill -9 in the middle of reads and writes. ----
