@@ -12,7 +12,9 @@
 namespace secretfs::fs {
 
 uint64_t LowSpaceThreshold(uint64_t filesystem_bytes) {
-  return std::max(filesystem_bytes / 20, 2 * store::SpaceReserveTarget(filesystem_bytes));
+  constexpr uint64_t kMostBytes = uint64_t{4} << 30;  // a big disk is not "low" at 5% free
+  return std::max(std::min(filesystem_bytes / 20, kMostBytes),
+                  2 * store::SpaceReserveTarget(filesystem_bytes));
 }
 
 SpaceWatch::SpaceWatch(std::string dir, Options options) : dir_(std::move(dir)), options_(options) {

@@ -14,7 +14,8 @@
 namespace secretfs::fs {
 
 // The free bytes below which the disk of a filesystem of `filesystem_bytes` counts as low: a 20th
-// of it, and never less than twice the store's space reserve (store/space_reserve.h).
+// of it, at most 4 GiB (a warning must mean something on a 10 TB disk too), and never less than
+// twice the store's space reserve (store/space_reserve.h).
 uint64_t LowSpaceThreshold(uint64_t filesystem_bytes);
 
 class SpaceWatch {

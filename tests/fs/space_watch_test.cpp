@@ -28,8 +28,9 @@ size_t Count(const std::string& text, const std::string& what) {
   return n;
 }
 
-TEST(LowSpaceThresholdTest, IsATwentiethOfTheDiskAndAtLeastTwiceTheSpaceReserve) {
-  EXPECT_EQ(LowSpaceThreshold(uint64_t{100} << 30), uint64_t{5} << 30);
+TEST(LowSpaceThresholdTest, IsATwentiethOfTheDiskAtMost4GiBAndAtLeastTwiceTheSpaceReserve) {
+  EXPECT_EQ(LowSpaceThreshold(uint64_t{40} << 30), uint64_t{2} << 30);
+  EXPECT_EQ(LowSpaceThreshold(uint64_t{10} << 40), uint64_t{4} << 30) << "at most 4 GiB";
   // 4 MiB: a 20th is 205 KiB, the reserve 128 KiB.
   EXPECT_EQ(LowSpaceThreshold(uint64_t{4} << 20), 256u * 1024);
 }
