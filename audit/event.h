@@ -33,6 +33,7 @@ inline constexpr std::string_view kList = "list";
 inline constexpr std::string_view kMount = "mount";
 inline constexpr std::string_view kUnmount = "unmount";
 inline constexpr std::string_view kPolicyReload = "policy_reload";
+inline constexpr std::string_view kAuditPrune = "audit prune";  // by the CLI, or audit_keep=
 }  // namespace op
 
 enum class Origin : uint8_t { kFs = 0, kCli = 1 };

@@ -17,6 +17,7 @@
 #include "audit/audit_query.h"
 #include "cli/commands.h"
 #include "cli/table.h"
+#include "common/age.h"
 #include "common/byte_codec.h"
 
 namespace secretfs::cli {
@@ -107,16 +108,7 @@ std::optional<int64_t> ParseRfc3339(std::string_view s) {
 int64_t ParseTimeArg(const std::string& option, const std::string& text, int64_t now_ns) {
   if (text == "now") return now_ns;
   if (auto t = ParseRfc3339(text)) return *t;
-  static const std::map<char, int64_t> kUnits = {
-      {'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', 7 * 86400}};
-  if (text.size() >= 2 && kUnits.count(text.back())) {
-    int64_t n = 0;
-    const char* end = text.data() + text.size() - 1;
-    auto [p, ec] = std::from_chars(text.data(), end, n);
-    const int64_t unit = kUnits.at(text.back());
-    if (ec == std::errc() && p == end && n >= 0 && n <= INT64_MAX / kNsPerSec / unit)
-      return now_ns - n * unit * kNsPerSec;
-  }
+  if (auto age = ParseAgeSeconds(text, INT64_MAX / kNsPerSec)) return now_ns - *age * kNsPerSec;
   throw UsageError{option + " '" + text +
                    "': not a time; use RFC 3339 (2026-11-22T10:00:00Z, 2026-11-22) or an age "
                    "(30s, 10m, 2h, 7d, 4w)"};
@@ -500,7 +492,7 @@ int PruneCommand(CliContext& ctx, const std::string& before_text) {
   Result<uint64_t> removed = uint64_t{0};
   const Status done = CliContext::FreeingSpace(*store, [&]() -> Status {
     removed = audit::Prune(store->env(), *key, before);
-    audit::Event self = CliContext::CliEvent("audit prune");
+    audit::Event self = CliContext::CliEvent(audit::op::kAuditPrune);
     self.detail = "before=" + FormatTime(before, true) +
                   (removed ? " removed=" + std::to_string(*removed) : "");
     SECRETFS_RETURN_IF_ERROR(CliContext::Record(*store, self, removed.status()));
