@@ -17,30 +17,8 @@ uint64_t LowSpaceThreshold(uint64_t filesystem_bytes) {
                   2 * store::SpaceReserveTarget(filesystem_bytes));
 }
 
-SpaceWatch::SpaceWatch(std::string dir, Options options) : dir_(std::move(dir)), options_(options) {
-  thread_ = std::thread([this] { Loop(); });
-}
-
-SpaceWatch::~SpaceWatch() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  thread_.join();
-}
-
-void SpaceWatch::Loop() {
-  std::unique_lock lock(mutex_);
-  while (!stopping_) {
-    lock.unlock();
-    Look(std::chrono::steady_clock::now());
-    lock.lock();
-    wake_.wait_for(lock, options_.period, [this] { return stopping_; });
-  }
-}
-
-void SpaceWatch::Look(std::chrono::steady_clock::time_point now) {
+void SpaceWatch::Look() {
+  const auto now = std::chrono::steady_clock::now();
   struct statvfs fs {};
   if (statvfs(dir_.c_str(), &fs) != 0) return;  // the store's own errors say more, and sooner
   const uint64_t total = uint64_t{fs.f_blocks} * fs.f_frsize;

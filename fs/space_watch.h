@@ -5,11 +5,10 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <string>
-#include <thread>
+
+#include "fs/periodic_thread.h"
 
 namespace secretfs::fs {
 
@@ -25,26 +24,20 @@ class SpaceWatch {
     std::chrono::milliseconds repeat{std::chrono::minutes(10)};  // re-warning while still low
   };
   // Starts watching the filesystem of directory `dir`; the first look is at once.
-  SpaceWatch(std::string dir, Options options);
+  SpaceWatch(std::string dir, Options options)
+      : dir_(std::move(dir)), options_(options), thread_(options.period, [this] { Look(); }) {}
   explicit SpaceWatch(std::string dir) : SpaceWatch(std::move(dir), Options{}) {}
-  ~SpaceWatch();
-  SpaceWatch(const SpaceWatch&) = delete;
-  SpaceWatch& operator=(const SpaceWatch&) = delete;
 
  private:
-  void Loop();
   // One look: a warning when the disk turns low and every `repeat` while it stays low, a notice
-  // when it has room again.
-  void Look(std::chrono::steady_clock::time_point now);
+  // when it has room again. Only the thread calls it.
+  void Look();
 
   const std::string dir_;
   const Options options_;
   bool low_ = false;
   std::chrono::steady_clock::time_point warned_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;  // under mutex_
-  std::thread thread_;
+  PeriodicThread thread_;  // last: stopped before the rest goes
 };
 
 }  // namespace secretfs::fs
