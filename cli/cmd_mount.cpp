@@ -48,7 +48,7 @@ void AddMountCommands(CLI::App& app, CliContext& ctx, Action& action) {
                    "Mount options: ro, workspace=W, key=SOURCE, max_size=BYTES, max_locked=BYTES, "
                    "uid=, gid=, umask=, entry_timeout=, attr_timeout=, config=FILE, policy=FILE, "
                    "role=ROLE, audit=durable|buffered, audit_flush_ms=N, audit_list=0|1, "
-                   "audit_journal=0|1, store=DIR, mountpoint=DIR, allow_other, ...")
+                   "audit_journal=0|1, audit_keep=AGE, store=DIR, mountpoint=DIR, allow_other, ...")
       ->allow_extra_args(false);
   mount->add_flag("-f,--foreground", args->foreground, "Stay in the foreground");
   mount->callback([&ctx, &action, args] { action = [&ctx, args] { return Mount(ctx, *args); }; });

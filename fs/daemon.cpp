@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "common/libsystemd.h"
+#include "common/text_format.h"
+#include "fs/audit_retention.h"
 #include "fs/fuse_ops.h"
 #include "fs/log.h"
 #include "fs/notify.h"
@@ -65,10 +67,12 @@ struct Served {
   std::unique_ptr<SecretsFs> fs;
   std::unique_ptr<PolicyReloader> reloader;
   std::unique_ptr<SpaceWatch> space_watch;
+  std::unique_ptr<AuditRetention> retention;
   fuse_session* session = nullptr;
   bool mounted = false;
 
   ~Served() {
+    retention.reset();
     space_watch.reset();
     reloader.reset();
     if (session == nullptr) return;
@@ -170,6 +174,21 @@ Status Prepare(const MountRequest& r, const keyring::KeyMaterial& key, Served& s
   served.reloader =
       std::make_unique<PolicyReloader>(*served.fs, *served.audit, r.options.policy_file);
   served.space_watch = std::make_unique<SpaceWatch>(r.store_dir);
+  if (r.options.audit_keep_seconds > 0) {
+    auto retention_key = served.store->AuditKey();
+    if (!retention_key.ok()) return retention_key.status();
+    served.retention = std::make_unique<AuditRetention>(
+        served.store->env(), std::move(*retention_key),
+        std::chrono::seconds(r.options.audit_keep_seconds),
+        [log = served.audit.get()](uint64_t removed, int64_t before_ns) {
+          LogInfo("audit_keep: pruned " + std::to_string(removed) + " audit events older than " +
+                  FormatTime(before_ns));
+          const std::string detail =
+              "before=" + FormatTime(before_ns, true) + " removed=" + std::to_string(removed);
+          if (Status s = log->Record(DaemonEvent(audit::op::kAuditPrune, detail)); !s.ok())
+            LogError("audit_keep: recording the prune", s);
+        });
+  }
   return Status::Ok();
 }
 

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <set>
 
+#include "common/age.h"
 #include "policy/trusted_file.h"
 
 namespace secretfs::fs {
@@ -127,6 +128,15 @@ Status ApplyOption(const std::string& name, const std::optional<std::string>& va
     SECRETFS_RETURN_IF_ERROR(ParseNumber(name, *value, o.audit_flush_ms));
     if (o.audit_flush_ms < 1 || o.audit_flush_ms > 60000)
       return Status(EINVAL, "mount option audit_flush_ms=" + *value + ": from 1 to 60000");
+  } else if (name == "audit_keep") {
+    SECRETFS_RETURN_IF_ERROR(need());
+    constexpr int64_t kCentury = int64_t{100} * 366 * 86400;
+    const std::optional<int64_t> age =
+        *value == "0" ? std::optional<int64_t>(0) : ParseAgeSeconds(*value, kCentury);
+    if (!age)
+      return Status(EINVAL, "mount option audit_keep=" + *value +
+                                ": an age (30s, 10m, 2h, 90d, 52w), or 0 to keep every event");
+    o.audit_keep_seconds = *age;
   } else if (name == "audit_list" || name == "audit_journal") {
     const std::string v = value.value_or("1");
     if (v != "0" && v != "1") return Status(EINVAL, "mount option " + name + "=" + v + ": 0 or 1");

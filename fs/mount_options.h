@@ -31,6 +31,8 @@ struct MountOptions {
   int audit_flush_ms = 50;
   bool audit_list = false;     // audit listings (lookup, readdir) too
   bool audit_journal = false;  // also send each committed event to the systemd journal
+  // audit_keep=AGE: the daemon prunes events older than this (fs/audit_retention.h); 0 keeps all.
+  int64_t audit_keep_seconds = 0;
   // store= and mountpoint=: what a config file names for `secretfs mount -o config=FILE` (the
   // systemd unit's form); store= wins over -s, as key= wins over -k.
   std::string store_dir;

@@ -3,7 +3,8 @@
 //   - nothing crashes (ASan, UBSan): numbers, octal umasks, seconds, flags, inih's line buffer;
 //   - a refused list or file is EINVAL (ENOENT only if the file cannot be opened);
 //   - whatever is accepted is within the documented ranges: max_size <= 64 MiB, umask <= 0777,
-//     timeouts finite in [0, 86400] s, audit_flush_ms in [1, 60000], role= a real role.
+//     timeouts finite in [0, 86400] s, audit_flush_ms in [1, 60000], audit_keep in [0, 100 years],
+//     role= a real role.
 //
 // The file is a memfd, rewritten for every input and opened by its /proc/self/fd path (nothing
 // touches the disk). config=VALUE in the -o list is pointed at that memfd, so the list can
@@ -63,6 +64,7 @@ void CheckRanges(const fs::MountOptions& o) {
   FUZZ_CHECK(std::isfinite(o.entry_timeout) && o.entry_timeout >= 0 && o.entry_timeout <= 86400);
   FUZZ_CHECK(std::isfinite(o.attr_timeout) && o.attr_timeout >= 0 && o.attr_timeout <= 86400);
   FUZZ_CHECK(o.audit_flush_ms >= 1 && o.audit_flush_ms <= 60000);
+  FUZZ_CHECK(o.audit_keep_seconds >= 0 && o.audit_keep_seconds <= int64_t{100} * 366 * 86400);
   FUZZ_CHECK(!o.role_cap || *o.role_cap <= policy::Role::kOwner);
   FUZZ_CHECK(o.audit_mode == audit::Mode::kDurable || o.audit_mode == audit::Mode::kBuffered);
 }

@@ -629,6 +629,31 @@ TEST_F(AuditVerifyTest, PruningKeepsTheRestVerifiable) {
   EXPECT_THAT(r.out, HasSubstr("prune"));
 }
 
+// audit_keep=AGE: the daemon prunes what is older, records that it did, and the rest verifies.
+TEST_F(AuditVerifyTest, AuditKeepPrunesEventsOlderThanItsAgeAndTheRestVerifies) {
+  Put("dev/OLD", "v");
+  ASSERT_NO_FATAL_FAILURE(Remount("audit_keep=2s"));
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(ReadPath(M("dev/OLD")).bytes, "v");
+  const uint64_t last_old = LastSeq();
+
+  // Each event goes once it is 2 s old, within one period (a quarter of the age, at least 1 s).
+  std::vector<AuditEvent> left = Events();
+  for (int waited = 0; waited < 20 && !left.empty() && left.front().seq <= last_old; ++waited) {
+    std::this_thread::sleep_for(500ms);
+    left = Events();
+  }
+  ASSERT_FALSE(left.empty());
+  EXPECT_GT(left.front().seq, last_old) << "events older than 2 s are still there:" << Dump(left);
+
+  const std::vector<AuditEvent> prunes = Events({"--op", "audit prune"});
+  ASSERT_FALSE(prunes.empty()) << "the daemon's prunes are events too";
+  EXPECT_EQ(prunes.front().origin, "fs");
+  EXPECT_THAT(prunes.front().detail, HasSubstr("removed="));
+  const ProcessResult r = Verify();
+  EXPECT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("chained from the prune anchor"));
+}
+
 // ---- Fail-closed: no event, no value. ----
 
 class AuditFullDiskTest : public AuditTest {

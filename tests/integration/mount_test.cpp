@@ -120,13 +120,15 @@ TEST_F(MountTest, ConfigFileHoldsPolicyAndAuditOptions) {
   ASSERT_NO_FATAL_FAILURE(WriteLocalFile(Local("policy.ini"), "[*]\nuid:0 = reader\n"));
   ASSERT_NO_FATAL_FAILURE(WriteLocalFile(
       Local("mount.conf"), "[mount]\npolicy = " + Local("policy.ini") +
-                               "\naudit = buffered\naudit_flush_ms = 20\naudit_list = yes\n"));
+                               "\naudit = buffered\naudit_flush_ms = 20\naudit_list = yes\n"
+                               "audit_keep = 365d\n"));
   ASSERT_NO_FATAL_FAILURE(Remount("config=" + Local("mount.conf")));
   EXPECT_EQ(ReadPath(M("dev/CONF")).bytes, "v");                                    // reader reads
   EXPECT_EQ(WritePath(M("dev/CONF"), "x", O_WRONLY | O_TRUNC).open_error, EACCES);  // not write
 
   ASSERT_NO_FATAL_FAILURE(Unmount(mnt_));
-  for (const char* bad : {"role=boss", "audit=sometimes", "audit_flush_ms=0", "audit_list=2"}) {
+  for (const char* bad : {"role=boss", "audit=sometimes", "audit_flush_ms=0", "audit_list=2",
+                          "audit_keep=90", "audit_keep=-1d", "audit_keep=99999w"}) {
     const ProcessResult r = MountAt(mnt_, bad);
     EXPECT_TRUE(FailedCleanly(r)) << bad;
     EXPECT_THAT(r.err, HasSubstr(std::string(bad).substr(0, std::string(bad).find('=')))) << bad;
