@@ -489,17 +489,19 @@ int PruneCommand(CliContext& ctx, const std::string& before_text) {
   auto key = store->AuditKey();
   if (!key) return CliContext::Fail("audit prune", key.status());
   // Pruning is how an operator frees a disk that the log filled: FreeingSpace gives it room.
-  Result<uint64_t> removed = uint64_t{0};
+  // Counted over both attempts: the first prune may commit and its event not.
+  uint64_t removed = 0;
   const Status done = CliContext::FreeingSpace(*store, [&]() -> Status {
-    removed = audit::Prune(store->env(), *key, before);
+    const Result<uint64_t> pruned = audit::Prune(store->env(), *key, before);
+    if (pruned) removed += *pruned;
     audit::Event self = CliContext::CliEvent(audit::op::kAuditPrune);
     self.detail = "before=" + FormatTime(before, true) +
-                  (removed ? " removed=" + std::to_string(*removed) : "");
-    SECRETFS_RETURN_IF_ERROR(CliContext::Record(*store, self, removed.status()));
-    return removed.status();
+                  (pruned ? " removed=" + std::to_string(removed) : "");
+    SECRETFS_RETURN_IF_ERROR(CliContext::Record(*store, self, pruned.status()));
+    return pruned.status();
   });
   if (!done.ok()) return CliContext::Fail("audit prune", done);
-  std::cout << "removed " << *removed << " audit event" << (*removed == 1 ? "" : "s")
+  std::cout << "removed " << removed << " audit event" << (removed == 1 ? "" : "s")
             << " older than " << FormatTime(before) << "\n";
   return kExitOk;
 }
