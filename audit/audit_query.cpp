@@ -6,6 +6,7 @@
 
 #include "audit/audit_index.h"
 #include "common/byte_codec.h"
+#include "common/text_format.h"
 
 namespace secretfs::audit {
 namespace {
@@ -319,6 +320,11 @@ Result<uint64_t> Prune(store::Env& env, const keyring::SecretBuffer& key, int64_
     return Status::Ok();
   }));
   return removed;
+}
+
+std::string PruneDetail(int64_t before_ns, std::optional<uint64_t> removed) {
+  return "before=" + FormatTime(before_ns, true) +
+         (removed ? " removed=" + std::to_string(*removed) : "");
 }
 
 Result<uint64_t> Rechain(store::Txn& txn, const keyring::SecretBuffer& old_key,

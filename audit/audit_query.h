@@ -53,6 +53,9 @@ Result<VerifyResult> Verify(store::Env& env, const keyring::SecretBuffer& key,
 // and MAC, itself MACed with the audit key) so the remaining chain still verifies. Returns the
 // number of events removed. The newest event is never removed.
 Result<uint64_t> Prune(store::Env& env, const keyring::SecretBuffer& key, int64_t before_ns);
+// The detail of a prune's own event, by the CLI or the daemon: "before=T removed=N" (no removed=
+// when the prune failed).
+std::string PruneDetail(int64_t before_ns, std::optional<uint64_t> removed);
 
 // Re-keys the chain inside write transaction `txn` (`keyring rotate`, whose new master key
 // derives a new audit key): checks every event and the prune anchor with `old_key`, then MACs

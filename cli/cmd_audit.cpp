@@ -495,8 +495,7 @@ int PruneCommand(CliContext& ctx, const std::string& before_text) {
     const Result<uint64_t> pruned = audit::Prune(store->env(), *key, before);
     if (pruned) removed += *pruned;
     audit::Event self = CliContext::CliEvent(audit::op::kAuditPrune);
-    self.detail = "before=" + FormatTime(before, true) +
-                  (pruned ? " removed=" + std::to_string(removed) : "");
+    self.detail = audit::PruneDetail(before, pruned ? std::optional(removed) : std::nullopt);
     SECRETFS_RETURN_IF_ERROR(CliContext::Record(*store, self, pruned.status()));
     return pruned.status();
   });

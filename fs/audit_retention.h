@@ -41,8 +41,9 @@ class AuditRetention {
   const keyring::SecretBuffer key_;
   const std::chrono::seconds keep_;
   const Pruned pruned_;
-  std::chrono::steady_clock::time_point error_logged_;  // the last failure logged
-  bool failed_before_ = false;
+  // A damaged log is not pruned (audit_query.h) and a full disk may refuse the commit; both
+  // last, so a failure is logged when it begins and then once an hour, not every period.
+  RecurringCondition failing_{std::chrono::hours(1)};
   PeriodicThread thread_;  // last: stopped before the rest goes
 };
 

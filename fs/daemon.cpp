@@ -17,6 +17,7 @@
 #include <sstream>
 #include <vector>
 
+#include "audit/audit_query.h"
 #include "common/libsystemd.h"
 #include "common/text_format.h"
 #include "fs/audit_retention.h"
@@ -183,8 +184,7 @@ Status Prepare(const MountRequest& r, const keyring::KeyMaterial& key, Served& s
         [log = served.audit.get()](uint64_t removed, int64_t before_ns) {
           LogInfo("audit_keep: pruned " + std::to_string(removed) + " audit events older than " +
                   FormatTime(before_ns));
-          const std::string detail =
-              "before=" + FormatTime(before_ns, true) + " removed=" + std::to_string(removed);
+          const std::string detail = audit::PruneDetail(before_ns, removed);
           if (Status s = log->Record(DaemonEvent(audit::op::kAuditPrune, detail)); !s.ok())
             LogError("audit_keep: recording the prune", s);
         });

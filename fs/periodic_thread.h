@@ -11,6 +11,28 @@
 
 namespace secretfs::fs {
 
+// A condition that lasts (a low disk, a failing prune), told in the log when it begins and then at
+// most every `repeat` while it lasts, so a housekeeping task neither floods the log nor goes quiet.
+// Used from one thread.
+class RecurringCondition {
+ public:
+  explicit RecurringCondition(std::chrono::milliseconds repeat) : repeat_(repeat) {}
+  // Records whether the condition `holds` now; true when it should be told now.
+  bool Due(bool holds) {
+    const auto now = std::chrono::steady_clock::now();
+    const bool due = holds && (!holding_ || now - told_ >= repeat_);
+    if (due) told_ = now;
+    holding_ = holds;
+    return due;
+  }
+  bool holding() const { return holding_; }
+
+ private:
+  const std::chrono::milliseconds repeat_;
+  bool holding_ = false;
+  std::chrono::steady_clock::time_point told_;
+};
+
 class PeriodicThread {
  public:
   PeriodicThread(std::chrono::milliseconds period, std::function<void()> task)

@@ -18,13 +18,13 @@ uint64_t LowSpaceThreshold(uint64_t filesystem_bytes) {
 }
 
 void SpaceWatch::Look() {
-  const auto now = std::chrono::steady_clock::now();
   struct statvfs fs {};
   if (statvfs(dir_.c_str(), &fs) != 0) return;  // the store's own errors say more, and sooner
   const uint64_t total = uint64_t{fs.f_blocks} * fs.f_frsize;
   const uint64_t free = uint64_t{fs.f_bavail} * fs.f_frsize;
+  const bool was_low = low_.holding();
   const bool low = free < LowSpaceThreshold(total);
-  if (low && (!low_ || now - warned_ >= options_.repeat)) {
+  if (low_.Due(low)) {
     const unsigned percent = total == 0 ? 0 : static_cast<unsigned>(free * 100 / total);
     LogWarning("store",
                Status(ENOSPC, "the disk holding " + dir_ +
@@ -33,11 +33,9 @@ void SpaceWatch::Look() {
                                   "%). Every read is an audit event; once the disk is full, "
                                   "every access fails. Prune the log (secretfs audit prune "
                                   "--before T) or make room"));
-    warned_ = now;
-  } else if (!low && low_) {
+  } else if (!low && was_low) {
     LogInfo("store: the disk holding " + dir_ + " has room again (" + FormatSize(free) + " free)");
   }
-  low_ = low;
 }
 
 }  // namespace secretfs::fs

@@ -25,7 +25,7 @@ class SpaceWatch {
   };
   // Starts watching the filesystem of directory `dir`; the first look is at once.
   SpaceWatch(std::string dir, Options options)
-      : dir_(std::move(dir)), options_(options), thread_(options.period, [this] { Look(); }) {}
+      : dir_(std::move(dir)), low_(options.repeat), thread_(options.period, [this] { Look(); }) {}
   explicit SpaceWatch(std::string dir) : SpaceWatch(std::move(dir), Options{}) {}
 
  private:
@@ -34,9 +34,7 @@ class SpaceWatch {
   void Look();
 
   const std::string dir_;
-  const Options options_;
-  bool low_ = false;
-  std::chrono::steady_clock::time_point warned_;
+  RecurringCondition low_;
   PeriodicThread thread_;  // last: stopped before the rest goes
 };
 

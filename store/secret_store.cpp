@@ -115,10 +115,8 @@ Status SecretStore::Create(const std::string& dir, const keyring::KeyMaterial& f
     env->reset();
     std::filesystem::remove(dir + "/data.mdb", ec);
     std::filesystem::remove(dir + "/lock.mdb", ec);
-    return s;
   }
-  (void)KeepSpaceReserve(dir);  // best effort, as at every open
-  return Status::Ok();
+  return s;
 }
 
 Result<std::unique_ptr<SecretStore>> SecretStore::Open(const std::string& dir,
