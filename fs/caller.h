@@ -3,7 +3,7 @@
 
 #include <sys/types.h>
 
-#include <optional>
+#include <memory>
 
 #include "policy/process_facts.h"
 
@@ -17,7 +17,7 @@ struct Caller {
 
   // What /proc says of the calling process, read at most once per request (SecretsFs::FactsOf)
   // and only as far as the policy and the audit event need it.
-  mutable std::optional<policy::ProcessFacts> facts;
+  mutable std::shared_ptr<const policy::ProcessFacts> facts;
   mutable policy::FactsWanted facts_read{false, false, false, false};
 };
 

@@ -43,7 +43,9 @@ class ProcessFactsCache {
   size_t capacity() const { return options_.capacity; }
 
   // ReadProcessFacts(tid, wanted), from the cache when an entry still answers (see above).
-  ProcessFacts Get(pid_t tid, uid_t uid, gid_t gid, const FactsWanted& wanted);
+  // Shared, not copied: a hit costs no allocation (an open from a known thread comes here).
+  std::shared_ptr<const ProcessFacts> Get(pid_t tid, uid_t uid, gid_t gid,
+                                          const FactsWanted& wanted);
 
  private:
   struct Entry;

@@ -83,10 +83,10 @@ Status ReserveLockFile(const std::string& dir) {
 
 }  // namespace
 
-Status FromLmdb(int rc, const std::string& what) {
+Status FromLmdb(int rc, std::string_view what_view) {
+  if (rc == MDB_SUCCESS) return Status::Ok();  // the common case builds no message
+  const std::string what(what_view);
   switch (rc) {
-    case MDB_SUCCESS:
-      return Status::Ok();
     case MDB_NOTFOUND:
       return Status(ENOENT, what + ": not found");
     case MDB_MAP_FULL:
@@ -179,7 +179,10 @@ Result<std::unique_ptr<Env>> Env::Open(const std::string& dir, const Options& op
   return env;
 }
 
-Env::~Env() { mdb_env_close(env_); }
+Env::~Env() {
+  for (MDB_txn* txn : idle_readers_) mdb_txn_abort(txn);
+  mdb_env_close(env_);
+}
 
 size_t Env::map_bytes() const {
   MDB_envinfo info{};
@@ -252,16 +255,51 @@ Status Env::Grow() {
   return FromLmdb(rc, "growing the store");
 }
 
+Status Env::BeginRead(MDB_txn** txn) {
+  MDB_txn* idle = nullptr;
+  {
+    std::lock_guard lock(idle_readers_mutex_);
+    if (!idle_readers_.empty()) {
+      idle = idle_readers_.back();
+      idle_readers_.pop_back();
+    }
+  }
+  if (idle != nullptr) {
+    if (mdb_txn_renew(idle) == 0) {
+      *txn = idle;
+      return Status::Ok();
+    }
+    mdb_txn_abort(idle);  // e.g. the map grew in another process: begin anew, which says so
+  }
+  return Begin(false, txn);
+}
+
+void Env::EndRead(MDB_txn* txn) {
+  mdb_txn_reset(txn);
+  {
+    std::lock_guard lock(idle_readers_mutex_);
+    if (idle_readers_.size() < kMaxIdleReaders) {
+      idle_readers_.push_back(txn);
+      return;
+    }
+  }
+  mdb_txn_abort(txn);
+}
+
 Status Env::Read(const std::function<Status(Txn&)>& body) {
   for (int round = 0;; ++round) {
     MDB_txn* raw = nullptr;
     {
       std::shared_lock lock(resize_mutex_);
-      Status s = Begin(false, &raw);
+      Status s = BeginRead(&raw);
       if (s.ok()) {
-        TxnGuard guard(raw);
+        struct Ending {
+          Env* env;
+          MDB_txn* txn;
+          ~Ending() { env->EndRead(txn); }
+        } ending{this, raw};
         Txn txn(raw, dbis_, CurrentExtent());
-        return body(txn);  // read transactions are aborted, never committed
+        return body(txn);  // read transactions end unwritten, never committed
       }
       if (s.code() != EAGAIN || round > 0) return s;
     }

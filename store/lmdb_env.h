@@ -12,9 +12,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -127,6 +129,10 @@ class Env {
   // and is reported as the ENOSPC it is.
   Status CommitError(int rc) const;
   Status Begin(bool write, MDB_txn** txn);
+  // A read transaction for Read: a reset one renewed when one is idle, else a new one.
+  Status BeginRead(MDB_txn** txn);
+  // Read's transaction done: reset and kept for the next reader, or aborted when enough are.
+  void EndRead(MDB_txn* txn);
   struct WriteRequest;
   // Runs every request of `batch` in one transaction and commits it (write_batch.cpp); fills in
   // each request's result.
@@ -148,6 +154,12 @@ class Env {
   std::atomic<const uint8_t*> map_base_{nullptr};
   unsigned dbis_[static_cast<int>(Db::kCount)] = {};
   std::shared_mutex resize_mutex_;
+  // Reset read transactions. Renewing one takes neither an allocation nor the reader table's
+  // lock, which beginning one takes (every open of a secret reads); MDB_NOTLS lets any thread
+  // renew it. Each keeps a reader slot, so only as many as the readers seen at once are kept.
+  static constexpr size_t kMaxIdleReaders = 16;
+  std::mutex idle_readers_mutex_;
+  std::vector<MDB_txn*> idle_readers_;
   // steady_clock ns of the last mdb_reader_check made by Write (see ClearDeadReaders).
   std::atomic<int64_t> readers_checked_ns_{0};
   GroupCommit<WriteRequest> writes_;  // Write's group commit
@@ -180,6 +192,6 @@ class ScopedCommitHook {
 
 // LMDB result code -> Status with `what` in front (MDB_NOTFOUND -> ENOENT, MDB_CORRUPTED -> EIO,
 // MDB_MAP_FULL -> ENOSPC, system errors stay themselves).
-Status FromLmdb(int rc, const std::string& what);
+Status FromLmdb(int rc, std::string_view what);
 
 }  // namespace secretfs::store

@@ -146,21 +146,36 @@ std::vector<uint8_t> SecretPrefix(std::string_view workspace) {
   return k;
 }
 
-std::vector<uint8_t> SecretKey(std::string_view workspace, std::string_view key) {
-  std::vector<uint8_t> k = SecretPrefix(workspace);
+namespace {
+
+// workspace NUL key, with room reserved for `extra` bytes more: every open builds two of these,
+// and growing them piece by piece cost an allocation per piece.
+std::vector<uint8_t> SecretKeyWithRoom(std::string_view workspace, std::string_view key,
+                                       size_t extra) {
+  std::vector<uint8_t> k;
+  k.reserve(workspace.size() + 1 + key.size() + extra);
+  Append(k, workspace);
+  k.push_back(0);
   Append(k, key);
   return k;
 }
 
+}  // namespace
+
+std::vector<uint8_t> SecretKey(std::string_view workspace, std::string_view key) {
+  return SecretKeyWithRoom(workspace, key, 0);
+}
+
 std::vector<uint8_t> VersionPrefix(std::string_view workspace, std::string_view key) {
-  std::vector<uint8_t> k = SecretKey(workspace, key);
+  std::vector<uint8_t> k = SecretKeyWithRoom(workspace, key, 1);
   k.push_back(0);
   return k;
 }
 
 std::vector<uint8_t> VersionKey(std::string_view workspace, std::string_view key,
                                 uint64_t version) {
-  std::vector<uint8_t> k = VersionPrefix(workspace, key);
+  std::vector<uint8_t> k = SecretKeyWithRoom(workspace, key, 1 + 8);
+  k.push_back(0);
   PutBigEndian(k, version, 8);
   return k;
 }

@@ -91,17 +91,18 @@ Status ValidateMetadata(const MetadataUpdate& update) {
 
 Result<keyring::SecretBuffer> SecretStore::OpenVersion(const Txn& txn, std::string_view workspace,
                                                        std::string_view key, uint64_t version) {
-  const std::string what = PathText(workspace, key) + " version " + std::to_string(version);
+  // Named only on failure: every open of a secret comes here.
+  auto what = [&] { return PathText(workspace, key) + " version " + std::to_string(version); };
   Bytes v;
   Status s = txn.Get(Db::kVersions, VersionKey(workspace, key, version), v);
-  if (s.code() == ENOENT) return Status(ENOENT, "no " + what);
-  SECRETFS_RETURN_IF_ERROR(s.Wrap(what));
+  if (s.code() == ENOENT) return Status(ENOENT, "no " + what());
+  if (!s.ok()) return s.Wrap(what());
   auto rec = VersionRecord::Decode(v);
-  if (!rec) return rec.status().Wrap(what);
+  if (!rec) return rec.status().Wrap(what());
   auto data_key = DataKeyFor(txn, workspace, rec->key_generation);
-  if (!data_key) return data_key.status().Wrap(what);
+  if (!data_key) return data_key.status().Wrap(what());
   auto plain = keyring::OpenRecord(**data_key, {workspace, key, version}, rec->sealed);
-  if (!plain) return Status(EIO, what + " does not open: " + plain.status().message());
+  if (!plain) return Status(EIO, what() + " does not open: " + plain.status().message());
   return plain;
 }
 

@@ -62,8 +62,8 @@ class ExecingChild {
 
 TEST(FactsCacheTest, RepeatedCallersGetTheSameFacts) {
   ProcessFactsCache cache;
-  const ProcessFacts first = cache.Get(getpid(), getuid(), getgid(), {});
-  const ProcessFacts again = cache.Get(getpid(), getuid(), getgid(), {});
+  const ProcessFacts first = *cache.Get(getpid(), getuid(), getgid(), {});
+  const ProcessFacts again = *cache.Get(getpid(), getuid(), getgid(), {});
   ASSERT_TRUE(first.exe.has_value());
   EXPECT_EQ(first.exe, Readlink("/proc/self/exe"));
   EXPECT_EQ(again.exe, first.exe);
@@ -76,10 +76,10 @@ TEST(FactsCacheTest, AnExecveIsANewProgram) {
   ProcessFactsCache cache(ProcessFactsCache::Options{std::chrono::hours(1), 16});
   ExecingChild child;
   ASSERT_GT(child.pid(), 0);
-  const ProcessFacts before = cache.Get(child.pid(), getuid(), getgid(), {});
+  const ProcessFacts before = *cache.Get(child.pid(), getuid(), getgid(), {});
   ASSERT_EQ(before.exe, Readlink("/proc/self/exe"));  // forked, not yet exec'd
   ASSERT_TRUE(child.Exec());
-  const ProcessFacts after = cache.Get(child.pid(), getuid(), getgid(), {});
+  const ProcessFacts after = *cache.Get(child.pid(), getuid(), getgid(), {});
   EXPECT_EQ(after.exe, "/usr/bin/sleep");
   EXPECT_EQ(after.comm, "sleep");
 }
@@ -92,10 +92,10 @@ TEST(FactsCacheTest, AnExitedProcessHasNoFacts) {
     _exit(0);
   }
   ASSERT_GT(child, 0);
-  EXPECT_TRUE(cache.Get(child, getuid(), getgid(), {}).exe.has_value());
+  EXPECT_TRUE(cache.Get(child, getuid(), getgid(), {})->exe.has_value());
   kill(child, SIGKILL);
   waitpid(child, nullptr, 0);
-  const ProcessFacts gone = cache.Get(child, getuid(), getgid(), {});
+  const ProcessFacts gone = *cache.Get(child, getuid(), getgid(), {});
   EXPECT_FALSE(gone.exe.has_value());
   EXPECT_FALSE(gone.comm.has_value());
 }
@@ -105,12 +105,12 @@ TEST(FactsCacheTest, OldEntriesAreReadAgain) {
   ExecingChild child;
   ASSERT_GT(child.pid(), 0);
   const ProcessFacts before =
-      cache.Get(child.pid(), getuid(), getgid(), {false, true, false, false});
+      *cache.Get(child.pid(), getuid(), getgid(), {false, true, false, false});
   ASSERT_TRUE(before.comm.has_value());
   // Without exe in the entry, only the age limit catches the exec.
   ASSERT_TRUE(child.Exec());
   std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  EXPECT_EQ(cache.Get(child.pid(), getuid(), getgid(), {false, true, false, false}).comm, "sleep");
+  EXPECT_EQ(cache.Get(child.pid(), getuid(), getgid(), {false, true, false, false})->comm, "sleep");
 }
 
 // FUSE names the calling thread; a thread's facts are its process's, also when served again.
@@ -120,8 +120,8 @@ TEST(FactsCacheTest, AThreadGetsItsProcesssFacts) {
   ProcessFacts first, again;
   std::thread([&] {
     tid = gettid();
-    first = cache.Get(tid, getuid(), getgid(), {});
-    again = cache.Get(tid, getuid(), getgid(), {});
+    first = *cache.Get(tid, getuid(), getgid(), {});
+    again = *cache.Get(tid, getuid(), getgid(), {});
   }).join();
   ASSERT_NE(tid, getpid());
   EXPECT_EQ(first.pid, getpid());
@@ -138,13 +138,13 @@ TEST(FactsCacheTest, AnExitedThreadHasNoFacts) {
     pid_t tid = 0;
     std::thread([&] {
       tid = gettid();
-      ASSERT_TRUE(cache.Get(tid, getuid(), getgid(), wanted).comm.has_value());
+      ASSERT_TRUE(cache.Get(tid, getuid(), getgid(), wanted)->comm.has_value());
     }).join();
     // join() returns when the thread lets go of its memory, a little before the kernel drops it.
     const std::string task = "/proc/self/task/" + std::to_string(tid);
     for (int i = 0; i < 1000 && access(task.c_str(), F_OK) == 0; ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    const ProcessFacts gone = cache.Get(tid, getuid(), getgid(), wanted);
+    const ProcessFacts gone = *cache.Get(tid, getuid(), getgid(), wanted);
     EXPECT_FALSE(gone.comm.has_value()) << "exe wanted: " << wanted.exe;
     EXPECT_FALSE(gone.exe.has_value());
   }
@@ -190,7 +190,7 @@ TEST(FactsCacheTest, EntriesPastTheirAgeAreDroppedWithTheirPidfds) {
   Sleepers sleepers(20);
   ASSERT_EQ(sleepers.pids().size(), 20u);
   for (pid_t pid : sleepers.pids())
-    ASSERT_TRUE(cache.Get(pid, getuid(), getgid(), {}).exe.has_value());
+    ASSERT_TRUE(cache.Get(pid, getuid(), getgid(), {})->exe.has_value());
   EXPECT_GE(OpenDescriptors(), before + 20) << "each entry holds its process's pidfd";
   sleepers.KillAll();
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -203,7 +203,7 @@ TEST(FactsCacheTest, TheCacheHoldsAtMostItsCapacityInPidfds) {
   const size_t before = OpenDescriptors();
   Sleepers sleepers(20);
   for (pid_t pid : sleepers.pids()) {
-    ASSERT_TRUE(cache.Get(pid, getuid(), getgid(), {}).exe.has_value());
+    ASSERT_TRUE(cache.Get(pid, getuid(), getgid(), {})->exe.has_value());
     EXPECT_LE(OpenDescriptors(), before + 8);
   }
 }
