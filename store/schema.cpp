@@ -31,6 +31,18 @@ Status Damaged(std::string_view what) {
   return Status(EIO, std::string(what) + " record in the store is damaged");
 }
 
+// workspace NUL key, with room reserved for `extra` bytes more: every open builds two of these,
+// and growing them piece by piece cost an allocation per piece.
+std::vector<uint8_t> SecretKeyWithRoom(std::string_view workspace, std::string_view key,
+                                       size_t extra) {
+  std::vector<uint8_t> k;
+  k.reserve(workspace.size() + 1 + key.size() + extra);
+  Append(k, workspace);
+  k.push_back(0);
+  Append(k, key);
+  return k;
+}
+
 }  // namespace
 
 std::vector<uint8_t> WorkspaceRecord::Encode() const {
@@ -145,22 +157,6 @@ std::vector<uint8_t> SecretPrefix(std::string_view workspace) {
   k.push_back(0);
   return k;
 }
-
-namespace {
-
-// workspace NUL key, with room reserved for `extra` bytes more: every open builds two of these,
-// and growing them piece by piece cost an allocation per piece.
-std::vector<uint8_t> SecretKeyWithRoom(std::string_view workspace, std::string_view key,
-                                       size_t extra) {
-  std::vector<uint8_t> k;
-  k.reserve(workspace.size() + 1 + key.size() + extra);
-  Append(k, workspace);
-  k.push_back(0);
-  Append(k, key);
-  return k;
-}
-
-}  // namespace
 
 std::vector<uint8_t> SecretKey(std::string_view workspace, std::string_view key) {
   return SecretKeyWithRoom(workspace, key, 0);
