@@ -266,7 +266,8 @@ Result<VerifyResult> Verify(store::Env& env, const keyring::SecretBuffer& key,
   return result;
 }
 
-Result<uint64_t> Prune(store::Env& env, const keyring::SecretBuffer& key, int64_t before_ns) {
+Result<uint64_t> Prune(store::Env& env, const keyring::SecretBuffer& key, int64_t before_ns,
+                       uint64_t max_events) {
   SECRETFS_RETURN_IF_ERROR(RequireAuditKey(key));
   uint64_t removed = 0;
   SECRETFS_RETURN_IF_ERROR(env.Write([&](store::Txn& txn) -> Status {
@@ -290,6 +291,7 @@ Result<uint64_t> Prune(store::Env& env, const keyring::SecretBuffer& key, int64_
     Status bad;
     SECRETFS_RETURN_IF_ERROR(txn.ScanFrom(Db::kAudit, {}, false, [&](Bytes k, Bytes v) {
       if (k.size() == 8 && SeqOf(k) >= newest) return false;  // the newest always stays
+      if (doomed.size() >= max_events) return false;
       Mac mac{};
       Event event;
       const std::string problem = CheckEntry(key, chain, expected, k, v, mac, event);

@@ -52,7 +52,11 @@ Result<VerifyResult> Verify(store::Env& env, const keyring::SecretBuffer& key,
 // Removes every event older than `before_ns` and records an anchor (the last removed event's seq
 // and MAC, itself MACed with the audit key) so the remaining chain still verifies. Returns the
 // number of events removed. The newest event is never removed.
-Result<uint64_t> Prune(store::Env& env, const keyring::SecretBuffer& key, int64_t before_ns);
+// At most the `max_events` oldest go, in one write transaction: a prune of a million events
+// holds the store's writer for seconds, and every durable access waits for that writer. The
+// log is whole after each call; call again while it returns `max_events`.
+Result<uint64_t> Prune(store::Env& env, const keyring::SecretBuffer& key, int64_t before_ns,
+                       uint64_t max_events = UINT64_MAX);
 // The detail of a prune's own event, by the CLI or the daemon: "before=T removed=N" (no removed=
 // when the prune failed).
 std::string PruneDetail(int64_t before_ns, std::optional<uint64_t> removed);

@@ -5,6 +5,7 @@
 // is the operator's decision.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -21,13 +22,18 @@ class AuditRetention {
   // daemon records the prune as an event of its own.
   using Pruned = std::function<void(uint64_t removed, int64_t before_ns)>;
 
-  // Prunes at once, then every PeriodFor(keep).
+  // Events one prune removes per write transaction: about 20 ms of the store's writer each,
+  // which durable accesses wait for (a first prune of a big old log holds a million or more).
+  static constexpr uint64_t kEventsPerTransaction = 10'000;
+
+  // Prunes at once, then every PeriodFor(keep), `events_per_transaction` at a time.
   AuditRetention(store::Env& env, keyring::SecretBuffer audit_key, std::chrono::seconds keep,
-                 Pruned pruned)
+                 Pruned pruned, uint64_t events_per_transaction = kEventsPerTransaction)
       : env_(env),
         key_(std::move(audit_key)),
         keep_(keep),
         pruned_(std::move(pruned)),
+        events_per_transaction_(std::max<uint64_t>(events_per_transaction, 1)),
         thread_(PeriodFor(keep), [this] { PruneOnce(); }) {}
 
   // A quarter of `keep`, from 1 second to 1 hour: an event outlives its age by at most that, and
@@ -41,6 +47,7 @@ class AuditRetention {
   const keyring::SecretBuffer key_;
   const std::chrono::seconds keep_;
   const Pruned pruned_;
+  const uint64_t events_per_transaction_;
   // A damaged log is not pruned (audit_query.h) and a full disk may refuse the commit; both
   // last, so a failure is logged when it begins and then once an hour, not every period.
   RecurringCondition failing_{std::chrono::hours(1)};

@@ -331,6 +331,28 @@ TEST_F(ChainTest, PruneKeepsTheRestVerifiable) {
   EXPECT_EQ(r.last_seq, 21u);
 }
 
+TEST_F(ChainTest, PruneRemovesAtMostMaxEventsPerCallAndEachStepVerifies) {
+  for (int i = 1; i <= 20; ++i) {
+    Event e = SampleEvent();
+    e.time_ns = int64_t{i} * 1000;
+    AppendOne(e);
+  }
+  const auto head = VerifyOk().head_mac;
+  // Events with time < 15,500 are 1..15: four calls of at most 4 remove 4, 4, 4 and 3.
+  for (uint64_t expected : {4u, 4u, 4u, 3u, 0u}) {
+    auto removed = Prune(env(), audit_key_, 15'500, 4);
+    ASSERT_TRUE(removed.ok()) << removed.status().message();
+    EXPECT_EQ(*removed, expected);
+    auto r = VerifyOk();
+    EXPECT_FALSE(r.broken_seq.has_value()) << r.problem;
+    EXPECT_EQ(r.head_mac, head);
+  }
+  auto r = VerifyOk();
+  EXPECT_EQ(r.first_seq, 16u);
+  EXPECT_EQ(r.last_seq, 20u);
+  EXPECT_EQ(r.events, 5u);
+}
+
 TEST_F(ChainTest, PruneStopsAtTheFirstNewerEventAndNeverRemovesTheNewest) {
   for (int64_t t : {1000, 2000, 9000, 3000, 4000}) {
     Event e = SampleEvent();

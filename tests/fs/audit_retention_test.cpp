@@ -1,8 +1,13 @@
-// How often the daemon prunes under audit_keep= (the pruning itself is tested on a real mount:
-// tests/integration/audit_test.cpp).
+// How often the daemon prunes under audit_keep=, and that it prunes a long log in short
+// transactions (the option on a real mount: tests/integration/audit_test.cpp).
 #include "fs/audit_retention.h"
 
 #include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <mutex>
+
+#include "tests/audit/audit_fixture.h"
 
 namespace secretfs::fs {
 namespace {
@@ -14,6 +19,45 @@ TEST(AuditRetentionTest, PrunesEveryQuarterOfTheAgeFromASecondToAnHour) {
   EXPECT_EQ(AuditRetention::PeriodFor(10s), 2500ms);
   EXPECT_EQ(AuditRetention::PeriodFor(2h), 30min);
   EXPECT_EQ(AuditRetention::PeriodFor(std::chrono::hours(24 * 90)), 1h);
+}
+
+class AuditRetentionPruneTest : public audit_test::AuditTest {};
+
+TEST_F(AuditRetentionPruneTest, ALogLongerThanOneTransactionsShareIsPrunedWholeInSeveral) {
+  ASSERT_NO_FATAL_FAILURE(CreateStore());
+  for (int i = 1; i <= 25; ++i) {
+    audit_test::Event e = audit_test::SampleEvent();
+    e.time_ns = int64_t{i} * 1000;  // 1970: far older than any age
+    ASSERT_EQ(AppendOne(e), static_cast<uint64_t>(i));
+  }
+  const uint64_t commits_before = env().write_stats().commits;
+
+  std::mutex mutex;
+  std::condition_variable reported;
+  uint64_t removed = 0;
+  int reports = 0;
+  {
+    AuditRetention retention(
+        env(), audit_key_.Clone(), 1h,
+        [&](uint64_t n, int64_t) {
+          std::lock_guard lock(mutex);
+          removed += n;
+          ++reports;
+          reported.notify_all();
+        },
+        /*events_per_transaction=*/10);
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(reported.wait_for(lock, 10s, [&] { return reports > 0; }))
+        << "the first prune, due at once, did not report";
+  }
+  // The newest event always stays: 24 go, in transactions of 10, 10 and 4, reported once.
+  EXPECT_EQ(removed, 24u);
+  EXPECT_EQ(reports, 1);
+  EXPECT_EQ(env().write_stats().commits - commits_before, 3u);
+  const auto r = VerifyOk();
+  EXPECT_FALSE(r.broken_seq.has_value()) << r.problem;
+  EXPECT_EQ(r.first_seq, 25u);
+  EXPECT_EQ(r.last_seq, 25u);
 }
 
 }  // namespace
