@@ -324,6 +324,17 @@ Result<uint64_t> Prune(store::Env& env, const keyring::SecretBuffer& key, int64_
   return removed;
 }
 
+Status PruneInSteps(store::Env& env, const keyring::SecretBuffer& key, int64_t before_ns,
+                    uint64_t events_per_transaction, uint64_t& removed) {
+  const uint64_t step = std::max<uint64_t>(events_per_transaction, 1);
+  for (;;) {
+    const Result<uint64_t> pruned = Prune(env, key, before_ns, step);
+    if (!pruned) return pruned.status();
+    removed += *pruned;
+    if (*pruned < step) return Status::Ok();
+  }
+}
+
 std::string PruneDetail(int64_t before_ns, std::optional<uint64_t> removed) {
   return "before=" + FormatTime(before_ns, true) +
          (removed ? " removed=" + std::to_string(*removed) : "");

@@ -489,15 +489,17 @@ int PruneCommand(CliContext& ctx, const std::string& before_text) {
   auto key = store->AuditKey();
   if (!key) return CliContext::Fail("audit prune", key.status());
   // Pruning is how an operator frees a disk that the log filled: FreeingSpace gives it room.
-  // Counted over both attempts: the first prune may commit and its event not.
+  // Counted over both attempts: the first may commit steps and fail on a later one, or on its
+  // event. In steps, so the mount's durable accesses are not held for the whole prune.
   uint64_t removed = 0;
   const Status done = CliContext::FreeingSpace(*store, [&]() -> Status {
-    const Result<uint64_t> pruned = audit::Prune(store->env(), *key, before);
-    if (pruned) removed += *pruned;
+    const Status pruned =
+        audit::PruneInSteps(store->env(), *key, before, audit::kPruneEventsPerTransaction, removed);
     audit::Event self = CliContext::CliEvent(audit::op::kAuditPrune);
-    self.detail = audit::PruneDetail(before, pruned ? std::optional(removed) : std::nullopt);
-    SECRETFS_RETURN_IF_ERROR(CliContext::Record(*store, self, pruned.status()));
-    return pruned.status();
+    self.detail = audit::PruneDetail(
+        before, pruned.ok() || removed > 0 ? std::optional(removed) : std::nullopt);
+    SECRETFS_RETURN_IF_ERROR(CliContext::Record(*store, self, pruned));
+    return pruned;
   });
   if (!done.ok()) return CliContext::Fail("audit prune", done);
   std::cout << "removed " << removed << " audit event" << (removed == 1 ? "" : "s")

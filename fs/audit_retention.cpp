@@ -19,16 +19,11 @@ void AuditRetention::PruneOnce() {
                              .count();
   const int64_t before_ns =
       now_ns - std::chrono::duration_cast<std::chrono::nanoseconds>(keep_).count();
-  // Transaction by transaction, each leaving a log that verifies; what was removed before a
-  // failure stays removed and is reported.
-  uint64_t total = 0;
-  Result<uint64_t> removed = uint64_t{0};
-  do {
-    removed = audit::Prune(env_, key_, before_ns, events_per_transaction_);
-    if (removed.ok()) total += *removed;
-  } while (removed.ok() && *removed == events_per_transaction_);
-  if (failing_.Due(!removed.ok())) LogError("audit_keep: pruning the audit log", removed.status());
-  if (total > 0) pruned_(total, before_ns);
+  // What was removed before a failing step stays removed, and is reported.
+  uint64_t removed = 0;
+  const Status s = audit::PruneInSteps(env_, key_, before_ns, events_per_transaction_, removed);
+  if (failing_.Due(!s.ok())) LogError("audit_keep: pruning the audit log", s);
+  if (removed > 0) pruned_(removed, before_ns);
 }
 
 }  // namespace secretfs::fs

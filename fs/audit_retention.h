@@ -5,11 +5,11 @@
 // is the operator's decision.
 #pragma once
 
-#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 
+#include "audit/audit_query.h"
 #include "fs/periodic_thread.h"
 #include "keyring/secure_buffer.h"
 #include "store/lmdb_env.h"
@@ -22,18 +22,16 @@ class AuditRetention {
   // daemon records the prune as an event of its own.
   using Pruned = std::function<void(uint64_t removed, int64_t before_ns)>;
 
-  // Events one prune removes per write transaction: about 20 ms of the store's writer each,
-  // which durable accesses wait for (a first prune of a big old log holds a million or more).
-  static constexpr uint64_t kEventsPerTransaction = 10'000;
-
-  // Prunes at once, then every PeriodFor(keep), `events_per_transaction` at a time.
+  // Prunes at once, then every PeriodFor(keep), `events_per_transaction` events per write
+  // transaction: durable accesses wait for the store's writer, and a first prune of a big old
+  // log may remove millions.
   AuditRetention(store::Env& env, keyring::SecretBuffer audit_key, std::chrono::seconds keep,
-                 Pruned pruned, uint64_t events_per_transaction = kEventsPerTransaction)
+                 Pruned pruned, uint64_t events_per_transaction = audit::kPruneEventsPerTransaction)
       : env_(env),
         key_(std::move(audit_key)),
         keep_(keep),
         pruned_(std::move(pruned)),
-        events_per_transaction_(std::max<uint64_t>(events_per_transaction, 1)),
+        events_per_transaction_(events_per_transaction),
         thread_(PeriodFor(keep), [this] { PruneOnce(); }) {}
 
   // A quarter of `keep`, from 1 second to 1 hour: an event outlives its age by at most that, and

@@ -389,6 +389,29 @@ TEST_F(ChainTest, PruneRefusesToLaunderATamperedChain) {
   EXPECT_FALSE(Anchor().has_value());
 }
 
+TEST_F(ChainTest, PruneInStepsRemovesAllThatIsDueAndCountsStepsBeforeAFailure) {
+  for (int i = 1; i <= 20; ++i) {
+    Event e = SampleEvent();
+    e.time_ns = int64_t{i} * 1000;
+    AppendOne(e);
+  }
+  uint64_t removed = 0;
+  Status s = secretfs::audit::PruneInSteps(env(), audit_key_, 8000, 3, removed);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(removed, 7u) << "events 1..7, in steps of 3, 3 and 1";
+  EXPECT_EQ(VerifyOk().first_seq, 8u);
+
+  // A tampered event stops the steps there; those before it stay removed and are counted.
+  FlipByte(15, 20);
+  removed = 0;
+  s = secretfs::audit::PruneInSteps(env(), audit_key_, INT64_MAX, 3, removed);
+  EXPECT_EQ(s.code(), EIO);
+  EXPECT_NE(s.message().find("event 15"), std::string::npos) << s.message();
+  EXPECT_EQ(removed, 6u) << "events 8..13 in two steps; the third stops at 15";
+  EXPECT_TRUE(Stored(14).has_value());
+  EXPECT_FALSE(Stored(13).has_value());
+}
+
 TEST_F(ChainTest, AnEditedOrMovedAnchorIsDetected) {
   for (int i = 1; i <= 10; ++i) {
     Event e = SampleEvent();
