@@ -1,7 +1,9 @@
 #include "audit/audit_query.h"
 
 #include <algorithm>
+#include <chrono>
 #include <map>
+#include <thread>
 #include <tuple>
 
 #include "audit/audit_index.h"
@@ -332,6 +334,9 @@ Status PruneInSteps(store::Env& env, const keyring::SecretBuffer& key, int64_t b
     if (!pruned) return pruned.status();
     removed += *pruned;
     if (*pruned < step) return Status::Ok();
+    // LMDB's writer lock hands over to no one: released and taken again at once, it would stay
+    // here, and another process's writer (a mount's durable accesses) would wait for every step.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 }
 

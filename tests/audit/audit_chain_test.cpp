@@ -1,6 +1,8 @@
 // The stored form of events and the keyed hash chain: encoding, Append, Verify naming the first
 // broken event after edits, deletions, reordering and insertions, and Prune with its anchor.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -410,6 +412,49 @@ TEST_F(ChainTest, PruneInStepsRemovesAllThatIsDueAndCountsStepsBeforeAFailure) {
   EXPECT_EQ(removed, 6u) << "events 8..13 in two steps; the third stops at 15";
   EXPECT_TRUE(Stored(14).has_value());
   EXPECT_FALSE(Stored(13).has_value());
+}
+
+// A mount's durable accesses commit in another process than an operator's `audit prune`: they
+// must get the store's writer between two steps, not only after the last one.
+TEST_F(ChainTest, AnotherProcessCommitsBetweenTheStepsOfAPrune) {
+  ASSERT_NO_FATAL_FAILURE(AppendMany(60'000));
+  int go[2], done[2];
+  ASSERT_EQ(pipe(go), 0);
+  ASSERT_EQ(pipe(done), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0) << std::strerror(errno);
+  if (child == 0) {
+    // Its own environment on the same files (a fork must not use the parent's), opened before
+    // the prune starts; then one commit, and the time it finished.
+    auto opened = SecretStore::Open(dir_);
+    if (!opened.ok()) _exit(90);
+    char byte = 0;
+    if (read(go[0], &byte, 1) != 1) _exit(91);
+    const std::vector<uint8_t> value{1};
+    const Status s = (*opened)->env().Write(
+        [&](Txn& txn) { return txn.Put(Db::kMeta, secretfs::AsBytes("test-mark"), value); });
+    const int64_t at = secretfs::store::NowNs();
+    if (write(done[1], &at, sizeof at) != sizeof at) _exit(92);
+    _exit(s.ok() ? 0 : 93);
+  }
+  // A first step, so the prune is under way when the other process asks for the writer.
+  auto first = Prune(env(), audit_key_, INT64_MAX, 1000);
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  ASSERT_EQ(write(go[1], "x", 1), 1);
+  uint64_t removed = *first;
+  const Status s = secretfs::audit::PruneInSteps(env(), audit_key_, INT64_MAX, 1000, removed);
+  const int64_t prune_ended = secretfs::store::NowNs();
+  ASSERT_TRUE(s.ok()) << s.message();
+  int64_t committed = 0;
+  EXPECT_EQ(read(done[0], &committed, sizeof committed), static_cast<ssize_t>(sizeof committed));
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  for (int fd : {go[0], go[1], done[0], done[1]}) close(fd);
+  EXPECT_EQ(removed, 59'999u);
+  EXPECT_LT(committed, prune_ended) << "the other process waited for the whole prune";
+  EXPECT_FALSE(VerifyOk().broken_seq.has_value());
 }
 
 TEST_F(ChainTest, AnEditedOrMovedAnchorIsDetected) {
