@@ -57,8 +57,8 @@ Result<VerifyResult> Verify(store::Env& env, const keyring::SecretBuffer& key,
 // log is whole after each call; call again while it returns `max_events`.
 Result<uint64_t> Prune(store::Env& env, const keyring::SecretBuffer& key, int64_t before_ns,
                        uint64_t max_events = UINT64_MAX);
-// What one prune step removes at most (about 20 ms of the store's writer). It also keeps a prune
-// of a log of millions of events below LMDB's limit of pages one transaction may change.
+// What one prune step removes at most (about 10 ms of the store's writer here). It also keeps a
+// prune of a log of millions of events below LMDB's limit of pages one transaction may change.
 inline constexpr uint64_t kPruneEventsPerTransaction = 10'000;
 // Prune, one transaction of at most `events_per_transaction` after another, until no event older
 // than `before_ns` is left or a step fails. `removed` adds up what the steps removed, also when
