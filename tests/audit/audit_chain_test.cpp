@@ -123,15 +123,6 @@ class ChainTest : public AuditTest {
     ASSERT_NO_FATAL_FAILURE(CreateStore());
   }
 
-  // Events 1..n, event i at time i * 1,000 ns (1970: older than any cut-off but their own).
-  void AppendOldEvents(int n) {
-    for (int i = 1; i <= n; ++i) {
-      Event e = SampleEvent();
-      e.time_ns = int64_t{i} * 1000;
-      AppendOne(e);
-    }
-  }
-
   secretfs::audit::VerifyResult Broken() {
     auto r = Verify(env(), audit_key_);
     EXPECT_TRUE(r.ok()) << r.status().message();
@@ -310,7 +301,7 @@ TEST_F(ChainTest, TruncatingTheNewestEventsChangesOnlyTheHead) {
 }
 
 TEST_F(ChainTest, PruneKeepsTheRestVerifiable) {
-  AppendOldEvents(20);
+  ASSERT_NO_FATAL_FAILURE(AppendOldEvents(20));
   const auto head = VerifyOk().head_mac;
   auto removed = Prune(env(), audit_key_, 8000);  // events with time < 8000: 1..7
   ASSERT_TRUE(removed.ok()) << removed.status().message();
@@ -339,7 +330,7 @@ TEST_F(ChainTest, PruneKeepsTheRestVerifiable) {
 }
 
 TEST_F(ChainTest, PruneRemovesAtMostMaxEventsPerCallAndEachStepVerifies) {
-  AppendOldEvents(20);
+  ASSERT_NO_FATAL_FAILURE(AppendOldEvents(20));
   const auto head = VerifyOk().head_mac;
   // Events with time < 15,500 are 1..15: four calls of at most 4 remove 4, 4, 4 and 3.
   for (uint64_t expected : {4u, 4u, 4u, 3u, 0u}) {
@@ -378,7 +369,7 @@ TEST_F(ChainTest, PruneStopsAtTheFirstNewerEventAndNeverRemovesTheNewest) {
 }
 
 TEST_F(ChainTest, PruneRefusesToLaunderATamperedChain) {
-  AppendOldEvents(10);
+  ASSERT_NO_FATAL_FAILURE(AppendOldEvents(10));
   FlipByte(3, 20);
   auto removed = Prune(env(), audit_key_, 8000);
   EXPECT_EQ(removed.status().code(), EIO);
@@ -389,7 +380,7 @@ TEST_F(ChainTest, PruneRefusesToLaunderATamperedChain) {
 }
 
 TEST_F(ChainTest, PruneInStepsRemovesAllThatIsDueAndCountsStepsBeforeAFailure) {
-  AppendOldEvents(20);
+  ASSERT_NO_FATAL_FAILURE(AppendOldEvents(20));
   uint64_t removed = 0;
   Status s = secretfs::audit::PruneInSteps(env(), audit_key_, 8000, 3, removed);
   ASSERT_TRUE(s.ok()) << s.message();
@@ -451,7 +442,7 @@ TEST_F(ChainTest, AnotherProcessCommitsBetweenTheStepsOfAPrune) {
 }
 
 TEST_F(ChainTest, AnEditedOrMovedAnchorIsDetected) {
-  AppendOldEvents(10);
+  ASSERT_NO_FATAL_FAILURE(AppendOldEvents(10));
   ASSERT_TRUE(Prune(env(), audit_key_, 5000).ok());
   const auto anchor = *Anchor();
   ASSERT_EQ(anchor.size(), 8 + 2 * kMacBytes);
@@ -482,7 +473,7 @@ TEST_F(ChainTest, AnEditedOrMovedAnchorIsDetected) {
 }
 
 TEST_F(ChainTest, AnEmptiedTableContinuesFromTheAnchor) {
-  AppendOldEvents(3);
+  ASSERT_NO_FATAL_FAILURE(AppendOldEvents(3));
   ASSERT_TRUE(Prune(env(), audit_key_, INT64_MAX).ok());
   DelRaw(Db::kAudit, SeqKey(3));  // the table is empty now; the anchor is after event 2
   EXPECT_EQ(AppendOne(SampleEvent()), 3u);
@@ -494,7 +485,7 @@ TEST_F(ChainTest, AnEmptiedTableContinuesFromTheAnchor) {
 // ---- Rechain: keyring rotate's new audit key. ----
 
 TEST_F(ChainTest, RechainMovesTheWholeChainAndItsAnchorToTheNewKey) {
-  AppendOldEvents(20);
+  ASSERT_NO_FATAL_FAILURE(AppendOldEvents(20));
   ASSERT_TRUE(Prune(env(), audit_key_, 8000).ok());
   const SecretBuffer new_key = SecretBuffer::CopyOf(secretfs::keyring::RandomBytes(32));
   Result<uint64_t> rechained = Status(EIO, "not run");

@@ -105,6 +105,15 @@ class AuditTest : public ::testing::Test {
     return s.ok() ? event.seq : 0;
   }
 
+  // Events 1..n, event i at time i * 1,000 ns (1970: older than any cut-off but their own).
+  void AppendOldEvents(int n) {
+    for (int i = 1; i <= n; ++i) {
+      Event e = SampleEvent();
+      e.time_ns = int64_t{i} * 1000;
+      ASSERT_EQ(AppendOne(e), static_cast<uint64_t>(i));
+    }
+  }
+
   // Appends `n` events, many per transaction (a commit per event would take a sync each).
   void AppendMany(int n) {
     for (int done = 0; done < n;) {

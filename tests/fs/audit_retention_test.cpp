@@ -25,11 +25,7 @@ class AuditRetentionPruneTest : public audit_test::AuditTest {};
 
 TEST_F(AuditRetentionPruneTest, ALogLongerThanOneTransactionsShareIsPrunedWholeInSeveral) {
   ASSERT_NO_FATAL_FAILURE(CreateStore());
-  for (int i = 1; i <= 25; ++i) {
-    audit_test::Event e = audit_test::SampleEvent();
-    e.time_ns = int64_t{i} * 1000;  // 1970: far older than any age
-    ASSERT_EQ(AppendOne(e), static_cast<uint64_t>(i));
-  }
+  ASSERT_NO_FATAL_FAILURE(AppendOldEvents(25));
   const uint64_t commits_before = env().write_stats().commits;
 
   std::mutex mutex;
