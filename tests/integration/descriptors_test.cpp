@@ -14,6 +14,8 @@ namespace secretfs::testing {
 namespace {
 
 using ::testing::ContainsRegex;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 class DescriptorsTest : public MountedTest {
  protected:
@@ -72,6 +74,54 @@ TEST_F(DescriptorsTest, ManyShortLivedCallersUnderALowOpenFileLimitAreAllNamed) 
   }
   EXPECT_EQ(reads, 300);
   EXPECT_EQ(unnamed, 0);
+}
+
+TEST_F(DescriptorsTest, WritersHoldingTheirHandlesDoNotHoldTheDaemonsDescriptors) {
+  // A write handle lives as long as its writer keeps it open, and its commit names the facts
+  // read at open. Those facts must not keep the cache's pidfd of an entry it has let go, or
+  // writers that hold their handles would take the descriptors the cache bounds itself to.
+  Put("dev/KEY", "value");
+  const pid_t daemon = RemountUnder("-n 96");
+  ASSERT_NE(daemon, 0);
+  const std::string ready = Local("ready"), go = Local("go");
+  std::filesystem::create_directory(ready);
+  // 100 writers, each holding a written handle of its own key until `go` exists (its close at
+  // exit commits); meanwhile 50 readers, then the daemon's descriptor count.
+  const std::string writer = "exec 3>\"$1\"; printf v$2 >&3 && touch " + ready +
+                             "/$2; until [ -e " + go + " ]; do sleep 0.05; done";
+  const std::string wait_ready = "n=0; while [ $(ls " + ready +
+                                 " | wc -l) -lt 100 ] && [ $n -lt 600 ]; do sleep 0.05; "
+                                 "n=$((n+1)); done";
+  const ProcessResult run =
+      Shell("for i in $(seq 100); do sh -c '" + writer + "' _ " + M("dev/W") + "$i $i & done; " +
+            wait_ready + "; for i in $(seq 50); do cat " + M("dev/KEY") +
+            " >/dev/null || echo cat failed; done; echo descriptors $(ls /proc/" +
+            std::to_string(daemon) + "/fd | wc -l); touch " + go + "; wait");
+  ASSERT_TRUE(Succeeded(run)) << Describe(run);
+  EXPECT_THAT(run.out, Not(HasSubstr("cat failed")));
+  const size_t at = run.out.find("descriptors ");
+  ASSERT_NE(at, std::string::npos) << run.out;
+  EXPECT_LT(std::stoul(run.out.substr(at + 12)), 96u) << run.out;
+
+  for (int i = 1; i <= 100; ++i) {
+    const std::string key = "dev/W" + std::to_string(i);
+    EXPECT_EQ(ReadPath(M(key)).bytes, "v" + std::to_string(i)) << key;
+  }
+  // Every commit is named by its writer, and so is every read taken while they held on.
+  const ProcessResult audit = Cli({"audit", "--workspace", "dev", "--json"});
+  ASSERT_TRUE(Succeeded(audit)) << Describe(audit);
+  std::istringstream lines(audit.out);
+  int named_writes = 0, named_reads = 0;
+  for (std::string line; std::getline(lines, line);) {
+    const nlohmann::json event = nlohmann::json::parse(line);
+    if (event["origin"] != "fs" || event["result"] != "ok") continue;
+    if (event["op"] == "create")  // a key's first version
+      named_writes += event["comm"] == "sh";
+    else if (event["op"] == "read" && event["key"] == "KEY")
+      named_reads += event["comm"] == "cat";
+  }
+  EXPECT_EQ(named_writes, 100);
+  EXPECT_EQ(named_reads, 50);
 }
 
 TEST_F(DescriptorsTest, TheDaemonTakesItsHardOpenFileLimit) {
