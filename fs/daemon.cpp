@@ -69,6 +69,7 @@ struct Served {
   std::unique_ptr<PolicyReloader> reloader;
   std::unique_ptr<SpaceWatch> space_watch;
   std::unique_ptr<AuditRetention> retention;
+  SessionData session_data;  // the session's userdata
   fuse_session* session = nullptr;
   bool mounted = false;
 
@@ -157,7 +158,9 @@ Status Prepare(const MountRequest& r, const keyring::KeyMaterial& key, Served& s
   for (auto& a : argv_text) argv.push_back(a.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
   const fuse_lowlevel_ops ops = SecretsFsOperations();
-  served.session = fuse_session_new(&args, &ops, sizeof ops, served.fs.get());
+  served.session_data.fs = served.fs.get();
+  served.session = fuse_session_new(&args, &ops, sizeof ops, &served.session_data);
+  served.session_data.session = served.session;
   fuse_opt_free_args(&args);
   if (served.session == nullptr)
     return Status(EINVAL, "libfuse refused the options '" + fuse_opts + "'");

@@ -50,6 +50,11 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t, fuse_fi
 void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_info* fi) {
   Guard(req, "read", [&] {
     const FileRef file = *RefOf(fi);  // alive until the reply is sent, even past a release
+    // direct_io keeps read(2) out of the page cache, but not a private mmap, sendfile(2) or
+    // splice(2): those read through it even here, and the kernel keeps the page after the
+    // reader is gone. It names a lock owner on every direct read (fuse_direct_io) and none on a
+    // read that fills its page cache; the release drops that file's pages (see Release).
+    if (fi->lock_owner == 0) file->page_cached = true;
     return FsOf(req).Read(*file, size, offset, [&](std::span<const uint8_t> bytes) {
       fuse_reply_buf(req, reinterpret_cast<const char*>(bytes.data()), bytes.size());
       return 0;
@@ -88,10 +93,21 @@ void Fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
   });
 }
 
-void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+// Drops the pages of `ino` that the kernel cached (see Read). After the release's reply: the
+// kernel may need another read answered (one that holds a page locked) before it can drop them.
+void DropPageCache(fuse_session* session, fuse_ino_t ino) {
+  const int rc = fuse_lowlevel_notify_inval_inode(session, ino, 0, 0);  // 0, 0: every page
+  if (rc != 0 && rc != -ENOENT)  // ENOENT: the kernel forgot the inode, and its pages with it
+    LogError("release", Status(-rc, "dropping the page cache of a secret read through it"));
+}
+
+void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   const std::unique_ptr<FileRef> ref(RefOf(fi));
-  FsOf(req).Release(std::move(*ref));  // the last reference wipes the plaintext
+  const bool page_cached = (*ref)->page_cached;
+  fuse_session* session = DataOf(req).session;  // `req` is gone after the reply
+  FsOf(req).Release(std::move(*ref));           // the last reference wipes the plaintext
   fuse_reply_err(req, 0);
+  if (page_cached) DropPageCache(session, ino);
 }
 
 }  // namespace secretfs::fs::ops

@@ -9,12 +9,16 @@
 #include <memory>
 #include <utility>
 
+#include "fs/fuse_ops.h"
 #include "fs/log.h"
 #include "fs/secrets_fs.h"
 
 namespace secretfs::fs::ops {
 
-inline SecretsFs& FsOf(fuse_req_t req) { return *static_cast<SecretsFs*>(fuse_req_userdata(req)); }
+inline SessionData& DataOf(fuse_req_t req) {
+  return *static_cast<SessionData*>(fuse_req_userdata(req));
+}
+inline SecretsFs& FsOf(fuse_req_t req) { return *DataOf(req).fs; }
 
 inline Caller CallerOf(fuse_req_t req) {
   const fuse_ctx* ctx = fuse_req_ctx(req);

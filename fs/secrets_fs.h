@@ -67,6 +67,8 @@ struct OpenFile {
   uint64_t version = 0;            // the version this handle read or last committed
   keyring::SecretBuffer snapshot;  // read-only handles: the value as opened (under `mutex`)
   LockedBudget::Claim claim;       // the locked memory its value may take (under `mutex`)
+  // A read filled the kernel's page cache from this handle (fs/fuse_ops_file.cpp, Read).
+  std::atomic<bool> page_cached{false};
 
   // Handles opened for writing.
   bool writable = false;

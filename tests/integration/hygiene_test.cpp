@@ -3,11 +3,15 @@
 // left in the daemon's memory once the file is closed.
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <thread>
 
@@ -175,6 +179,81 @@ TEST_F(HygieneTest, ReadThroughTheMountLeavesNothingInThePageCache) {
   } else {
     EXPECT_EQ(map_errno, ENODEV) << strerror(map_errno);
   }
+}
+
+// Pages of `fd`'s file in the page cache (cachestat(2), Linux 6.5), or -1 when the kernel has no
+// cachestat. Asking through a descriptor opened earlier: an open of a direct_io file drops the
+// file's pages itself, so a fresh open would hide what an earlier handle left behind.
+long CachedPages(int fd) {
+  struct Range {
+    uint64_t off = 0, len = 0;  // len 0: to the end of the file
+  } range;
+  struct Stat {
+    uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+  } stat{};
+  constexpr long kCachestat = 451;  // the same number on every architecture
+  if (syscall(kCachestat, fd, &range, &stat, 0) != 0) return -1;
+  return static_cast<long>(stat.nr_cache);
+}
+
+// Polls until `fd`'s file has no page cached (a release reaches the daemon after close returns).
+long CachedPagesSettled(int fd) {
+  long pages = CachedPages(fd);
+  for (int i = 0; i < 100 && pages > 0; ++i) {
+    std::this_thread::sleep_for(20ms);
+    pages = CachedPages(fd);
+  }
+  return pages;
+}
+
+// read(2) of a direct_io file bypasses the page cache, but a private mmap, sendfile(2) and
+// splice(2) read through it even then: the kernel fills the page cache with the plaintext and
+// keeps it after the reader is gone. The release of such a handle drops the file's pages.
+class PageCacheTest : public HygieneTest {
+ protected:
+  void SetUp() override {
+    HygieneTest::SetUp();
+    secret_ = RandomPrintable();
+    ASSERT_NO_FATAL_FAILURE(Put("dev/TOKEN", secret_));
+    watch_ = std::make_unique<Fd>(open(M("dev/TOKEN").c_str(), O_RDONLY | O_CLOEXEC));
+    ASSERT_TRUE(watch_->ok()) << strerror(errno);
+    if (CachedPages(watch_->get()) < 0) GTEST_SKIP() << "this kernel has no cachestat(2)";
+  }
+  void TearDown() override {
+    watch_.reset();  // before the unmount, which it would keep busy
+    HygieneTest::TearDown();
+  }
+  int watched() const { return watch_->get(); }
+
+  std::string secret_;
+  std::unique_ptr<Fd> watch_;  // open throughout: asks the page cache without opening the file
+};
+
+TEST_F(PageCacheTest, SendfileOfASecretLeavesNoPageOfItBehind) {
+  {
+    Fd in(open(M("dev/TOKEN").c_str(), O_RDONLY | O_CLOEXEC));
+    ASSERT_TRUE(in.ok()) << strerror(errno);
+    Fd out(open(Local("copy").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    ASSERT_TRUE(out.ok()) << strerror(errno);
+    ASSERT_EQ(sendfile(out.get(), in.get(), nullptr, 4096), static_cast<ssize_t>(secret_.size()))
+        << strerror(errno);
+  }
+  std::ifstream copy(Local("copy"));
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(copy), {}), secret_);
+  EXPECT_EQ(CachedPagesSettled(watched()), 0) << "a page of the secret stayed in the page cache";
+}
+
+TEST_F(PageCacheTest, APrivateMappingOfASecretLeavesNoPageOfItBehind) {
+  {
+    Fd in(open(M("dev/TOKEN").c_str(), O_RDONLY | O_CLOEXEC));
+    ASSERT_TRUE(in.ok()) << strerror(errno);
+    void* map = mmap(nullptr, secret_.size(), PROT_READ, MAP_PRIVATE, in.get(), 0);
+    ASSERT_NE(map, MAP_FAILED) << strerror(errno);
+    EXPECT_EQ(std::string(static_cast<const char*>(map), secret_.size()), secret_);
+    EXPECT_EQ(CachedPages(watched()), 1) << "the mapping reads through the page cache";
+    munmap(map, secret_.size());
+  }
+  EXPECT_EQ(CachedPagesSettled(watched()), 0) << "a page of the secret stayed in the page cache";
 }
 
 TEST_F(HygieneTest, NoPlaintextInDaemonMemoryAfterClose) {
