@@ -629,6 +629,38 @@ TEST_F(AuditVerifyTest, PruningKeepsTheRestVerifiable) {
   EXPECT_THAT(r.out, HasSubstr("prune"));
 }
 
+TEST_F(AuditVerifyTest, APruneStopsAtAnEditedEventAndItsOwnEventCountsWhatItRemovedBefore) {
+  // The CLI prunes in transactions of 10,000 events (audit::kPruneEventsPerTransaction), each
+  // verified: an edited event in the second stops the prune there, the first stays done.
+  constexpr size_t kStep = 10'000;
+  Remount("audit=buffered");  // 10,000 reads in about a second
+  Put("dev/K", "v");
+  for (size_t i = 0; i < kStep + 100; ++i) ASSERT_EQ(ReadPath(M("dev/K")).error, 0) << i;
+  Unmount(mnt_);
+  const std::vector<AuditEvent> events = Events();
+  ASSERT_GT(events.size(), kStep + 100);
+  const uint64_t edited = events[kStep + 50].seq;
+  EditAuditTable(store_, [&](MDB_txn* txn, MDB_dbi dbi) {
+    std::string record = GetRecord(txn, dbi, edited);
+    ASSERT_GT(record.size(), 48u);
+    record[16] ^= 0x01;
+    PutRecord(txn, dbi, edited, record);
+  });
+
+  const ProcessResult prune = Cli({"audit", "prune", "--before", "now"});
+  EXPECT_TRUE(FailedCleanly(prune)) << Describe(prune);
+  EXPECT_TRUE(NamesEvent(prune.err, edited)) << "event " << edited << ": " << Describe(prune);
+
+  const std::vector<AuditEvent> left = Events();
+  ASSERT_FALSE(left.empty());
+  EXPECT_EQ(left.front().seq, events[kStep].seq) << "the first step stays committed";
+  const std::vector<AuditEvent> prunes = Events({"--op", "audit prune"});
+  ASSERT_EQ(prunes.size(), 1u);
+  const AuditEvent& self = prunes.front();
+  EXPECT_NE(self.result_name, "ok") << self.json;
+  EXPECT_THAT(self.detail, HasSubstr("removed=" + std::to_string(kStep))) << self.json;
+}
+
 // audit_keep=AGE: the daemon prunes what is older, records that it did, and the rest verifies.
 TEST_F(AuditVerifyTest, AuditKeepPrunesEventsOlderThanItsAgeAndTheRestVerifies) {
   Put("dev/OLD", "v");
