@@ -97,7 +97,9 @@ void Fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
 // kernel may need another read answered (one that holds a page locked) before it can drop them.
 void DropPageCache(fuse_session* session, fuse_ino_t ino) {
   const int rc = fuse_lowlevel_notify_inval_inode(session, ino, 0, 0);  // 0, 0: every page
-  if (rc != 0 && rc != -ENOENT)  // ENOENT: the kernel forgot the inode, and its pages with it
+  // ENOENT: the kernel forgot the inode, and its pages with it. ENOTCONN, ENODEV: the mount is
+  // going away, and its pages with the last of its open files.
+  if (rc != 0 && rc != -ENOENT && rc != -ENOTCONN && rc != -ENODEV)
     LogError("release", Status(-rc, "dropping the page cache of a secret read through it"));
 }
 
