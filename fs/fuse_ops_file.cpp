@@ -6,8 +6,9 @@
 namespace secretfs::fs::ops {
 
 // Hands `file` to the kernel (fi->fh holds a reference until Release), with `entry` for a create.
-// Secret files bypass the page cache: plaintext never lands in kernel caches, and every open
-// reads what the store holds now. Read-only handles need no FLUSH round trip.
+// Secret files bypass the page cache for read(2) (the reads that go through it anyway are
+// undone at release, see Read), and every open reads what the store holds now. Read-only
+// handles need no FLUSH round trip.
 void ReplyOpened(fuse_req_t req, fuse_file_info* fi, std::unique_ptr<OpenFile> file,
                  const fuse_entry_param* entry) {
   fi->direct_io = 1;

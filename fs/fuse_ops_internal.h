@@ -69,8 +69,6 @@ inline int ReplyEntry(fuse_req_t req, const SecretsFs& fs, const EntryReply& e) 
   return 0;
 }
 
-// Secret files bypass the page cache: plaintext never lands in kernel caches, and every open
-// reads what the store holds now. Read-only handles need no FLUSH round trip.
 // The callbacks, defined in fuse_ops_tree.cpp, fuse_ops_file.cpp and fuse_ops_xattr.cpp.
 void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name);
 void Forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);

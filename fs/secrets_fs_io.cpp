@@ -54,9 +54,6 @@ int SecretsFs::OpenForWrite(const Caller& who, const Node& node, uint64_t ino, i
   // an execve(): a close may come from one (see Commit), and the copy in `caller` keeps them.
   file->opener = ProcessOf(who);
   file->caller = who;
-  // A copy of the facts, not the cache's entry: the handle lives as long as its writer keeps it
-  // open, and the entry would keep its pidfd open as long (the cache bounds its descriptors).
-  if (who.facts) file->caller.facts = std::make_shared<const policy::ProcessFacts>(*who.facts);
   file->writable = true;
   file->append = (flags & O_APPEND) != 0;
   if (flags & O_TRUNC) {

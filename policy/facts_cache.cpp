@@ -64,7 +64,9 @@ struct ProcessFactsCache::Entry {
   uid_t uid = 0;
   gid_t gid = 0;
   FactsWanted had;
-  ProcessFacts facts;
+  // Handed out apart from the entry: a caller may keep them (a write handle does, as long as its
+  // writer keeps the file open) without keeping the entry's pidfd open after the cache let it go.
+  std::shared_ptr<const ProcessFacts> facts;
   Clock::time_point read_at;
 };
 
@@ -96,22 +98,22 @@ std::shared_ptr<const ProcessFacts> ProcessFactsCache::Get(pid_t tid, uid_t uid,
   if (std::shared_ptr<const Entry> e = Find(tid); e != nullptr && e->uid == uid && e->gid == gid &&
                                                   Covers(e->had, wanted) &&
                                                   Clock::now() - e->read_at <= options_.max_age) {
-    const pid_t tgid = e->facts.pid;
+    const pid_t tgid = e->facts->pid;
     // A thread other than the main one must still belong to the process: its directory under
     // the process's task/ exists. With an executable to compare, one readlink of the thread's
     // own exe link checks both.
     ProcPath path(tgid, tid);
     bool valid = true;
-    if (e->facts.exe) {
+    if (e->facts->exe) {
       char target[PATH_MAX];
       const ssize_t n = readlink(path.With("/exe"), target, sizeof target);
-      valid = n > 0 && std::string_view(target, static_cast<size_t>(n)) == *e->facts.exe;
+      valid = n > 0 && std::string_view(target, static_cast<size_t>(n)) == *e->facts->exe;
     } else if (tgid != tid) {
       valid = access(path.With(""), F_OK) == 0;
     }
     // Checked once, after the reads above (an exit is final, so a check before them would add
     // nothing): the process behind the pid was the same throughout.
-    if (valid && !Exited(e->pidfd)) return {e, &e->facts};  // shares the entry's ownership
+    if (valid && !Exited(e->pidfd)) return e->facts;
   }
 
   // Read what this caller wants and what the entry had, so callers that want less stay served.
@@ -122,8 +124,9 @@ std::shared_ptr<const ProcessFacts> ProcessFactsCache::Get(pid_t tid, uid_t uid,
   } else {
     entry->had = wanted;
   }
-  entry->facts = ReadProcessFactsWithPidfd(tid, entry->had, entry->pidfd);
-  std::shared_ptr<const ProcessFacts> facts(entry, &entry->facts);
+  entry->facts = std::make_shared<const ProcessFacts>(
+      ReadProcessFactsWithPidfd(tid, entry->had, entry->pidfd));
+  std::shared_ptr<const ProcessFacts> facts = entry->facts;
   if (entry->pidfd < 0) return facts;  // not trusted: not kept either
   entry->uid = uid;
   entry->gid = gid;

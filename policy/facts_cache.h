@@ -44,6 +44,7 @@ class ProcessFactsCache {
 
   // ReadProcessFacts(tid, wanted), from the cache when an entry still answers (see above).
   // Shared, not copied: a hit costs no allocation (an open from a known thread comes here).
+  // Holding them keeps no descriptor: the entry's pidfd closes when the cache drops the entry.
   std::shared_ptr<const ProcessFacts> Get(pid_t tid, uid_t uid, gid_t gid,
                                           const FactsWanted& wanted);
 

@@ -208,6 +208,21 @@ TEST(FactsCacheTest, TheCacheHoldsAtMostItsCapacityInPidfds) {
   }
 }
 
+// A write handle keeps its opener's facts as long as the file is open: what it keeps must not
+// keep the pidfd of an entry the cache let go.
+TEST(FactsCacheTest, FactsKeptByTheCallerHoldNoPidfd) {
+  ProcessFactsCache cache(ProcessFactsCache::Options{std::chrono::hours(1), 8});
+  const size_t before = OpenDescriptors();
+  Sleepers sleepers(20);
+  std::vector<std::shared_ptr<const ProcessFacts>> kept;
+  for (pid_t pid : sleepers.pids()) {
+    kept.push_back(cache.Get(pid, getuid(), getgid(), {}));
+    ASSERT_TRUE(kept.back()->exe.has_value());
+    EXPECT_LE(OpenDescriptors(), before + 8);
+  }
+  EXPECT_EQ(kept.front()->pid, sleepers.pids().front()) << "the facts outlive their entry";
+}
+
 TEST(FactsCacheTest, ItsCapacityIsAQuarterOfTheOpenFileLimitByDefault) {
   rlimit saved{};
   ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
