@@ -259,6 +259,23 @@ TEST_F(PageCacheTest, APrivateMappingOfASecretLeavesNoPageOfItBehind) {
   EXPECT_EQ(CachedPagesSettled(watched()), 0) << "a page of the secret stayed in the page cache";
 }
 
+TEST_F(PageCacheTest, AMappingThroughAWriteHandleLeavesNoPageBehindAndNoNewVersion) {
+  // A write handle answers reads from its own buffer: the same flag and the same drop at release
+  // as a read-only handle. Opening for writing and only reading changes nothing.
+  {
+    Fd rw(open(M("dev/TOKEN").c_str(), O_RDWR | O_CLOEXEC));
+    ASSERT_TRUE(rw.ok()) << strerror(errno);
+    void* map = mmap(nullptr, secret_.size(), PROT_READ, MAP_PRIVATE, rw.get(), 0);
+    ASSERT_NE(map, MAP_FAILED) << strerror(errno);
+    EXPECT_EQ(std::string(static_cast<const char*>(map), secret_.size()), secret_);
+    EXPECT_EQ(CachedPages(watched()), 1) << "the mapping reads through the page cache";
+    munmap(map, secret_.size());
+  }
+  EXPECT_EQ(CachedPagesSettled(watched()), 0) << "a page of the secret stayed in the page cache";
+  EXPECT_EQ(Versions("dev/TOKEN").size(), 1u);
+  EXPECT_EQ(Get("dev/TOKEN"), secret_);
+}
+
 TEST_F(PageCacheTest, ConcurrentMappingsOfOneSecretAllReadItAndLeaveNothingBehind) {
   // Each release drops the file's pages while other threads fault them in again: the kernel
   // waits for those reads, which other daemon threads must answer. No hang, no wrong byte.
