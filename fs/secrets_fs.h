@@ -85,6 +85,11 @@ struct OpenFile {
   std::unique_ptr<keyring::SecretBuilder> pending;
   bool dirty = false;
   bool written = false;  // a write or ftruncate came since the open (not only O_TRUNC)
+  // The processes that opened this handle or wrote through it: one of them dying of a signal
+  // with the value uncommitted cancels the value (SecretsFs::CancelIfKilled). Past
+  // kMaxWriterProcesses, every process counts.
+  std::vector<pid_t> writer_processes;
+  pid_t last_writer_thread = 0;  // the thread of the last write, so each is looked up once
   int error = 0;  // a failed write poisons the handle: its close reports this and stores nothing
   std::optional<uint64_t> expect_version;
   store::MetadataUpdate metadata;  // set with setxattr before the first commit (cp -a, mv)
@@ -118,7 +123,7 @@ class SecretsFs {
   int Read(OpenFile& file, size_t size, off_t offset,
            const std::function<int(std::span<const uint8_t>)>& reply);
   // Returns the number of bytes written or a negative errno.
-  long Write(OpenFile& file, std::span<const uint8_t> data, off_t offset);
+  long Write(const Caller& who, OpenFile& file, std::span<const uint8_t> data, off_t offset);
   // Commits a dirty handle as one new version. On close (`closing`), only the opener's last
   // write descriptor commits: `cmd > f` makes the shell dup2() the file to stdout and close the
   // original, and that first close must not store an empty version; a child that inherited the
@@ -212,6 +217,12 @@ class SecretsFs {
   // Writes `value` as the next version of `node` right away (truncate by path).
   int WriteNow(const Caller& who, const Node& node, std::span<const uint8_t> value);
   void RegisterWriter(OpenFile& file);
+  // Notes the process of thread `thread` among file's writers. The caller holds file.mutex.
+  static void NoteWriter(OpenFile& file, pid_t thread);
+  static constexpr size_t kMaxWriterProcesses = 64;
+  // -ECANCELED, recorded, when `who` closes `file` while its process dies of a signal and that
+  // process opened the file or wrote to it: the value may be cut short, so it is not stored.
+  int CancelIfKilled(const Caller& who, OpenFile& file);
   // The other handles open for writing on file's inode by the same process (not yet released).
   // The caller holds expect_mutex_.
   int OtherWritersOf(const OpenFile& file);

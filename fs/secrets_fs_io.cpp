@@ -1,6 +1,8 @@
 // SecretsFs: open, create, read, write, commit, release and truncate.
 #include <fcntl.h>
 
+#include <algorithm>
+
 #include "audit/event.h"
 #include "fs/log.h"
 #include "fs/proc_info.h"
@@ -56,6 +58,7 @@ int SecretsFs::OpenForWrite(const Caller& who, const Node& node, uint64_t ino, i
   file->caller = who;
   file->writable = true;
   file->append = (flags & O_APPEND) != 0;
+  file->writer_processes.push_back(file->opener);
   if (flags & O_TRUNC) {
     if (!locked_.Take(who.uid, 0, file->claim))
       return Audit(who, audit::op::kWrite, node, OverBudget(who.uid, 0));
@@ -182,10 +185,21 @@ int SecretsFs::Read(OpenFile& file, size_t size, off_t offset,
   return reply(bytes);
 }
 
-long SecretsFs::Write(OpenFile& file, std::span<const uint8_t> data, off_t offset) {
+void SecretsFs::NoteWriter(OpenFile& file, pid_t thread) {
+  if (thread == file.last_writer_thread) return;
+  file.last_writer_thread = thread;
+  std::vector<pid_t>& known = file.writer_processes;
+  if (known.size() > kMaxWriterProcesses) return;  // every process counts already
+  const pid_t process = policy::ProcessOfThread(thread);
+  if (std::find(known.begin(), known.end(), process) == known.end()) known.push_back(process);
+}
+
+long SecretsFs::Write(const Caller& who, OpenFile& file, std::span<const uint8_t> data,
+                      off_t offset) {
   if (!file.writable) return -EBADF;
   std::lock_guard lock(file.mutex);
   if (file.error != 0) return -file.error;
+  NoteWriter(file, who.pid);
   const size_t at = file.append ? file.pending->size() : static_cast<size_t>(offset);
   if (offset >= 0 && at + data.size() <= options_.max_size) {
     if (int rc = CoverUpTo(file, file.pending->CapacityFor(at + data.size())); rc != 0) {
@@ -210,8 +224,32 @@ int SecretsFs::OtherWritersOf(const OpenFile& file) {
   return others;
 }
 
+int SecretsFs::CancelIfKilled(const Caller& who, OpenFile& file) {
+  // A process killed while it writes (kill -9, a timeout's SIGTERM, the OOM killer, a crash)
+  // still closes its files, on its way out; committing then stored whatever it had written by
+  // then, or an empty value after an O_TRUNC open. An exit(2) without close commits as a close.
+  const std::optional<int> signal = policy::DyingSignal(who.pid);
+  if (!signal || *signal == 0) return 0;
+  const pid_t process = policy::ProcessOfThread(who.pid);
+  {
+    std::lock_guard lock(file.mutex);
+    if (!file.dirty || file.error != 0) return 0;
+    const std::vector<pid_t>& known = file.writer_processes;
+    if (known.size() <= kMaxWriterProcesses &&
+        std::find(known.begin(), known.end(), process) == known.end())
+      return 0;  // it only inherited the descriptor: what the writers write is theirs to close
+    file.error = ECANCELED;  // nothing is stored, and later writes and closes are told so
+  }
+  Audit(who, audit::op::kWrite, file.node, -ECANCELED, 0,
+        "killed by signal " + std::to_string(*signal) + " before its close: nothing stored");
+  return -ECANCELED;
+}
+
 int SecretsFs::Commit(const Caller& who, OpenFile& file, bool closing) {
   if (!file.writable) return 0;
+  if (closing) {
+    if (int rc = CancelIfKilled(who, file); rc != 0) return rc;
+  }
   // A close decides under expect_mutex_ (taken before a file's mutex, as elsewhere): no handle
   // joins or leaves writers_ while the closing process's descriptors are counted, so every
   // descriptor seen belongs to a handle counted in writers_. Counted apart, another thread's
@@ -336,6 +374,7 @@ int SecretsFs::SetAttr(const Caller& who, uint64_t ino, const AttrChange& change
 
   if (file != nullptr && file->writable) {  // ftruncate: part of the handle's next commit
     std::lock_guard lock(file->mutex);
+    NoteWriter(*file, who.pid);
     if (int rc = CoverUpTo(*file, file->pending->CapacityFor(size)); rc != 0) return rc;
     if (!file->pending->Resize(size)) return -EFBIG;
     file->dirty = true;

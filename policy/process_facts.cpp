@@ -89,6 +89,27 @@ std::optional<std::vector<gid_t>> GroupsOf(std::string_view status) {
   return field ? ParseNumbers<gid_t>(*field) : std::nullopt;
 }
 
+// Numeric field `n` of a /proc/PID/stat text, counted as proc(5) does ("PID (COMM) S PPID ...",
+// the state is field 3); nullopt when it is missing or not a number. comm may hold spaces and
+// parentheses, so fields are counted from the last ')'.
+std::optional<uint64_t> StatNumber(std::string_view stat, int n) {
+  const size_t close = stat.rfind(')');
+  if (close == std::string_view::npos || n < 4) return std::nullopt;
+  stat.remove_prefix(close + 1);
+  for (int field = 3;; ++field) {
+    while (!stat.empty() && (stat.front() == ' ' || stat.front() == '\n')) stat.remove_prefix(1);
+    if (stat.empty()) return std::nullopt;
+    const size_t end = std::min(stat.find_first_of(" \n"), stat.size());
+    if (field == n) {
+      uint64_t value = 0;
+      auto [at, ec] = std::from_chars(stat.data(), stat.data() + end, value);
+      if (ec != std::errc() || at != stat.data() + end) return std::nullopt;
+      return value;
+    }
+    stat.remove_prefix(end);
+  }
+}
+
 int PidfdOpen(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
 
 }  // namespace
@@ -114,24 +135,31 @@ std::optional<uint64_t> ProcessStartTime(pid_t pid) {
   snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
   ProcFile file;
   if (pid <= 0 || !file.Read(path)) return std::nullopt;
-  // "PID (COMM) S PPID ...": comm may hold spaces and parentheses, so fields count from the last
-  // ')'. After it come field 3 (the state) to field 22 (starttime).
-  std::string_view text = file.text();
-  const size_t close = text.rfind(')');
-  if (close == std::string_view::npos) return std::nullopt;
-  text.remove_prefix(close + 1);
-  for (int field = 3; field <= 22; ++field) {
-    while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
-    const size_t end = std::min(text.find(' '), text.size());
-    if (field == 22) {
-      uint64_t start = 0;
-      auto [at, ec] = std::from_chars(text.data(), text.data() + end, start);
-      if (ec != std::errc() || at != text.data() + end) return std::nullopt;
-      return start;
-    }
-    text.remove_prefix(end);
-  }
-  return std::nullopt;
+  return StatNumber(file.text(), 22);
+}
+
+std::optional<int> DyingSignal(pid_t tid) {
+  if (tid <= 0) return std::nullopt;
+  char path[64];
+  ProcFile file;
+  // Reading /proc/TID/stat waits for a lock that an execve() holds while it closes the
+  // O_CLOEXEC descriptors, and such a close waits for the daemon's answer: asking stat then
+  // deadlocked both (ConcurrencyTest.StartingAProcessWhileWritingStoresNoPartialValue). statm
+  // answers at once, and shows a size of 0 only once the thread has dropped its memory map,
+  // which an exit does before it closes the files and an exec never does.
+  snprintf(path, sizeof path, "/proc/%d/statm", static_cast<int>(tid));
+  if (!file.Read(path)) return std::nullopt;
+  if (!file.text().starts_with("0 ")) return 0;
+  snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(tid));
+  if (!file.Read(path)) return std::nullopt;
+  constexpr uint64_t kExiting = 0x4;  // PF_EXITING, set before do_exit() closes the files
+  const auto flags = StatNumber(file.text(), 9);
+  if (!flags) return std::nullopt;
+  if (!(*flags & kExiting)) return 0;
+  // exit_code in the form waitpid(2) reports: the signal in the low 7 bits, 0 for an exit(2).
+  const auto exit_code = StatNumber(file.text(), 52);
+  if (!exit_code) return std::nullopt;
+  return static_cast<int>(*exit_code & 0x7f);
 }
 
 // A pidfd polls readable once its process has exited. An error counts as exited: nothing read is

@@ -46,6 +46,14 @@ pid_t ProcessOfThread(pid_t tid);
 // process that started later. Costs no descriptor, unlike a pidfd.
 std::optional<uint64_t> ProcessStartTime(pid_t pid);
 
+// The signal that is ending the process of thread `tid`, asked while that thread closes its files
+// on its way out: the signal's number when the process dies of one (SIGKILL, SIGTERM, SIGSEGV,
+// ...), 0 when the thread is not exiting or its process ends by exit(2) (or by returning from
+// main), nullopt when /proc cannot be read. To a daemon that is not root, another user's dying
+// process reads as an exit (the kernel shows its exit code as 0). Safe to ask while the thread
+// is inside execve(), closing its O_CLOEXEC descriptors: nothing read then waits for the exec.
+std::optional<int> DyingSignal(pid_t tid);
+
 // Whether the process behind `pidfd` has exited (an error counts as exited).
 bool Exited(int pidfd);
 

@@ -309,5 +309,30 @@ TEST(ProcessStartTimeTest, NamesAProcessWhateverItCallsItself) {
   for (int fd : {to_child[0], to_child[1], to_parent[0], to_parent[1]}) close(fd);
 }
 
+// The fields a dying process shows: a zombie has done everything a dying process does while it
+// closes its files (PF_EXITING, the exit code set), so it answers as such a close would.
+TEST(DyingSignalTest, TellsADeathBySignalFromAnExit) {
+  EXPECT_EQ(DyingSignal(getpid()), 0) << "alive";
+  const auto zombie = [](bool by_signal) {
+    const pid_t child = fork();
+    if (child == 0) {
+      prctl(PR_SET_NAME, "a) b (c) 7 8", 0, 0, 0);
+      if (by_signal) raise(SIGKILL);
+      _exit(3);
+    }
+    siginfo_t info{};
+    waitid(P_PID, static_cast<id_t>(child), &info, WEXITED | WNOWAIT);  // a zombie, not reaped
+    return child;
+  };
+  for (const bool by_signal : {true, false}) {
+    const pid_t child = zombie(by_signal);
+    ASSERT_GT(child, 0);
+    EXPECT_EQ(DyingSignal(child), by_signal ? SIGKILL : 0) << (by_signal ? "killed" : "exit(3)");
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    EXPECT_EQ(DyingSignal(child), std::nullopt) << "a reaped process has none";
+  }
+}
+
 }  // namespace
 }  // namespace secretfs::policy
