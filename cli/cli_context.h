@@ -39,6 +39,7 @@ struct GlobalOptions {
   std::string store_dir = "/var/lib/secretfs";
   std::string key_source;   // -k/--key or $SECRETFS_KEY; empty: ask for a passphrase on a terminal
   std::string policy_file;  // --policy or $SECRETFS_POLICY; empty: the caller owns (it has the key)
+  bool stdin_was_closed = false;  // the command started with no descriptor 0 (main.cpp)
 };
 
 class CliContext {

@@ -45,6 +45,16 @@ int Put(CliContext& ctx, const PutArgs& a) {
   const std::string what = "put " + path.text();
   auto metadata = MetadataFrom(a);
   if (!metadata) throw UsageError{metadata.status().message()};
+  if (a.file.empty()) {
+    // Either would store an empty value: stdin read to its end for the key, or no stdin at all.
+    if (auto key = keyring::ParseKeySource(ctx.options().key_source);
+        key && key->kind == keyring::KeySource::Kind::kFd && key->arg == "0")
+      throw UsageError{
+          "put: the key is read from standard input (-k fd:0): give the value with "
+          "--file"};
+    if (ctx.options().stdin_was_closed)
+      throw UsageError{"put: standard input is closed: give the value on it or with --file"};
+  }
   auto store = ctx.OpenFor("put", policy::Action::kWrite, path.workspace, path.key);
   if (!store) return CliContext::Fail(what, store.status());
   // Read the value only after the key: both may come from the terminal.

@@ -1,4 +1,5 @@
 // The secretfs command.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -36,14 +37,31 @@ void ReportDamagedStoreOnFault() {
 #endif
 }
 
+// A program started with descriptor 0, 1 or 2 closed (`cmd <&- >&-`, some daemons' children)
+// would hand that number to the next file it opens: the store's lock.mdb or data.mdb, which
+// output and error messages would then overwrite, values included. /dev/null takes their place.
+// Returns whether descriptor 0 was closed; exits when /dev/null cannot be opened.
+bool OpenStandardDescriptors() {
+  bool stdin_closed = false;
+  for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; ++fd) {
+    if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+    if (fd == STDIN_FILENO) stdin_closed = true;
+    const int null = open("/dev/null", O_RDWR);  // the lowest free number: this one
+    if (null != fd) _exit(1);                    // nowhere to say so: stderr may be the one missing
+  }
+  return stdin_closed;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  const bool stdin_was_closed = OpenStandardDescriptors();
   DisableCoreDumps();
   ReportDamagedStoreOnFault();
   using namespace secretfs::cli;
   CLI::App app{"secretfs: secrets as files, sealed with libsodium in an LMDB store", "secretfs"};
   GlobalOptions options;
+  options.stdin_was_closed = stdin_was_closed;
   CliContext ctx(options);
   Action action;
   BuildApp(app, options, ctx, action);

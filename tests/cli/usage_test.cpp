@@ -208,5 +208,70 @@ TEST_F(UsageTest, VersionFlagPrintsTheVersion) {
   EXPECT_EQ(r.out.rfind("secretfs ", 0), 0u) << r.out;
 }
 
+// A command started with its standard descriptors closed (`cmd <&- >&- 2>&-`, or by a parent that
+// closed them) got those numbers for the store's files, then wrote its output and errors there:
+// the value in plaintext into data.mdb, and a store that no longer opened.
+class ClosedDescriptorsTest : public CliTest {
+ protected:
+  void SetUp() override {
+    CliTest::SetUp();
+    ASSERT_NO_FATAL_FAILURE(InitStore());
+    ASSERT_NO_FATAL_FAILURE(CreateWorkspace("prod"));
+    ASSERT_NO_FATAL_FAILURE(Put("prod/DB", kValue));
+  }
+  // secretfs -s STORE -k file:KEY ARGS, started by a shell with `redirections` (`<&- >&-`).
+  ProcessResult RunClosed(const std::string& redirections, const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"/bin/sh",
+                                     "-c",
+                                     "exec \"$@\" " + redirections,
+                                     "sh",
+                                     SECRETFS_BINARY,
+                                     "-s",
+                                     store_,
+                                     "-k",
+                                     "file:" + key_file_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunProcess(argv, {});
+  }
+  void ExpectStoreIntact() {
+    EXPECT_THAT(AllFileBytesUnder(store_), ::testing::Not(HasSubstr(kValue)));
+    EXPECT_TRUE(Succeeded(Run({"verify"})));
+    EXPECT_EQ(Get("prod/DB"), kValue);
+  }
+  static constexpr char kValue[] = "postgres://app:plaintext-9c1e@db";
+};
+
+TEST_F(ClosedDescriptorsTest, GetWithStdoutClosedWritesNothingIntoTheStore) {
+  EXPECT_EQ(RunClosed("<&- >&-", {"get", "prod/DB"}).exit_code, 0);
+  EXPECT_EQ(RunClosed(">&-", {"get", "prod/DB"}).exit_code, 0);
+  ExpectStoreIntact();
+}
+
+TEST_F(ClosedDescriptorsTest, AnErrorWithStderrClosedWritesNothingIntoTheStore) {
+  EXPECT_EQ(RunClosed(">&- 2>&-", {"get", "prod/NOPE"}).exit_code, 1);
+  EXPECT_EQ(RunClosed("<&- >&- 2>&-", {"get", "prod/NOPE"}).exit_code, 1);
+  EXPECT_EQ(RunClosed("<&- 2>&-", {"get", "prod/NOPE"}).exit_code, 1);
+  ExpectStoreIntact();
+}
+
+TEST_F(ClosedDescriptorsTest, PutWithStdinClosedIsRefusedAndStoresNothing) {
+  const ProcessResult r = RunClosed("<&-", {"put", "prod/DB"});
+  EXPECT_TRUE(FailedWithUsage(r)) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("standard input is closed"));
+  EXPECT_THAT(Versions("prod/DB"), ::testing::ElementsAre(1));
+  ExpectStoreIntact();
+}
+
+TEST_F(UsageTest, PutWhoseKeyIsReadFromStdinWantsTheValueFromAFile) {
+  ASSERT_NO_FATAL_FAILURE(InitStore());
+  ASSERT_NO_FATAL_FAILURE(CreateWorkspace("prod"));
+  ProcessOptions options;
+  options.stdin_bytes = ReadFileBytes(key_file_);
+  const ProcessResult r = RunRaw({"-s", store_, "-k", "fd:0", "put", "prod/DB"}, options);
+  EXPECT_TRUE(FailedWithUsage(r)) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("--file"));
+  EXPECT_THAT(Keys("prod"), ::testing::IsEmpty()) << "an empty value was stored";
+}
+
 }  // namespace
 }  // namespace secretfs::testing
