@@ -75,6 +75,9 @@ int Put(CliContext& ctx, const PutArgs& a) {
   request.value = value->bytes();
   request.author = CliContext::Author();
   request.metadata = *metadata;
+  // Under --policy, a caller who may write but not read must not learn whether its value was
+  // already there (as through the mount).
+  request.even_if_unchanged = !ctx.Check(policy::Action::kRead, path.workspace, path.key).ok();
   auto result = CliContext::Audited(**store, CliContext::CliEvent("put", path.workspace, path.key),
                                     [&] { return (*store)->Write(request); });
   if (!result) return CliContext::Fail(what, result.status());

@@ -75,6 +75,7 @@ struct OpenFile {
   bool append = false;
   bool create_only = false;  // O_EXCL: the commit fails with EEXIST if the key became live
   bool creating = false;     // made by create and not yet committed: counted in creating_
+  bool may_read = false;     // the opener may read the value (else every commit is a version)
   // Guards the fields below, and `snapshot`. The kernel already orders the requests of one
   // handle (open before read, the last read before release), but they run on different threads
   // and ThreadSanitizer cannot see the kernel's order; taking the mutex in each makes it visible.

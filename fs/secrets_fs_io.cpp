@@ -59,6 +59,7 @@ int SecretsFs::OpenForWrite(const Caller& who, const Node& node, uint64_t ino, i
   file->writable = true;
   file->append = (flags & O_APPEND) != 0;
   file->writer_processes.push_back(file->opener);
+  file->may_read = Check(who, node, Access::kRead) == 0;  // decided now: a close may be in exec
   if (flags & O_TRUNC) {
     if (!locked_.Take(who.uid, 0, file->claim))
       return Audit(who, audit::op::kWrite, node, OverBudget(who.uid, 0));
@@ -296,6 +297,9 @@ int SecretsFs::Commit(const Caller& who, OpenFile& file, bool closing) {
   request.expect_version = file.expect_version;
   request.create_only = file.create_only;
   request.metadata = file.metadata;
+  // A writer that may not read (a member) must not learn from the version number whether the
+  // value it wrote was already there.
+  request.even_if_unchanged = !file.may_read;
   // `creating`: made by create(2) when the name was not live, and not yet committed.
   auto result = Audited(writer, file.creating ? audit::op::kCreate : audit::op::kWrite, file.node,
                         [&] { return store_.Write(request); });
@@ -350,6 +354,7 @@ int SecretsFs::WriteNow(const Caller& who, const Node& node, std::span<const uin
   request.key = node.key;
   request.value = value;
   request.author = Author(who);
+  request.even_if_unchanged = Check(who, node, Access::kRead) != 0;  // as in Commit
   auto result = Audited(who, audit::op::kWrite, node, [&] { return store_.Write(request); });
   return result ? 0 : ToNegErrno(result.status());
 }

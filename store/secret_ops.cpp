@@ -110,9 +110,9 @@ Result<WriteResult> SecretStore::PutValue(Txn& txn, std::string_view workspace,
                                           std::string_view key, const WorkspaceRecord& ws,
                                           std::optional<SecretRecord> meta,
                                           std::span<const uint8_t> value, const std::string& author,
-                                          const MetadataUpdate& metadata) {
+                                          const MetadataUpdate& metadata, bool even_if_unchanged) {
   const bool live = meta && !meta->deleted;
-  if (live) {
+  if (live && !even_if_unchanged) {
     // A current value that no longer opens is replaced, not compared.
     auto current = OpenVersion(txn, workspace, key, meta->version);
     if (current && current->Equals(value)) {
@@ -229,7 +229,7 @@ Result<WriteResult> SecretStore::Write(const WriteRequest& request) {
                                std::to_string(live ? meta->version : 0) + ", not the expected " +
                                std::to_string(*request.expect_version));
     result = PutValue(txn, workspace, key, *ws, std::move(meta), request.value, request.author,
-                      request.metadata);
+                      request.metadata, request.even_if_unchanged);
     return result.status();
   }));
   return result;

@@ -91,6 +91,9 @@ struct WriteRequest {
       expect_version;        // check-and-set: EBUSY unless this is current (0: absent)
   bool create_only = false;  // EEXIST when the secret is live
   MetadataUpdate metadata;
+  // A new version even when the value equals the current one. For a writer that may not read
+  // the value: "unchanged, no new version" would tell it that its guess was right.
+  bool even_if_unchanged = false;
 };
 
 struct WriteResult {
@@ -268,7 +271,7 @@ class SecretStore {
   Result<WriteResult> PutValue(Txn& txn, std::string_view workspace, std::string_view key,
                                const WorkspaceRecord& ws, std::optional<SecretRecord> meta,
                                std::span<const uint8_t> value, const std::string& author,
-                               const MetadataUpdate& metadata);
+                               const MetadataUpdate& metadata, bool even_if_unchanged = false);
   Status RequireUnlocked() const;
 
   std::string dir_;

@@ -337,6 +337,21 @@ user:sfs_reader = reader DATABASE_* API_KEY
               ElementsAre("API_KEY", "API_KEY_OLD", "DATABASE_PASSWORD", "DATABASE_URL", "OTHER"));
 }
 
+// "A write that leaves the value unchanged makes no version" must not answer a member's guess:
+// a member may write but not read, and the version number would tell it whether the value it
+// wrote was the one already there. Its every write is a version; a reader's repeat is not.
+TEST_F(PolicyTest, AMemberCannotConfirmAGuessOfAValueItMayNotRead) {
+  ASSERT_NO_FATAL_FAILURE(MountWithPolicy(kRolePolicy));
+  Put("dev/GUESS", "right-guess");
+  EXPECT_EQ(ReadAs(User("member"), M("dev/GUESS")).error, EACCES);
+  ASSERT_EQ(WriteAs(User("member"), M("dev/GUESS"), "right-guess"), 0);
+  EXPECT_THAT(Versions("dev/GUESS"), ElementsAre(1, 2)) << "the right guess made no version";
+  ASSERT_EQ(WriteAs(User("member"), M("dev/GUESS"), "right-guess"), 0);
+  EXPECT_THAT(Versions("dev/GUESS"), ElementsAre(1, 2, 3));
+  ASSERT_EQ(WriteAs(User("admin"), M("dev/GUESS"), "right-guess"), 0);
+  EXPECT_THAT(Versions("dev/GUESS"), ElementsAre(1, 2, 3)) << "who may read gets no new version";
+}
+
 TEST_F(PolicyTest, EachVersionNamesTheUserWhoWroteIt) {
   // The daemon caches user labels by uid: two writers in turn must not share one.
   ASSERT_NO_FATAL_FAILURE(MountWithPolicy(kRolePolicy));
