@@ -151,7 +151,15 @@ Status Prepare(const MountRequest& r, const keyring::KeyMaterial& key, Served& s
     fuse_opts += "," + o;
     named = named || o.rfind("fsname=", 0) == 0;
   }
-  if (!named) fuse_opts += ",fsname=" + r.store_dir;
+  if (!named) {
+    // libfuse splits options at commas: a store at /srv/s,allow_other would add an option (and
+    // name the mount wrongly, which hides it from `keyring rotate`'s check for live mounts).
+    fuse_opts += ",fsname=";
+    for (char c : r.store_dir) {
+      if (c == ',' || c == '\\') fuse_opts += '\\';
+      fuse_opts += c;
+    }
+  }
   if (r.options.read_only) fuse_opts += ",ro";
   std::vector<std::string> argv_text = {"secretfs", "-o", fuse_opts};
   std::vector<char*> argv;

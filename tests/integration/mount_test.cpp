@@ -273,6 +273,35 @@ TEST_F(MountTest, MountingTwiceOnTheSameMountPointIsRefused) {
   EXPECT_EQ(MountedType(mnt_), "fuse.secretfs");
 }
 
+// The store's path names the mount (fsname=), and libfuse splits its options at commas: a store
+// at DIR/s,allow_other turned allow_other on, and the wrong name hid the mount from the checks
+// that look for the store's live mounts (keyring rotate).
+TEST_F(MountTest, AStorePathWithACommaAddsNoMountOption) {
+  const std::string store = Local("s,allow_other");
+  const std::string mountpoint = Local("mnt-comma");
+  ASSERT_EQ(mkdir(mountpoint.c_str(), 0700), 0) << strerror(errno);
+  const std::vector<std::string> cli = {SECRETFS_BINARY, "-s", store, "-k", "file:" + key_file_};
+  const auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), cli.begin(), cli.end());
+    return Program(args);
+  };
+  ASSERT_TRUE(Succeeded(run({"init"})));
+  const ProcessResult mounted = run({"mount", mountpoint});
+  ASSERT_TRUE(Succeeded(mounted)) << Describe(mounted);
+  TrackMount(mountpoint);
+  std::ifstream mountinfo("/proc/self/mountinfo");
+  std::string line, found;
+  while (std::getline(mountinfo, line))
+    if (line.find(" " + mountpoint + " ") != std::string::npos) found = line;
+  const std::string source = " - fuse.secretfs " + store + " ";
+  const size_t at = found.find(source);
+  ASSERT_NE(at, std::string::npos) << found << ": not named by its store";
+  EXPECT_THAT(found.substr(at + source.size()), Not(HasSubstr("allow_other"))) << found;
+  const ProcessResult rotate = run({"keyring", "rotate"});
+  EXPECT_EQ(rotate.exit_code, 1) << Describe(rotate);
+  EXPECT_THAT(rotate.err, HasSubstr("the store is mounted on " + mountpoint));
+}
+
 TEST_F(MountTest, UnknownMountOptionIsRefusedByName) {
   ASSERT_NO_FATAL_FAILURE(Unmount(mnt_));
   ProcessResult r = MountAt(mnt_, "ro,frobnicate=3");
