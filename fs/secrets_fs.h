@@ -228,11 +228,14 @@ class SecretsFs {
   // The caller holds expect_mutex_.
   int OtherWritersOf(const OpenFile& file);
 
-  // Makes room for one more pending expect_version: drops those whose process is gone, once
-  // their number has doubled since the last time; -ENOSPC when kMaxExpectations of live
-  // processes are pending. The caller holds expect_mutex_.
-  int RoomForExpectation();
+  // Makes room for one more pending expect_version of `uid`: drops those whose process is gone,
+  // once their number has doubled since the last time (and at every call while the table, or
+  // the uid's share of it, is full); -ENOSPC when kMaxExpectations of live processes are pending,
+  // or kMaxExpectationsPerUid of `uid`'s, so one user cannot take check-and-set from the others.
+  // `lock` holds expect_mutex_, and is let go while /proc is read.
+  int RoomForExpectation(uid_t uid, std::unique_lock<std::mutex>& lock);
   static constexpr size_t kMaxExpectations = 4096;
+  static constexpr size_t kMaxExpectationsPerUid = 1024;
 
   store::SecretStore& store_;
   const MountOptions options_;
@@ -263,6 +266,7 @@ class SecretsFs {
   struct ExpectedVersion {
     uint64_t version = 0;
     std::optional<uint64_t> started;  // policy::ProcessStartTime of the pid when it was set
+    uid_t uid = 0;                    // who set it
   };
   std::map<std::pair<uint64_t, pid_t>, ExpectedVersion> expected_versions_;
   size_t prune_expectations_at_ = 64;

@@ -83,14 +83,34 @@ int SecretsFs::ListXattr(const Caller& who, uint64_t ino, std::string& out) {
   return 0;
 }
 
-int SecretsFs::RoomForExpectation() {
-  if (expected_versions_.size() >= prune_expectations_at_) {
-    std::erase_if(expected_versions_, [](const auto& entry) {
-      return entry.second.started != policy::ProcessStartTime(entry.first.second);
-    });
-    prune_expectations_at_ = std::max<size_t>(64, 2 * expected_versions_.size());
-  }
-  return expected_versions_.size() < kMaxExpectations ? 0 : -ENOSPC;
+int SecretsFs::RoomForExpectation(uid_t uid, std::unique_lock<std::mutex>& lock) {
+  const auto full = [&] {
+    if (expected_versions_.size() >= kMaxExpectations) return true;
+    const auto by_uid = std::count_if(expected_versions_.begin(), expected_versions_.end(),
+                                      [uid](const auto& entry) { return entry.second.uid == uid; });
+    return static_cast<size_t>(by_uid) >= kMaxExpectationsPerUid;
+  };
+  if (expected_versions_.size() < prune_expectations_at_ && !full()) return 0;
+  // Which processes are gone is asked without the lock: /proc/PID/stat waits for an execve() of
+  // that process, and the exec may be waiting for a close here, which needs the lock.
+  std::vector<std::pair<pid_t, std::optional<uint64_t>>> processes;
+  for (const auto& [where, expected] : expected_versions_)
+    processes.emplace_back(where.second, expected.started);
+  std::sort(processes.begin(), processes.end());
+  processes.erase(std::unique(processes.begin(), processes.end()), processes.end());
+  lock.unlock();
+  std::erase_if(processes,
+                [](const auto& p) { return policy::ProcessStartTime(p.first) == p.second; });
+  lock.lock();
+  std::erase_if(expected_versions_, [&](const auto& entry) {
+    return std::binary_search(processes.begin(), processes.end(),
+                              std::pair{entry.first.second, entry.second.started});
+  });
+  // Never above the limit: a table once full of live processes is pruned again when they are
+  // gone (it was not: one user's 4096 exited processes took expect_version from everyone until
+  // a remount).
+  prune_expectations_at_ = std::clamp<size_t>(2 * expected_versions_.size(), 64, kMaxExpectations);
+  return full() ? -ENOSPC : 0;
 }
 
 int SecretsFs::SetXattr(const Caller& who, uint64_t ino, const std::string& name,
@@ -111,7 +131,7 @@ int SecretsFs::SetXattr(const Caller& who, uint64_t ino, const std::string& name
     if (ec != std::errc() || end != text.data() + text.size()) return -EINVAL;
     const pid_t process = ProcessOf(who);
     const std::optional<uint64_t> started = policy::ProcessStartTime(process);
-    std::lock_guard lock(expect_mutex_);
+    std::unique_lock lock(expect_mutex_);
     bool applied = false;
     auto [first, last] = writers_.equal_range(ino);
     for (auto it = first; it != last; ++it)
@@ -122,8 +142,8 @@ int SecretsFs::SetXattr(const Caller& who, uint64_t ino, const std::string& name
       }
     if (applied) return 0;
     if (!expected_versions_.contains({ino, process}))
-      if (int rc = RoomForExpectation(); rc != 0) return rc;
-    expected_versions_[{ino, process}] = {version, started};
+      if (int rc = RoomForExpectation(who.uid, lock); rc != 0) return rc;
+    expected_versions_[{ino, process}] = {version, started, who.uid};
     return 0;
   }
   store::MetadataUpdate update;

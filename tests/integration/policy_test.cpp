@@ -7,6 +7,7 @@
 // Every mount here uses allow_other (other users may reach it at all) and entry_timeout=0,
 // attr_timeout=0 (the kernel's name cache must not answer for the daemon).
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -350,6 +351,51 @@ TEST_F(PolicyTest, AMemberCannotConfirmAGuessOfAValueItMayNotRead) {
   EXPECT_THAT(Versions("dev/GUESS"), ElementsAre(1, 2, 3));
   ASSERT_EQ(WriteAs(User("admin"), M("dev/GUESS"), "right-guess"), 0);
   EXPECT_THAT(Versions("dev/GUESS"), ElementsAre(1, 2, 3)) << "who may read gets no new version";
+}
+
+// A check-and-set version set before the open waits in the daemon, by process, until that
+// process opens the file. One user may hold at most 1024 of them, so the others keep theirs, and
+// those of a process that has exited go when room is needed. Before, one process holding 4096
+// took expect_version from every user of the mount, for good after it exited.
+TEST_F(PolicyTest, OneUsersPendingCheckAndSetsLeaveRoomForOthersAndGoWithTheirProcess) {
+  ASSERT_NO_FATAL_FAILURE(MountWithPolicy(kRolePolicy));
+  constexpr int kKeys = 1025;
+  ASSERT_TRUE(Succeeded(Shell("i=0; while [ $i -lt " + std::to_string(kKeys) + " ]; do : > " +
+                              M("dev/K") + "$i || exit 1; i=$((i+1)); done")));
+  std::vector<std::string> paths;
+  for (int i = 0; i < kKeys; ++i) paths.push_back(M("dev/K" + std::to_string(i)));
+  const auto expect = [](const std::string& path) {
+    return setxattr(path.c_str(), "user.secretfs.expect_version", "1", 1, 0) == 0 ? 0 : errno;
+  };
+  int results[2], go_on[2];
+  ASSERT_EQ(pipe(results), 0);
+  ASSERT_EQ(pipe(go_on), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {          // sets them all, then stays alive until the parent is done with it
+    int counts[2] = {0, 0};  // set, refused with ENOSPC
+    for (const std::string& path : paths) {
+      const int rc = expect(path);
+      counts[0] += rc == 0;
+      counts[1] += rc == ENOSPC;
+    }
+    char byte = 0;
+    _exit(write(results[1], counts, sizeof counts) == sizeof counts && read(go_on[0], &byte, 1) == 1
+              ? 0
+              : 1);
+  }
+  int counts[2] = {-1, -1};
+  EXPECT_EQ(read(results[0], counts, sizeof counts), static_cast<ssize_t>(sizeof counts));
+  EXPECT_EQ(counts[0], 1024);
+  EXPECT_EQ(counts[1], 1) << "a user's 1025th is refused";
+  EXPECT_EQ(ErrnoAs(User("member"), [&] { return expect(paths[0]); }), 0) << "another user";
+  EXPECT_EQ(write(go_on[1], "x", 1), 1);
+  int status = 0;
+  EXPECT_EQ(waitpid(child, &status, 0), child);
+  for (int fd : {results[0], results[1], go_on[0], go_on[1]}) close(fd);
+  int refused = 0;  // this process may set as many as the child could
+  for (int i = 0; i < 1024; ++i) refused += expect(paths[i]) != 0;
+  EXPECT_EQ(refused, 0) << "the exited process's entries were not dropped";
 }
 
 TEST_F(PolicyTest, EachVersionNamesTheUserWhoWroteIt) {
