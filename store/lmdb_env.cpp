@@ -71,7 +71,7 @@ class TxnGuard {
 Status ReserveLockFile(const std::string& dir) {
   constexpr off_t kLockFileBytes = 64 * 1024;  // > LMDB's lock file for 512 readers
   const std::string path = dir + "/lock.mdb";
-  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0)
     return errno == EACCES || errno == EROFS ? Status::Ok()  // LMDB will say why
                                              : Status::FromErrno(errno, path);
@@ -79,6 +79,25 @@ Status ReserveLockFile(const std::string& dir) {
   close(fd);
   if (rc == ENOSPC) return Status(ENOSPC, "no space left for " + path + ": the disk is full");
   return Status::Ok();  // other filesystems may not support it; LMDB copes
+}
+
+// The store's directory and files must be the store owner's alone. Whoever may write in the
+// directory can put a symlink in place of lock.mdb or data.mdb, which LMDB follows: root's next
+// command then overwrites the file it points to (a 0777 directory let a user have root overwrite
+// a root-only file with lock data).
+Status CheckStoreFiles(const std::string& dir) {
+  struct stat st {};
+  if (stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & (S_IWGRP | S_IWOTH)))
+    return Status(EACCES, "the store directory " + dir + " is writable by " +
+                              ((st.st_mode & S_IWOTH) ? "others" : "its group") +
+                              ", who could replace the store's files: chmod go-w " + dir);
+  for (const char* name : {"/data.mdb", "/lock.mdb"}) {
+    const std::string path = dir + name;
+    if (lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+      return Status(EACCES, path + " is not a regular file (a symbolic link?): a store's files " +
+                                "are its own; remove it, or restore the store from a backup");
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -114,6 +133,7 @@ Status FromLmdb(int rc, std::string_view what_view) {
 }
 
 Result<std::unique_ptr<Env>> Env::Open(const std::string& dir, const Options& options) {
+  SECRETFS_RETURN_IF_ERROR(CheckStoreFiles(dir));
   struct stat st {};
   if (stat((dir + "/data.mdb").c_str(), &st) != 0) {
     const int err = errno;

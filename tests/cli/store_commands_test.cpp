@@ -38,6 +38,33 @@ class StoreCommandsTest : public CliTest {
   }
 };
 
+// Whoever may write in the store's directory can put a symlink in place of lock.mdb or data.mdb,
+// and LMDB follows it: root's next command overwrote the file it pointed to. A directory others
+// may write to, and store files that are not regular files, are refused with what to do.
+TEST_F(StoreCommandsTest, AStoreDirectoryOthersMayWriteToIsRefused) {
+  ASSERT_EQ(chmod(store_.c_str(), 0777), 0);
+  const ProcessResult r = Run({"ls"});
+  EXPECT_TRUE(FailedWithOneLine(r));
+  EXPECT_THAT(r.err, ::testing::HasSubstr("writable by others"));
+  EXPECT_THAT(r.err, ::testing::HasSubstr("chmod go-w " + store_));
+  ASSERT_EQ(chmod(store_.c_str(), 0770), 0);
+  EXPECT_THAT(Run({"ls"}).err, ::testing::HasSubstr("writable by its group"));
+  ASSERT_EQ(chmod(store_.c_str(), 0700), 0);
+  EXPECT_TRUE(Succeeded(Run({"ls"})));
+}
+
+TEST_F(StoreCommandsTest, AStoreFileReplacedByASymlinkIsRefusedAndItsTargetUntouched) {
+  const std::string victim = Path("victim");
+  WriteFileBytes(victim, "root-only contents");
+  const std::string lock = store_ + "/lock.mdb";
+  ASSERT_EQ(rename(lock.c_str(), Path("lock.saved").c_str()), 0);
+  ASSERT_EQ(symlink(victim.c_str(), lock.c_str()), 0);
+  const ProcessResult r = Run({"ls"});
+  EXPECT_TRUE(FailedWithOneLine(r));
+  EXPECT_THAT(r.err, ::testing::HasSubstr(lock + " is not a regular file"));
+  EXPECT_EQ(ReadFileBytes(victim), "root-only contents");
+}
+
 TEST_F(StoreCommandsTest, WorkspaceListJson) {
   ASSERT_TRUE(Succeeded(Run({"workspace", "create", "runtime", "--naming", "env"})));
   ASSERT_NO_FATAL_FAILURE(CreateWorkspace("dev"));
