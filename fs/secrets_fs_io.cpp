@@ -296,6 +296,9 @@ int SecretsFs::Commit(const Caller& who, OpenFile& file, bool closing) {
   request.author = Author(writer);
   request.expect_version = file.expect_version;
   request.create_only = file.create_only;
+  // A handle opened on a live secret writes that secret: after an rm (or an mv away) of it, a
+  // writer still running must not bring it back (an rm that revokes a secret would be undone).
+  request.only_if_live = !file.creating;
   request.metadata = file.metadata;
   // A writer that may not read (a member) must not learn from the version number whether the
   // value it wrote was already there.

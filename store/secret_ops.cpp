@@ -224,6 +224,8 @@ Result<WriteResult> SecretStore::Write(const WriteRequest& request) {
     const bool live = meta && !meta->deleted;
     if (request.create_only && live)
       return Status(EEXIST, PathText(workspace, key) + " already exists");
+    if (request.only_if_live && !live)
+      return Status(ENOENT, PathText(workspace, key) + " was deleted or renamed while open");
     if (request.expect_version && *request.expect_version != (live ? meta->version : 0))
       return Status(EBUSY, PathText(workspace, key) + " is at version " +
                                std::to_string(live ? meta->version : 0) + ", not the expected " +
@@ -352,7 +354,18 @@ Result<WriteResult> SecretStore::Rename(std::string_view workspace, std::string_
       return Status(EEXIST, PathText(workspace, to) + " already exists");
     auto value = OpenVersion(txn, workspace, from, source->version);
     if (!value) return value.status();
-    result = PutValue(txn, workspace, to, *ws, std::move(target), value->bytes(), author, {});
+    // A name that was not live takes the source's description, type and tags, as a file keeps
+    // its attributes through mv. A live target keeps its own: an editor that saves through a
+    // temporary file renames that file over the secret, and must not wipe what describes it.
+    MetadataUpdate carried;
+    if (!target || target->deleted) {
+      carried.description = source->description;
+      carried.type = source->type;
+      if (target)
+        for (const auto& [name, tag_value] : target->tags) carried.tags[name] = std::nullopt;
+      for (const auto& [name, tag_value] : source->tags) carried.tags[name] = tag_value;
+    }
+    result = PutValue(txn, workspace, to, *ws, std::move(target), value->bytes(), author, carried);
     if (!result) return result.status();
     source->deleted = true;
     source->deleted_ns = NowNs();

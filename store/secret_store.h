@@ -88,8 +88,9 @@ struct WriteRequest {
   std::span<const uint8_t> value;
   std::string author;  // recorded as updated_by and in the version
   std::optional<uint64_t>
-      expect_version;        // check-and-set: EBUSY unless this is current (0: absent)
-  bool create_only = false;  // EEXIST when the secret is live
+      expect_version;         // check-and-set: EBUSY unless this is current (0: absent)
+  bool create_only = false;   // EEXIST when the secret is live
+  bool only_if_live = false;  // ENOENT unless the secret is live (it was when opened)
   MetadataUpdate metadata;
   // A new version even when the value equals the current one. For a writer that may not read
   // the value: "unchanged, no new version" would tell it that its guess was right.

@@ -43,6 +43,53 @@ TEST_F(TreeOpsTest, MvWithinAWorkspaceMovesTheValue) {
   EXPECT_THAT(ListDir(M("dev")), ElementsAre(".versions", "C"));
 }
 
+// mv to a name that is not live carries the description, type and tags, as any filesystem keeps
+// a file's attributes; onto a live secret the target keeps its own (an editor saving through a
+// temporary file renames it over the secret).
+TEST_F(TreeOpsTest, MvCarriesTheMetadataToANewNameAndKeepsALiveTargets) {
+  Put("dev/SRC", "v");
+  const std::string src = M("dev/SRC");
+  ASSERT_EQ(ErrnoOf(setxattr(src.c_str(), "user.secretfs.description", "main db", 7, 0)), 0);
+  ASSERT_EQ(ErrnoOf(setxattr(src.c_str(), "user.secretfs.type", "database", 8, 0)), 0);
+  ASSERT_EQ(ErrnoOf(setxattr(src.c_str(), "user.secretfs.tags", "team=pay", 8, 0)), 0);
+  // A deleted name with tags of its own: they go, the source's come.
+  Put("dev/DST", "old");
+  ASSERT_EQ(ErrnoOf(setxattr(M("dev/DST").c_str(), "user.secretfs.tags", "stale=1", 7, 0)), 0);
+  ASSERT_TRUE(Succeeded(Cli({"rm", "dev/DST"})));
+  ASSERT_EQ(ErrnoOf(rename(src.c_str(), M("dev/DST").c_str())), 0);
+  EXPECT_EQ(GetXattr(M("dev/DST"), "user.secretfs.description"), "main db");
+  EXPECT_EQ(GetXattr(M("dev/DST"), "user.secretfs.type"), "database");
+  EXPECT_EQ(GetXattr(M("dev/DST"), "user.secretfs.tags"), "team=pay");
+
+  Put("dev/TMP", "edited");
+  ASSERT_EQ(ErrnoOf(rename(M("dev/TMP").c_str(), M("dev/DST").c_str())), 0);
+  EXPECT_EQ(ReadPath(M("dev/DST")).bytes, "edited");
+  EXPECT_EQ(GetXattr(M("dev/DST"), "user.secretfs.description"), "main db");
+  EXPECT_EQ(GetXattr(M("dev/DST"), "user.secretfs.tags"), "team=pay");
+}
+
+// A writer that opened a secret writes that secret. After an rm of it (to revoke it) or an mv
+// away, its close used to store the value under the old name again, bringing it back.
+TEST_F(TreeOpsTest, AWriterCannotBringBackASecretRemovedOrRenamedWhileItWasOpen) {
+  Put("dev/REVOKED", "v1");
+  Fd fd(open(M("dev/REVOKED").c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+  ASSERT_TRUE(fd.ok()) << strerror(errno);
+  ASSERT_EQ(unlink(M("dev/REVOKED").c_str()), 0);
+  ASSERT_EQ(WriteFd(fd.get(), "still-writing"), 0);
+  EXPECT_EQ(fd.Close(), ENOENT) << "the close must say the value was not stored";
+  EXPECT_EQ(ReadPath(M("dev/REVOKED")).error, ENOENT);
+  EXPECT_TRUE(FailedCleanly(Cli({"get", "dev/REVOKED"})));
+
+  Put("dev/OLD", "v1");
+  Fd moved(open(M("dev/OLD").c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+  ASSERT_TRUE(moved.ok()) << strerror(errno);
+  ASSERT_EQ(rename(M("dev/OLD").c_str(), M("dev/NEW").c_str()), 0);
+  ASSERT_EQ(WriteFd(moved.get(), "after-mv"), 0);
+  EXPECT_EQ(moved.Close(), ENOENT);
+  EXPECT_EQ(ReadPath(M("dev/OLD")).error, ENOENT);
+  EXPECT_EQ(ReadPath(M("dev/NEW")).bytes, "v1");
+}
+
 TEST_F(TreeOpsTest, SedInPlaceEditsTheValue) {
   Put("dev/FRUIT", "banana");
   ASSERT_TRUE(Succeeded(Program({"sed", "-i", "s/a/b/", M("dev/FRUIT")})));
@@ -146,8 +193,8 @@ TEST_F(TreeOpsTest, GetfattrDumpsTheMetadata) {
   Put("dev/META", "v");
   const ProcessResult r = Program({"getfattr", "-d", M("dev/META")});
   ASSERT_EQ(r.exit_code, 0) << Describe(r);
-  for (const char* attr : {"version", "created", "updated", "updated_by", "description", "tags",
-                           "type"})
+  for (const char* attr :
+       {"version", "created", "updated", "updated_by", "description", "tags", "type"})
     EXPECT_THAT(r.out, HasSubstr(std::string("user.secretfs.") + attr)) << r.out;
   EXPECT_THAT(r.out, HasSubstr("user.secretfs.version=\"1\""));
   EXPECT_EQ(GetXattr(M("dev/META"), "user.secretfs.version"), "1");
@@ -162,14 +209,14 @@ TEST_F(TreeOpsTest, GetfattrDumpsTheMetadata) {
 TEST_F(TreeOpsTest, SetfattrEditsDescriptionTagsAndType) {
   Put("dev/DB_URL", "postgres://");
   const std::string f = M("dev/DB_URL");
-  ASSERT_TRUE(Succeeded(Program({"setfattr", "-n", "user.secretfs.description", "-v",
-                                 "Payments database", f})));
-  ASSERT_TRUE(Succeeded(Program({"setfattr", "-n", "user.secretfs.tags", "-v",
-                                 "team=pay,env=prod", f})));
+  ASSERT_TRUE(Succeeded(
+      Program({"setfattr", "-n", "user.secretfs.description", "-v", "Payments database", f})));
+  ASSERT_TRUE(
+      Succeeded(Program({"setfattr", "-n", "user.secretfs.tags", "-v", "team=pay,env=prod", f})));
   ASSERT_TRUE(Succeeded(Program({"setfattr", "-n", "user.secretfs.type", "-v", "database", f})));
 
-  const ProcessResult r = Program({"getfattr", "-n", "user.secretfs.description",
-                                   "--only-values", f});
+  const ProcessResult r =
+      Program({"getfattr", "-n", "user.secretfs.description", "--only-values", f});
   ASSERT_EQ(r.exit_code, 0) << Describe(r);
   EXPECT_EQ(r.out, "Payments database");
   EXPECT_EQ(GetXattr(f, "user.secretfs.tags"), "env=prod,team=pay");
