@@ -16,6 +16,7 @@
 #include "audit/audit_index.h"
 #include "audit/audit_query.h"
 #include "cli/commands.h"
+#include "cli/json_output.h"
 #include "cli/table.h"
 #include "common/age.h"
 #include "common/byte_codec.h"
@@ -175,9 +176,7 @@ std::string Hex(std::span<const uint8_t> bytes) {
 }
 
 // JSON cannot hold bytes that are not UTF-8 (an exe path may have them): replace, don't throw.
-std::string Dump(const nlohmann::json& j) {
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
+std::string Dump(const nlohmann::json& j) { return JsonText(j, -1); }
 
 // ---- output ---------------------------------------------------------------------------------
 
@@ -483,6 +482,10 @@ int VerifyCommand(CliContext& ctx, const std::string& expect, bool reindex) {
 
 int PruneCommand(CliContext& ctx, const std::string& before_text) {
   const int64_t before = ParseTimeArg("--before", before_text, NowRealtimeNs());
+  // A typo in the year (2099 for 2009) would remove the whole log: a time to come is a mistake.
+  if (before > NowRealtimeNs())
+    throw UsageError{"audit prune: --before " + OneLine(before_text) +
+                     " is in the future; to remove every event, say --before now"};
   int exit_code = kExitOk;
   auto store = Open(ctx, "audit prune", exit_code);
   if (!store) return exit_code;
@@ -552,7 +555,7 @@ int ReadersCommand(CliContext& ctx, const std::string& text, bool json) {
                           {"current_written", FormatTime(r.current_written_ns, true)},
                           {"current_written_ns", r.current_written_ns},
                           {"readers", std::move(readers)}};
-    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    std::cout << JsonText(out) << "\n";
     return kExitOk;
   }
 

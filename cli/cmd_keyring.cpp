@@ -7,6 +7,7 @@
 #include "audit/audit_log.h"
 #include "audit/audit_query.h"
 #include "cli/commands.h"
+#include "cli/json_output.h"
 #include "cli/table.h"
 #include "fs/proc_info.h"
 
@@ -34,12 +35,12 @@ int List(CliContext& ctx, bool json) {
         slot["recipient"] = keyring::FormatRecipient(s.recipient);
       out.push_back(std::move(slot));
     }
-    std::cout << out.dump(2) << "\n";
+    std::cout << JsonText(out) << "\n";
     return kExitOk;
   }
   Table table({"SLOT", "KIND", "LABEL", "CREATED", ""});
   for (const auto& s : *slots)
-    table.Add({std::to_string(s.id), std::string(keyring::SlotKindName(s.kind)), s.label,
+    table.Add({std::to_string(s.id), std::string(keyring::SlotKindName(s.kind)), OneLine(s.label),
                FormatTime(s.created_unix * 1'000'000'000), s.id == used ? "(this key)" : ""});
   table.Print(std::cout);
   return kExitOk;
@@ -49,6 +50,8 @@ int Add(CliContext& ctx, const std::string& new_key, const std::string& label,
         const std::string& pwhash) {
   auto limits = keyring::PwhashLimits::Named(pwhash);
   if (!limits) throw UsageError{limits.status().message()};
+  if (!IsPrintableUtf8(label))  // listings print it
+    throw UsageError{"--label: UTF-8 text without control characters"};
   // recipient:PUBKEY is public and read right here; every other form is a key source.
   std::optional<keyring::KeyMaterial> recipient;
   std::optional<keyring::KeySource> source;

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/json_output.h"
 #include "cli/table.h"
 
 namespace secretfs::cli {
@@ -70,7 +71,7 @@ int Ls(CliContext& ctx, const LsArgs& a) {
   if (a.json) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& s : shown) out.push_back(SecretJson(s));
-    std::cout << out.dump(2) << "\n";
+    std::cout << JsonText(out) << "\n";
     return kExitOk;
   }
   Table table({a.workspace.empty() ? "SECRET" : "KEY", "VERSION", "SIZE",
@@ -110,7 +111,7 @@ int History(CliContext& ctx, const std::string& text, bool json) {
                       {"current", v.version == current}});
     nlohmann::json out = SecretJson(*info);
     out["versions"] = std::move(list);
-    std::cout << out.dump(2) << "\n";
+    std::cout << JsonText(out) << "\n";
     return kExitOk;
   }
   Table table({"VERSION", "CREATED", "SIZE", "AUTHOR", ""});

@@ -12,6 +12,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/json_output.h"
 #include "policy/policy.h"
 #include "policy/role.h"
 
@@ -241,7 +242,7 @@ int Check(const CliContext& ctx, const CheckArgs& a) {
                                 {"uid", caller.uid},
                                 {"gid", caller.gid},
                                 {"policy", rules->source()}};
-    std::cout << out.dump(2) << "\n";
+    std::cout << JsonText(out) << "\n";
   } else {
     PrintHuman(q, caller, user, *rules, d, caps);
   }

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/json_output.h"
 #include "cli/table.h"
 
 namespace secretfs::cli {
@@ -42,7 +43,7 @@ int List(CliContext& ctx, bool json) {
                      {"deleted_secrets", w.deleted_secrets},
                      {"key_generation", w.key_generation},
                      {"created", FormatTime(w.created_ns, true)}});
-    std::cout << out.dump(2) << "\n";
+    std::cout << JsonText(out) << "\n";
     return kExitOk;
   }
   Table table({"WORKSPACE", "NAMING", "SECRETS", "DELETED", "CREATED"});

@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "common/byte_codec.h"
+#include "common/text_format.h"
 #include "store/secret_store.h"
 
 namespace secretfs::store {
@@ -65,10 +66,9 @@ Status ValidateMetadata(const MetadataUpdate& update) {
     return Status(EINVAL,
                   "a description has at most " + std::to_string(kMaxDescription) + " bytes");
   // Listings print descriptions: no line breaks or escape sequences to forge rows with.
-  if (update.description &&
-      std::any_of(update.description->begin(), update.description->end(),
-                  [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
-    return Status(EINVAL, "a description may not contain control characters (newlines, escapes)");
+  if (update.description && !IsPrintableUtf8(*update.description))
+    return Status(EINVAL,
+                  "a description is UTF-8 text without control characters (newlines, escapes)");
   if (update.type && !update.type->empty() && !IsKnownType(*update.type))
     return Status(EINVAL, "unknown type '" + *update.type +
                               "' (use api-token, database, service or generic)");
@@ -79,12 +79,10 @@ Status ValidateMetadata(const MetadataUpdate& update) {
         !std::all_of(name.begin(), name.end(), IsTagNameChar))
       return Status(EINVAL, "invalid tag name " + QuoteName(name) +
                                 ": 1 to 63 letters, digits, '_', '.' or '-'");
-    if (value &&
-        (value->size() > kMaxTagValue || std::any_of(value->begin(), value->end(), [](char c) {
-           return c == ',' || static_cast<unsigned char>(c) < 0x20;
-         })))
+    if (value && (value->size() > kMaxTagValue || value->find(',') != std::string::npos ||
+                  !IsPrintableUtf8(*value)))
       return Status(EINVAL, "invalid value for tag " + name +
-                                ": at most 255 bytes, no ',' and no control characters");
+                                ": at most 255 bytes of UTF-8, no ',' and no control characters");
   }
   return Status::Ok();
 }

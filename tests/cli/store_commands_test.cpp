@@ -189,6 +189,37 @@ TEST_F(StoreCommandsTest, DescriptionCannotForgeLsRows) {
   EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << "a raw escape sequence reached the terminal";
 }
 
+// Descriptions, tag values and key slot labels are printed and put in JSON: bytes that are not
+// UTF-8 made every --json listing fail, and C1 controls (U+0080..U+009F) reached the terminal.
+TEST_F(StoreCommandsTest, TextThatIsNotPrintableUtf8IsRefusedWhereItIsStored) {
+  for (const std::string& bad : {std::string("caf\xe9"),
+                                 std::string("\xc2\x9b"
+                                             "2J"),
+                                 std::string("\xed\xa0\x80"), std::string("\xc0\xaf")}) {
+    EXPECT_TRUE(Refused(RunWithInput({"put", "prod/K", "--description", bad}, "v"))) << bad;
+    EXPECT_TRUE(Refused(RunWithInput({"put", "prod/K", "--tag", "t=" + bad}, "v"))) << bad;
+    EXPECT_TRUE(
+        FailedWithUsage(Run({"keyring", "add", "--new-key", "file:" + key_file_, "--label", bad})))
+        << bad;
+  }
+  EXPECT_THAT(Keys("prod"), IsEmpty());
+  Put("prod/K", "v", {"--description", "café ☕ 𝄞", "--tag", "owner=zoë"});
+  const ProcessResult ls = Run({"ls", "prod", "--json"});
+  ASSERT_TRUE(Succeeded(ls));
+  EXPECT_EQ(nlohmann::json::parse(ls.out)[0].at("description"), "café ☕ 𝄞");
+  EXPECT_TRUE(Succeeded(Run({"keyring", "list", "--json"})));
+}
+
+// A slip of the year (2099 for 2009) removed the whole audit log.
+TEST_F(StoreCommandsTest, AuditPruneBeforeATimeToComeIsRefused) {
+  const ProcessResult r = Run({"audit", "prune", "--before", "2099-01-01T00:00:00Z"});
+  EXPECT_TRUE(FailedWithUsage(r)) << r.err;
+  EXPECT_THAT(r.err, ::testing::HasSubstr("in the future"));
+  const ProcessResult verify = Run({"audit", "verify"});
+  ASSERT_TRUE(Succeeded(verify));
+  EXPECT_THAT(verify.out, ::testing::HasSubstr("(seq 1.."));
+}
+
 TEST_F(StoreCommandsTest, LsFiltersAndDeleted) {
   for (const char* key : {"API_KEY", "DB_PASS", "DB_URL", "db_url_backup", "TOKEN"})
     Put(std::string("prod/") + key, "v");
