@@ -218,6 +218,12 @@ class SecretsFs {
   // Writes `value` as the next version of `node` right away (truncate by path).
   int WriteNow(const Caller& who, const Node& node, std::span<const uint8_t> value);
   void RegisterWriter(OpenFile& file);
+  // Whether `node` (inode `ino`) is a name another create(2) made and has not committed yet.
+  bool BeingCreated(const Node& node, uint64_t ino);
+  // Counts `file` among the handles creating its inode (see OpenFile::creating).
+  void JoinCreation(OpenFile& file);
+  // Its first commit or its release: `file` no longer creates its inode.
+  void LeaveCreation(OpenFile& file);
   // Notes the process of thread `thread` among file's writers. The caller holds file.mutex.
   static void NoteWriter(OpenFile& file, pid_t thread);
   static constexpr size_t kMaxWriterProcesses = 64;

@@ -97,7 +97,13 @@ int SecretsFs::Open(const Caller& who, uint64_t ino, int flags, std::unique_ptr<
     if (int rc = Check(who, *node, Access::kReadVersions); rc != 0)
       return Audit(who, op, *node, rc);
   } else if (!read_only) {
-    return OpenForWrite(who, *node, ino, flags, out);
+    // A name another create(2) made and has not committed yet is an empty file (Attributes):
+    // a writer that opens it joins that creation. As an ordinary write it would need a live
+    // secret and fail with ENOENT whenever it closed first (two `echo x > NEW` at once).
+    if (!BeingCreated(*node, ino)) return OpenForWrite(who, *node, ino, flags, out);
+    int rc = OpenForWrite(who, *node, ino, flags | O_TRUNC, out);  // nothing to build on
+    if (rc == 0) JoinCreation(*out);
+    return rc;
   } else if (int rc = Check(who, *node, Access::kRead); rc != 0) {
     return Audit(who, op, *node, rc);
   }
@@ -155,9 +161,7 @@ int SecretsFs::Create(const Caller& who, uint64_t parent, const std::string& nam
     rc = OpenForWrite(who, node, ino, flags | O_TRUNC, out);
     if (rc == 0) {
       out->create_only = (flags & O_EXCL) != 0;
-      out->creating = true;
-      std::lock_guard lock(creating_mutex_);
-      ++creating_[ino];
+      JoinCreation(*out);
     }
   }
   if (rc == 0) rc = Attributes(node, ino, entry.attr);
@@ -316,13 +320,31 @@ int SecretsFs::Commit(const Caller& who, OpenFile& file, bool closing) {
   file.create_only = false;
   file.metadata = {};
   if (file.expect_version) file.expect_version = result->version;
-  if (file.creating) {
-    file.creating = false;
-    std::lock_guard created(creating_mutex_);
-    if (auto it = creating_.find(file.ino); it != creating_.end() && --it->second <= 0)
-      creating_.erase(it);
-  }
+  LeaveCreation(file);
   return 0;
+}
+
+bool SecretsFs::BeingCreated(const Node& node, uint64_t ino) {
+  {
+    std::lock_guard lock(creating_mutex_);
+    if (!creating_.count(ino)) return false;
+  }
+  auto existing = store_.Stat(node.workspace, node.key);
+  return !existing || existing->record.deleted;  // a commit may have made it live meanwhile
+}
+
+void SecretsFs::JoinCreation(OpenFile& file) {
+  file.creating = true;
+  std::lock_guard lock(creating_mutex_);
+  ++creating_[file.ino];
+}
+
+void SecretsFs::LeaveCreation(OpenFile& file) {
+  if (!file.creating) return;
+  file.creating = false;
+  std::lock_guard lock(creating_mutex_);
+  if (auto it = creating_.find(file.ino); it != creating_.end() && --it->second <= 0)
+    creating_.erase(it);
 }
 
 void SecretsFs::Release(std::shared_ptr<OpenFile> file) {
@@ -345,10 +367,7 @@ void SecretsFs::Release(std::shared_ptr<OpenFile> file) {
         break;
       }
   }
-  if (!file->creating) return;
-  std::lock_guard lock(creating_mutex_);
-  if (auto it = creating_.find(file->ino); it != creating_.end() && --it->second <= 0)
-    creating_.erase(it);
+  LeaveCreation(*file);
 }
 
 int SecretsFs::WriteNow(const Caller& who, const Node& node, std::span<const uint8_t> value) {

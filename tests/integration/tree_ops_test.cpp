@@ -90,6 +90,22 @@ TEST_F(TreeOpsTest, AWriterCannotBringBackASecretRemovedOrRenamedWhileItWasOpen)
   EXPECT_EQ(ReadPath(M("dev/NEW")).bytes, "v1");
 }
 
+// Two writers make the same new name at once: the second opens the name the first created and
+// has not committed yet. Its close must store its value, whichever close comes first (it failed
+// with ENOENT, as if the secret had been removed while it was open).
+TEST_F(TreeOpsTest, TwoWritersCreatingOneNameAtOnceBothStore) {
+  Fd first(open(M("dev/NEWKEY").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  ASSERT_TRUE(first.ok()) << strerror(errno);
+  const ProcessResult second = Shell("printf second > " + M("dev/NEWKEY"));
+  ASSERT_TRUE(Succeeded(second)) << Describe(second);
+  EXPECT_EQ(ReadPath(M("dev/NEWKEY")).bytes, "second");
+
+  ASSERT_EQ(WriteFd(first.get(), "first"), 0);
+  EXPECT_EQ(first.Close(), 0);
+  EXPECT_EQ(ReadPath(M("dev/NEWKEY")).bytes, "first");
+  EXPECT_THAT(Versions("dev/NEWKEY"), ElementsAre(1, 2));
+}
+
 TEST_F(TreeOpsTest, SedInPlaceEditsTheValue) {
   Put("dev/FRUIT", "banana");
   ASSERT_TRUE(Succeeded(Program({"sed", "-i", "s/a/b/", M("dev/FRUIT")})));
