@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -52,6 +53,7 @@ class CrashTest : public MountedTest {
     std::atomic<bool> killing{false};
     std::atomic<int> failures_before_kill{0};
     std::mutex mutex;
+    std::string first_failure;  // what the first write that failed before the kill got
     std::vector<std::thread> writers;
     const uint64_t first_n = *next_n;
     for (int w = 0; w < kWriters; ++w)
@@ -61,7 +63,11 @@ class CrashTest : public MountedTest {
           const std::string value = MakeValue({key, w, n});
           const WriteResult r = WritePath(M("dev/" + key), value);
           if (!r.ok()) {
-            if (!killing) ++failures_before_kill;
+            if (!killing && failures_before_kill++ == 0) {
+              std::lock_guard lock(mutex);
+              first_failure = key + ": open " + strerror(r.open_error) + ", write " +
+                              strerror(r.write_error) + ", close " + strerror(r.close_error);
+            }
             return;  // the daemon is gone
           }
           std::lock_guard lock(mutex);
@@ -76,7 +82,8 @@ class CrashTest : public MountedTest {
     for (std::thread& t : writers) t.join();
     *next_n = first_n + 1'000'000;  // numbers of the next round never repeat these
     ASSERT_TRUE(killed) << "no daemon to kill";
-    EXPECT_EQ(failures_before_kill, 0) << "writes failed before the daemon was killed";
+    EXPECT_EQ(failures_before_kill, 0)
+        << "writes failed before the daemon was killed, the first with " << first_failure;
     ASSERT_NO_FATAL_FAILURE(Remount(""));
   }
 };
