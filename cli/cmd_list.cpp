@@ -59,20 +59,30 @@ int Ls(CliContext& ctx, const LsArgs& a) {
     workspaces.push_back(a.workspace);
   }
   std::vector<store::SecretInfo> shown;
+  std::vector<std::string> damaged;  // W/K whose record does not decode: reported, not shown
   for (const std::string& w : workspaces) {
     auto list = (*store)->List(w);
     if (!list) return CliContext::Fail(what, list.status());
-    for (auto& s : *list)
+    for (auto& s : *list) {
       // Under --policy, a caller whose rules name only some keys sees only those, as in the mount.
-      if (s.record.deleted == a.deleted && Matches(s.key, a.filter) &&
-          ctx.Check(policy::Action::kSee, w, s.key).ok())
+      if (!Matches(s.key, a.filter) || !ctx.Check(policy::Action::kSee, w, s.key).ok()) continue;
+      if (s.damaged)
+        damaged.push_back(w + "/" + s.key);
+      else if (s.record.deleted == a.deleted)
         shown.push_back(std::move(s));
+    }
   }
+  // As ls(1) with an entry it cannot stat: the others are listed, that one is an error.
+  const auto report_damaged = [&] {
+    for (const std::string& path : damaged)
+      CliContext::Fail("ls " + path, "its record in the store is damaged (see secretfs verify)");
+    return damaged.empty() ? kExitOk : kExitError;
+  };
   if (a.json) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& s : shown) out.push_back(SecretJson(s));
     std::cout << JsonText(out) << "\n";
-    return kExitOk;
+    return report_damaged();
   }
   Table table({a.workspace.empty() ? "SECRET" : "KEY", "VERSION", "SIZE",
                a.deleted ? "DELETED" : "UPDATED", "TYPE", "DESCRIPTION"});
@@ -83,7 +93,7 @@ int Ls(CliContext& ctx, const LsArgs& a) {
                r.description});
   }
   table.Print(std::cout);
-  return kExitOk;
+  return report_damaged();
 }
 
 int History(CliContext& ctx, const std::string& text, bool json) {

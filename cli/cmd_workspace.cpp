@@ -34,6 +34,16 @@ int List(CliContext& ctx, bool json) {
       !s.ok())
     return CliContext::Fail("workspace list", s);
   if (!list) return CliContext::Fail("workspace list", list.status());
+  // Every workspace is listed; one whose secrets include a damaged record is also an error.
+  const auto report_damaged = [&] {
+    int rc = kExitOk;
+    for (const auto& w : *list)
+      if (w.damaged_secrets > 0)
+        rc = CliContext::Fail("workspace list " + w.name,
+                              std::to_string(w.damaged_secrets) +
+                                  " secret record(s) are damaged (see secretfs verify)");
+    return rc;
+  };
   if (json) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& w : *list)
@@ -41,17 +51,18 @@ int List(CliContext& ctx, bool json) {
                      {"naming", store::NamingName(w.naming)},
                      {"secrets", w.live_secrets},
                      {"deleted_secrets", w.deleted_secrets},
+                     {"damaged_secrets", w.damaged_secrets},
                      {"key_generation", w.key_generation},
                      {"created", FormatTime(w.created_ns, true)}});
     std::cout << JsonText(out) << "\n";
-    return kExitOk;
+    return report_damaged();
   }
   Table table({"WORKSPACE", "NAMING", "SECRETS", "DELETED", "CREATED"});
   for (const auto& w : *list)
     table.Add({w.name, std::string(store::NamingName(w.naming)), std::to_string(w.live_secrets),
                std::to_string(w.deleted_secrets), FormatTime(w.created_ns)});
   table.Print(std::cout);
-  return kExitOk;
+  return report_damaged();
 }
 
 int Delete(CliContext& ctx, const std::string& name, bool purge, bool yes) {
@@ -62,10 +73,11 @@ int Delete(CliContext& ctx, const std::string& name, bool purge, bool yes) {
   auto info = (*store)->GetWorkspace(name);
   if (!info) return CliContext::Fail("workspace delete " + name, info.status());
   if (purge && !yes &&
-      !ConfirmOnTerminal("This destroys workspace " + name + ", its " +
-                             std::to_string(info->live_secrets + info->deleted_secrets) +
-                             " secret(s), every version and its data key, for good.",
-                         name))
+      !ConfirmOnTerminal(
+          "This destroys workspace " + name + ", its " +
+              std::to_string(info->live_secrets + info->deleted_secrets + info->damaged_secrets) +
+              " secret(s), every version and its data key, for good.",
+          name))
     return CliContext::Fail("workspace delete " + name,
                             "not confirmed (type the workspace name on a terminal, or add --yes)");
   audit::Event event = CliContext::CliEvent("workspace delete", name);

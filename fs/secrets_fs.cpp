@@ -237,7 +237,7 @@ int SecretsFs::StatFs(struct statvfs& out) {
   out.f_namemax = store::kMaxKeyName;
   size_t secrets = 0;
   if (auto list = store_.ListWorkspaces())
-    for (const auto& w : *list) secrets += w.live_secrets + w.deleted_secrets;
+    for (const auto& w : *list) secrets += w.live_secrets + w.deleted_secrets + w.damaged_secrets;
   // Capacity: the store's map; used: what LMDB has written.
   const auto usage = store_.Usage();
   out.f_blocks = usage.map_bytes / 4096;

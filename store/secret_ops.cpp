@@ -166,19 +166,17 @@ Result<std::vector<SecretInfo>> SecretStore::List(std::string_view workspace) {
   SECRETFS_RETURN_IF_ERROR(env_->Read([&](Txn& txn) -> Status {
     auto ws = LoadWorkspace(txn, workspace);
     if (!ws) return ws.status();
-    Status damaged;
-    SECRETFS_RETURN_IF_ERROR(txn.Scan(Db::kSecrets, SecretPrefix(workspace), [&](Bytes k, Bytes v) {
+    return txn.Scan(Db::kSecrets, SecretPrefix(workspace), [&](Bytes k, Bytes v) {
       SecretInfo info;
+      if (!SplitSecretKey(k, info.workspace, info.key)) return true;  // no name to show
       auto rec = SecretRecord::Decode(v);
-      if (!rec || !SplitSecretKey(k, info.workspace, info.key)) {
-        damaged = rec ? Status(EIO, "a secret's name in the store is damaged") : rec.status();
-        return false;
-      }
-      info.record = std::move(*rec);
+      if (rec)
+        info.record = std::move(*rec);
+      else
+        info.damaged = true;
       out.push_back(std::move(info));
       return true;
-    }));
-    return damaged;
+    });
   }));
   return out;
 }

@@ -294,18 +294,16 @@ namespace {
 
 // Fills the counts of `info` from the secrets table.
 Status CountSecrets(const Txn& txn, WorkspaceInfo& info) {
-  Status damaged;
-  SECRETFS_RETURN_IF_ERROR(txn.Scan(Db::kSecrets, SecretPrefix(info.name), [&](Bytes, Bytes v) {
+  return txn.Scan(Db::kSecrets, SecretPrefix(info.name), [&](Bytes, Bytes v) {
     auto rec = SecretRecord::Decode(v);
     if (!rec)
-      damaged = rec.status();
+      ++info.damaged_secrets;  // one damaged record must not take the workspace with it
     else if (rec->deleted)
       ++info.deleted_secrets;
     else
       ++info.live_secrets;
     return true;
-  }));
-  return damaged;
+  });
 }
 
 }  // namespace

@@ -53,12 +53,16 @@ struct WorkspaceInfo {
   uint32_t key_generation = 0;
   size_t live_secrets = 0;
   size_t deleted_secrets = 0;
+  size_t damaged_secrets = 0;  // records that do not decode (secretfs verify names them)
 };
 
 struct SecretInfo {
   std::string workspace;
   std::string key;
   SecretRecord record;
+  // The record does not decode: only the name is known, and Stat and Read of it fail with EIO.
+  // A listing still names it, so that one damaged secret does not hide the others (SPEC §11).
+  bool damaged = false;
 };
 
 struct VersionInfo {
@@ -195,7 +199,8 @@ class SecretStore {
   Result<WorkspaceInfo> GetWorkspace(std::string_view name);
   Status DeleteWorkspace(std::string_view name, bool purge);
 
-  // Secrets. Stat and List include soft-deleted secrets (record.deleted).
+  // Secrets. Stat and List include soft-deleted secrets (record.deleted); List includes damaged
+  // ones (SecretInfo::damaged), and skips only a name too damaged to split.
   Result<SecretInfo> Stat(std::string_view workspace, std::string_view key);
   Result<std::vector<SecretInfo>> List(std::string_view workspace);
   // The current value (ENOENT when deleted), or version `version` (deleted or not).

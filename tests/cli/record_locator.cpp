@@ -26,20 +26,20 @@ uintptr_t MapBaseOf(const std::string& file) {
   return 0;
 }
 
+std::string SecretKey(const std::string& workspace, const std::string& key) {
+  return workspace + std::string(1, '\0') + key;
+}
+
 std::string VersionKey(const std::string& workspace, const std::string& key, uint64_t version) {
-  std::string k = workspace;
-  k.push_back('\0');
-  k += key;
+  std::string k = SecretKey(workspace, key);
   k.push_back('\0');
   for (int shift = 56; shift >= 0; shift -= 8) k.push_back(static_cast<char>(version >> shift));
   return k;
 }
 
-}  // namespace
-
-std::optional<RecordLocation> LocateVersionRecord(const std::string& store_dir,
-                                                  const std::string& workspace,
-                                                  const std::string& key, uint64_t version) {
+// The value of record `k` in table `table`.
+std::optional<RecordLocation> LocateRecord(const std::string& store_dir, const char* table,
+                                           std::string k) {
   MDB_env* env = nullptr;
   if (mdb_env_create(&env) != 0) return std::nullopt;
   std::optional<RecordLocation> found;
@@ -48,9 +48,8 @@ std::optional<RecordLocation> LocateVersionRecord(const std::string& store_dir,
   int rc = mdb_env_set_maxdbs(env, 32);
   if (rc == 0) rc = mdb_env_open(env, store_dir.c_str(), MDB_RDONLY | MDB_NOLOCK, 0600);
   if (rc == 0) rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn);
-  if (rc == 0) rc = mdb_dbi_open(txn, "versions", 0, &dbi);
+  if (rc == 0) rc = mdb_dbi_open(txn, table, 0, &dbi);
   if (rc == 0) {
-    std::string k = VersionKey(workspace, key, version);
     MDB_val mk{k.size(), k.data()};
     MDB_val mv{};
     rc = mdb_get(txn, dbi, &mk, &mv);
@@ -69,9 +68,23 @@ std::optional<RecordLocation> LocateVersionRecord(const std::string& store_dir,
   }
   if (txn != nullptr) mdb_txn_abort(txn);
   mdb_env_close(env);
-  EXPECT_TRUE(found) << "no versions record " << workspace << "/" << key << " v" << version
-                     << " in " << store_dir << " (" << mdb_strerror(rc) << ")";
+  EXPECT_TRUE(found) << "no " << table << " record in " << store_dir << " (" << mdb_strerror(rc)
+                     << ")";
   return found;
+}
+
+}  // namespace
+
+std::optional<RecordLocation> LocateVersionRecord(const std::string& store_dir,
+                                                  const std::string& workspace,
+                                                  const std::string& key, uint64_t version) {
+  return LocateRecord(store_dir, "versions", VersionKey(workspace, key, version));
+}
+
+std::optional<RecordLocation> LocateSecretRecord(const std::string& store_dir,
+                                                 const std::string& workspace,
+                                                 const std::string& key) {
+  return LocateRecord(store_dir, "secrets", SecretKey(workspace, key));
 }
 
 }  // namespace secretfs::testing

@@ -20,4 +20,10 @@ std::optional<RecordLocation> LocateVersionRecord(const std::string& store_dir,
                                                   const std::string& workspace,
                                                   const std::string& key, uint64_t version);
 
+// The value of `secrets` record workspace \0 key: the secret's metadata (current version, size,
+// description, tags).
+std::optional<RecordLocation> LocateSecretRecord(const std::string& store_dir,
+                                                 const std::string& workspace,
+                                                 const std::string& key);
+
 }  // namespace secretfs::testing
