@@ -10,11 +10,14 @@ using store::Db;
 // once it is closed, so memory stays bounded however long the log is.
 constexpr size_t kChunk = 4096;
 
-// The event of one audit table entry.
-Result<Event> EntryEvent(Bytes k, Bytes v) {
+// The event of one audit table entry; nullopt for an event that does not decode, which the
+// index leaves out (it cannot say which secret it was about) and queries report in its place.
+Result<std::optional<Event>> EntryEvent(Bytes k, Bytes v) {
   if (k.size() != 8)
     return Status(EIO, "a damaged key in the audit table; run secretfs audit verify");
-  return DecodeStored(SeqOf(k), v);
+  auto event = DecodeStored(SeqOf(k), v);
+  if (!event) return std::optional<Event>();
+  return std::optional<Event>(std::move(*event));
 }
 
 bool Indexed(const store::Txn& txn, const Event& event) {
@@ -51,8 +54,8 @@ Result<uint64_t> IndexedThrough(const store::Txn& txn, uint64_t max_walk) {
       bad = event.status();
       return false;
     }
-    if (!Indexed(txn, *event)) return ++walked < max_walk;
-    through = event->seq;
+    if (!*event || !Indexed(txn, **event)) return ++walked < max_walk;
+    through = (*event)->seq;
     return false;
   }));
   SECRETFS_RETURN_IF_ERROR(bad);
@@ -77,9 +80,10 @@ Status IndexFrom(store::Txn& txn, uint64_t next, uint64_t& indexed) {
         bad = event.status();
         return false;
       }
-      entries.push_back(IndexKey(event->workspace, event->key, event->seq));
-      next = event->seq + 1;
-      return event->seq != UINT64_MAX;
+      const uint64_t seq = SeqOf(k);
+      if (*event) entries.push_back(IndexKey((*event)->workspace, (*event)->key, seq));
+      next = seq + 1;
+      return seq != UINT64_MAX;
     }));
     SECRETFS_RETURN_IF_ERROR(bad);
     for (const auto& entry : entries) SECRETFS_RETURN_IF_ERROR(txn.Put(Db::kAuditIndex, entry, {}));

@@ -92,15 +92,20 @@ bool Filter::Matches(const Event& event) const {
 
 namespace {
 
+// An event a chunk found: one that matches the filter, or one that does not decode.
+struct Found {
+  uint64_t seq = 0;
+  Result<Event> event;
+};
+
 // One chunk of a query for one secret's events, from the index, which holds every event up to
 // `through`: the events numbered `next` or later, at most kQueryChunk of them. Once its entries
 // up to `through` are read, `next` moves past `through`, to the tail of the log.
 Status QueryChunkByIndex(const store::Txn& txn, const Filter& filter, uint64_t through,
-                         uint64_t& next, std::vector<Event>& found, bool& more) {
+                         uint64_t& next, std::vector<Found>& found, bool& more) {
   const std::vector<uint8_t> prefix = IndexPrefix(*filter.workspace, *filter.key);
   size_t scanned = 0;
   bool exhausted = true;
-  Status bad;
   SECRETFS_RETURN_IF_ERROR(txn.ScanFrom(
       Db::kAuditIndex, IndexKey(*filter.workspace, *filter.key, next), false, [&](Bytes k, Bytes) {
         if (k.size() != prefix.size() + 8 || !std::equal(prefix.begin(), prefix.end(), k.begin()))
@@ -117,23 +122,19 @@ Status QueryChunkByIndex(const store::Txn& txn, const Filter& filter, uint64_t t
         // the record.
         if (txn.Get(Db::kAudit, SeqKey(seq), v).ok()) {
           auto event = DecodeStored(seq, v);
-          if (!event) {
-            bad = event.status();
-            return false;
-          }
-          if (filter.Matches(*event)) found.push_back(std::move(*event));
+          if (!event || filter.Matches(*event)) found.push_back({seq, std::move(event)});
         }
         next = seq + 1;
         return true;
       }));
   if (exhausted) next = through + 1;
   more = true;
-  return bad;
+  return Status::Ok();
 }
 
 // One chunk of a query from the log itself.
 Status QueryChunkByLog(const store::Txn& txn, const Filter& filter, uint64_t& next,
-                       std::vector<Event>& found, bool& more) {
+                       std::vector<Found>& found, bool& more) {
   size_t scanned = 0;
   Status bad;
   SECRETFS_RETURN_IF_ERROR(txn.ScanFrom(Db::kAudit, SeqKey(next), false, [&](Bytes k, Bytes v) {
@@ -148,11 +149,7 @@ Status QueryChunkByLog(const store::Txn& txn, const Filter& filter, uint64_t& ne
     }
     const uint64_t seq = SeqOf(k);
     auto event = DecodeStored(seq, v);
-    if (!event) {
-      bad = event.status();
-      return false;
-    }
-    if (filter.Matches(*event)) found.push_back(std::move(*event));
+    if (!event || filter.Matches(*event)) found.push_back({seq, std::move(event)});
     if (seq == UINT64_MAX) return false;
     next = seq + 1;
     return true;
@@ -162,13 +159,13 @@ Status QueryChunkByLog(const store::Txn& txn, const Filter& filter, uint64_t& ne
 
 }  // namespace
 
-Status Query(store::Env& env, const Filter& filter,
-             const std::function<bool(const Event&)>& visit) {
+Status Query(store::Env& env, const Filter& filter, const std::function<bool(const Event&)>& visit,
+             const std::function<void(uint64_t, const Status&)>& damaged) {
   if (filter.after_seq == UINT64_MAX) return Status::Ok();
   uint64_t next = filter.after_seq + 1;
   const bool one_secret = filter.workspace && filter.key;
   for (;;) {
-    std::vector<Event> found;
+    std::vector<Found> found;
     bool more = false;
     SECRETFS_RETURN_IF_ERROR(env.Read([&](store::Txn& txn) -> Status {
       if (one_secret) {
@@ -182,8 +179,14 @@ Status Query(store::Env& env, const Filter& filter,
     }));
     // Visited outside the read transaction: a slow consumer (a pipe, --follow) never holds a
     // snapshot of the store open for long.
-    for (const Event& event : found)
-      if (!visit(event)) return Status::Ok();
+    for (const Found& f : found) {
+      if (!f.event) {
+        if (!damaged) return f.event.status();
+        damaged(f.seq, f.event.status());
+      } else if (!visit(*f.event)) {
+        return Status::Ok();
+      }
+    }
     if (!more) return Status::Ok();
   }
 }

@@ -26,9 +26,14 @@ struct Filter {
   bool Matches(const Event& event) const;
 };
 
-// Calls `visit` for each event matching `filter`, oldest first, until it returns false. EIO for
-// an event that does not decode (verify names it).
-Status Query(store::Env& env, const Filter& filter, const std::function<bool(const Event&)>& visit);
+// Calls `visit` for each event matching `filter`, oldest first, until it returns false. An event
+// that does not decode (verify names it) goes to `damaged`, in its place among the others, and
+// the query goes on: one damaged event must not hide the rest of the log. Without `damaged`, it
+// ends the query with EIO. Which secret a damaged event was about is unknown: a query for one
+// secret reads its events through the index, and reports those damaged after they were indexed;
+// one damaged before is left out of the index, and only a query of the whole log reports it.
+Status Query(store::Env& env, const Filter& filter, const std::function<bool(const Event&)>& visit,
+             const std::function<void(uint64_t, const Status&)>& damaged = {});
 
 struct VerifyResult {
   uint64_t events = 0;     // events checked

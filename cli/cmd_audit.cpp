@@ -341,14 +341,25 @@ int QueryCommand(CliContext& ctx, const QueryArgs& a) {
   // The index is brought up to date by its readers (audit/audit_index.h). Should that fail (a
   // full disk), the query reads the log after the newest indexed event: slower, never wrong.
   if (one_secret) (void)audit::UpdateIndex(store->env());
+  // An event that does not decode is named on stderr, once, and the others are still printed;
+  // the exit is then 1 (as audit verify, which says more).
+  bool saw_damage = false;
+  const auto damaged = [&](uint64_t seq, const Status& why) {
+    after = seq;
+    saw_damage = true;
+    CliContext::Fail("audit", why.message() + " (see secretfs audit verify)");
+  };
   auto print_new = [&]() -> Status {
     audit::Filter next = one_secret ? filter : audit::Filter{};
     next.after_seq = after;
-    Status s = audit::Query((*store).env(), next, [&](const audit::Event& e) {
-      after = e.seq;
-      if (filter.Matches(e)) out.Add(a.json ? Dump(EventJson(e)) : EventLine(e));
-      return out.status().ok() && g_stop == 0;
-    });
+    Status s = audit::Query((*store).env(), next,
+                            [&](const audit::Event& e) {
+                              after = e.seq;
+                              if (filter.Matches(e))
+                                out.Add(a.json ? Dump(EventJson(e)) : EventLine(e));
+                              return out.status().ok() && g_stop == 0;
+                            },
+                            damaged);
     const Status written = out.Flush();
     return s.ok() ? written : s;
   };
@@ -362,7 +373,7 @@ int QueryCommand(CliContext& ctx, const QueryArgs& a) {
   }
   if (s.code() == EPIPE) return kExitOk;
   if (!s.ok()) return CliContext::Fail("audit", s);
-  return kExitOk;
+  return saw_damage ? kExitError : kExitOk;
 }
 
 // ---- audit verify ---------------------------------------------------------------------------

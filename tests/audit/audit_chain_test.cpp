@@ -286,6 +286,22 @@ TEST_F(ChainTest, AnUndecodableRecordIsNamed) {
   const Status s = secretfs::audit::Query(env(), {}, [](const Event&) { return true; });
   EXPECT_EQ(s.code(), EIO);
   EXPECT_NE(s.message().find("audit event 3"), std::string::npos) << s.message();
+
+  // With a place to report it, the damaged event is reported in its place and the others are
+  // all still read (secretfs audit prints them and names event 3).
+  std::vector<uint64_t> order;  // the seq of each event visited, 1000 + seq of a damaged one
+  const Status all = secretfs::audit::Query(
+      env(), {},
+      [&](const Event& e) {
+        order.push_back(e.seq);
+        return true;
+      },
+      [&](uint64_t seq, const Status& why) {
+        order.push_back(1000 + seq);
+        EXPECT_EQ(why.code(), EIO);
+      });
+  EXPECT_TRUE(all.ok()) << all.message();
+  EXPECT_EQ(order, (std::vector<uint64_t>{1, 2, 1003, 4}));
 }
 
 TEST_F(ChainTest, TruncatingTheNewestEventsChangesOnlyTheHead) {

@@ -516,6 +516,40 @@ TEST_F(AuditVerifyTest, AnEditedEventIsNamed) {
   EXPECT_TRUE(NamesEvent(r.out + r.err, target)) << "event " << target << ": " << Describe(r);
 }
 
+// An event that does not decode is named by `secretfs audit`, which still prints every other
+// event (all of them, and those of one secret), and exits 1. Before, it printed nothing.
+TEST_F(AuditVerifyTest, AnEventThatDoesNotDecodeIsNamedAndTheOthersStillPrint) {
+  const std::vector<uint64_t> seqs = MakeHistoryAndUnmount();
+  ASSERT_GE(seqs.size(), 10u);
+  std::vector<uint64_t> of_k;  // events about dev/K, which the query for that secret must reach
+  // That query indexes the log first (damage found in an event already indexed).
+  for (const AuditEvent& e : Events({"--workspace", "dev", "--key", "K"})) of_k.push_back(e.seq);
+  ASSERT_GE(of_k.size(), 5u);
+  const uint64_t target = of_k[of_k.size() / 2];
+  EditAuditTable(store_, [&](MDB_txn* txn, MDB_dbi dbi) {
+    std::string record = GetRecord(txn, dbi, target);
+    ASSERT_GT(record.size(), 48u);
+    record[0] ^= 0x7F;  // the layout byte: no longer an event at all
+    PutRecord(txn, dbi, target, record);
+  });
+  for (const std::vector<std::string>& filters :
+       {std::vector<std::string>{}, std::vector<std::string>{"--workspace", "dev", "--key", "K"}}) {
+    std::vector<std::string> args = {"audit", "--json"};
+    args.insert(args.end(), filters.begin(), filters.end());
+    const ProcessResult r = Cli(args);
+    EXPECT_EQ(r.exit_code, 1) << Describe(r);
+    std::set<uint64_t> printed;
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);)
+      if (!line.empty()) printed.insert(ParseEvent(line).seq);
+    EXPECT_FALSE(printed.count(target));
+    // Every other event (about K, for the query about K) is printed.
+    for (uint64_t seq : filters.empty() ? seqs : of_k)
+      EXPECT_TRUE(seq == target || printed.count(seq)) << "event " << seq << " missing";
+    EXPECT_TRUE(NamesEvent(r.err, target)) << Describe(r);
+  }
+}
+
 TEST_F(AuditVerifyTest, ADeletedEventIsNamed) {
   const std::vector<uint64_t> seqs = MakeHistoryAndUnmount();
   ASSERT_GE(seqs.size(), 10u);
