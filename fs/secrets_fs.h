@@ -215,8 +215,9 @@ class SecretsFs {
   // Opens a secret for writing; `initial` holds the current value unless the open truncates.
   int OpenForWrite(const Caller& who, const Node& node, uint64_t ino, int flags,
                    std::unique_ptr<OpenFile>& out);
-  // Writes `value` as the next version of `node` right away (truncate by path).
-  int WriteNow(const Caller& who, const Node& node, std::span<const uint8_t> value);
+  // Writes `value` as the next version of `node` right away (truncate by path). A caller that
+  // may not read gets a new version even for an unchanged value (see WriteRequest).
+  int WriteNow(const Caller& who, const Node& node, std::span<const uint8_t> value, bool may_read);
   void RegisterWriter(OpenFile& file);
   // Whether `node` (inode `ino`) is a name another create(2) made and has not committed yet.
   bool BeingCreated(const Node& node, uint64_t ino);

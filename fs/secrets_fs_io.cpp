@@ -233,6 +233,10 @@ int SecretsFs::CancelIfKilled(const Caller& who, OpenFile& file) {
   // A process killed while it writes (kill -9, a timeout's SIGTERM, the OOM killer, a crash)
   // still closes its files, on its way out; committing then stored whatever it had written by
   // then, or an empty value after an O_TRUNC open. An exit(2) without close commits as a close.
+  {
+    std::lock_guard lock(file.mutex);
+    if (!file.dirty || file.error != 0) return 0;  // nothing to store: no need to ask /proc
+  }
   const std::optional<int> signal = policy::DyingSignal(who.pid);
   if (!signal || *signal == 0) return 0;
   const pid_t process = policy::ProcessOfThread(who.pid);
@@ -370,13 +374,14 @@ void SecretsFs::Release(std::shared_ptr<OpenFile> file) {
   LeaveCreation(*file);
 }
 
-int SecretsFs::WriteNow(const Caller& who, const Node& node, std::span<const uint8_t> value) {
+int SecretsFs::WriteNow(const Caller& who, const Node& node, std::span<const uint8_t> value,
+                        bool may_read) {
   store::WriteRequest request;
   request.workspace = node.workspace;
   request.key = node.key;
   request.value = value;
   request.author = Author(who);
-  request.even_if_unchanged = Check(who, node, Access::kRead) != 0;  // as in Commit
+  request.even_if_unchanged = !may_read;  // as in Commit
   auto result = Audited(who, audit::op::kWrite, node, [&] { return store_.Write(request); });
   return result ? 0 : ToNegErrno(result.status());
 }
@@ -412,7 +417,8 @@ int SecretsFs::SetAttr(const Caller& who, uint64_t ino, const AttrChange& change
   if (int rc = Check(who, *node, Access::kWrite); rc != 0)
     return Audit(who, audit::op::kWrite, *node, rc);
   if (size == 0) {
-    if (int rc = WriteNow(who, *node, {}); rc != 0) return rc;
+    const bool may_read = Check(who, *node, Access::kRead) == 0;
+    if (int rc = WriteNow(who, *node, {}, may_read); rc != 0) return rc;
   } else {
     if (int rc = Check(who, *node, Access::kRead); rc != 0)
       return Audit(who, audit::op::kRead, *node, rc == -ENOENT ? -EACCES : rc);
@@ -421,7 +427,7 @@ int SecretsFs::SetAttr(const Caller& who, uint64_t ino, const AttrChange& change
     if (int rc = Audit(who, audit::op::kRead, *node, 0, current->version); rc != 0) return rc;
     keyring::SecretBuilder value(options_.max_size, current->value.bytes());
     if (!value.Resize(size)) return -EFBIG;
-    if (int rc = WriteNow(who, *node, value.bytes()); rc != 0) return rc;
+    if (int rc = WriteNow(who, *node, value.bytes(), /*may_read=*/true); rc != 0) return rc;
   }
   return Attributes(*node, ino, out);
 }

@@ -351,6 +351,17 @@ TEST_F(PolicyTest, AMemberCannotConfirmAGuessOfAValueItMayNotRead) {
   EXPECT_THAT(Versions("dev/GUESS"), ElementsAre(1, 2, 3));
   ASSERT_EQ(WriteAs(User("admin"), M("dev/GUESS"), "right-guess"), 0);
   EXPECT_THAT(Versions("dev/GUESS"), ElementsAre(1, 2, 3)) << "who may read gets no new version";
+
+  // truncate(2) by path writes at once: the same rule (a guess that the value is empty).
+  Put("dev/EMPTY", "");
+  const std::string empty = M("dev/EMPTY");
+  const auto truncate_as = [&](const TestUser& user) {
+    return ErrnoAs(user, [empty] { return truncate(empty.c_str(), 0) == 0 ? 0 : errno; });
+  };
+  ASSERT_EQ(truncate_as(User("member")), 0);
+  EXPECT_THAT(Versions("dev/EMPTY"), ElementsAre(1, 2)) << "the right guess made no version";
+  ASSERT_EQ(truncate_as(User("admin")), 0);
+  EXPECT_THAT(Versions("dev/EMPTY"), ElementsAre(1, 2));
 }
 
 // A check-and-set version set before the open waits in the daemon, by process, until that
