@@ -67,7 +67,15 @@ Status ApplyOption(const std::string& name, const std::optional<std::string>& va
     return Status::Ok();
   };
   if (name == "ro") {
-    o.read_only = true;
+    // `ro`, or a value as a config file writes it (`ro = yes`). Anything else was read as
+    // "read-only" too: `-o ro=no` made a read-only mount, and `ro = maybe` said nothing.
+    const std::string v = value.value_or("1");
+    if (v.empty() || v == "1" || v == "yes" || v == "true")
+      o.read_only = true;
+    else if (v == "0" || v == "no" || v == "false")
+      o.read_only = false;
+    else
+      return Status(EINVAL, "mount option ro=" + v + ": yes or no (1 or 0, true or false)");
   } else if (name == "workspace") {
     SECRETFS_RETURN_IF_ERROR(need());
     o.workspace = *value;

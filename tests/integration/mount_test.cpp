@@ -113,6 +113,20 @@ TEST_F(MountTest, ConfigFileHoldsMountOptions) {
   EXPECT_TRUE(FailedCleanly(long_line));
   EXPECT_THAT(long_line.err, HasSubstr("line 3"));
   EXPECT_EQ(MountedType(mnt_), "");
+
+  // A value ro does not know is refused; ro=no is a writable mount, on the command line as in
+  // a config file (both were read-only).
+  ASSERT_NO_FATAL_FAILURE(WriteLocalFile(Local("maybe.conf"), "[mount]\nro = maybe\n"));
+  const ProcessResult maybe = MountAt(mnt_, "config=" + Local("maybe.conf"));
+  EXPECT_TRUE(FailedCleanly(maybe));
+  EXPECT_THAT(maybe.err, HasSubstr("ro=maybe"));
+  EXPECT_EQ(MountedType(mnt_), "");
+  ASSERT_TRUE(Succeeded(MountAt(mnt_, "ro=no")));
+  EXPECT_TRUE(WritePath(M("dev/CONF"), "written").ok());
+  ASSERT_NO_FATAL_FAILURE(Unmount(mnt_));
+  ASSERT_NO_FATAL_FAILURE(WriteLocalFile(Local("no.conf"), "[mount]\nro = no\n"));
+  ASSERT_TRUE(Succeeded(MountAt(mnt_, "config=" + Local("no.conf"))));
+  EXPECT_TRUE(WritePath(M("dev/CONF"), "again").ok());
 }
 
 TEST_F(MountTest, ConfigFileHoldsPolicyAndAuditOptions) {
@@ -127,8 +141,9 @@ TEST_F(MountTest, ConfigFileHoldsPolicyAndAuditOptions) {
   EXPECT_EQ(WritePath(M("dev/CONF"), "x", O_WRONLY | O_TRUNC).open_error, EACCES);  // not write
 
   ASSERT_NO_FATAL_FAILURE(Unmount(mnt_));
-  for (const char* bad : {"role=boss", "audit=sometimes", "audit_flush_ms=0", "audit_list=2",
-                          "audit_keep=90", "audit_keep=-1d", "audit_keep=99999w"}) {
+  for (const char* bad :
+       {"role=boss", "audit=sometimes", "audit_flush_ms=0", "audit_list=2", "audit_keep=90",
+        "audit_keep=-1d", "audit_keep=99999w", "ro=maybe", "ro=2"}) {
     const ProcessResult r = MountAt(mnt_, bad);
     EXPECT_TRUE(FailedCleanly(r)) << bad;
     EXPECT_THAT(r.err, HasSubstr(std::string(bad).substr(0, std::string(bad).find('=')))) << bad;
