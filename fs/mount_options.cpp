@@ -9,7 +9,9 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <optional>
 #include <set>
+#include <string_view>
 
 #include "common/age.h"
 #include "policy/trusted_file.h"
@@ -45,6 +47,14 @@ Status ParseSeconds(const std::string& name, const std::string& text, double& ou
   return Status::Ok();
 }
 
+// A flag's value as a config file writes it: on for "", 1, yes and true; off for 0, no and
+// false; nullopt for anything else.
+std::optional<bool> SwitchValue(std::string_view v) {
+  if (v.empty() || v == "1" || v == "yes" || v == "true") return true;
+  if (v == "0" || v == "no" || v == "false") return false;
+  return std::nullopt;
+}
+
 // Options that take no value.
 bool IsFlag(const std::string& name) {
   return name == "ro" || name == "audit_list" || name == "audit_journal" ||
@@ -69,13 +79,10 @@ Status ApplyOption(const std::string& name, const std::optional<std::string>& va
   if (name == "ro") {
     // `ro`, or a value as a config file writes it (`ro = yes`). Anything else was read as
     // "read-only" too: `-o ro=no` made a read-only mount, and `ro = maybe` said nothing.
-    const std::string v = value.value_or("1");
-    if (v.empty() || v == "1" || v == "yes" || v == "true")
-      o.read_only = true;
-    else if (v == "0" || v == "no" || v == "false")
-      o.read_only = false;
-    else
-      return Status(EINVAL, "mount option ro=" + v + ": yes or no (1 or 0, true or false)");
+    const std::optional<bool> on = SwitchValue(value.value_or(""));
+    if (!on)
+      return Status(EINVAL, "mount option ro=" + *value + ": yes or no (1 or 0, true or false)");
+    o.read_only = *on;
   } else if (name == "workspace") {
     SECRETFS_RETURN_IF_ERROR(need());
     o.workspace = *value;
@@ -216,8 +223,9 @@ Status ApplyConfigFile(const std::string& path, MountOptions& options) {
         const std::string v = value;
         std::optional<std::string> opt = v;
         if (IsFlag(n)) {  // ro = yes / no, allow_other = true, ...
-          if (v == "0" || v == "no" || v == "false") return 1;
-          if (v.empty() || v == "1" || v == "yes" || v == "true") opt.reset();
+          const std::optional<bool> on = SwitchValue(v);
+          if (on == false) return 1;
+          if (on == true) opt.reset();
         }
         st->status = ApplyOption(n, opt, *st->options);
         return st->status.ok() ? 1 : 0;
