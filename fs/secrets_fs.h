@@ -225,6 +225,8 @@ class SecretsFs {
   void JoinCreation(OpenFile& file);
   // Its first commit or its release: `file` no longer creates its inode.
   void LeaveCreation(OpenFile& file);
+  // Whether a file in `workspace` is being created.
+  bool CreatingIn(std::string_view workspace);
   // Notes the process of thread `thread` among file's writers. The caller holds file.mutex.
   static void NoteWriter(OpenFile& file, pid_t thread);
   static constexpr size_t kMaxWriterProcesses = 64;
@@ -279,8 +281,12 @@ class SecretsFs {
   size_t prune_expectations_at_ = 64;
   std::multimap<uint64_t, OpenFile*> writers_;  // open write handles by inode
   // Files being created: they have an inode but no version until their first commit.
+  struct Creation {
+    int handles = 0;        // open handles creating it
+    std::string workspace;  // where: rmdir of it waits for the commit (ENOTEMPTY)
+  };
   std::mutex creating_mutex_;
-  std::map<uint64_t, int> creating_;
+  std::map<uint64_t, Creation> creating_;
 };
 
 // Negative errno for a store Status.

@@ -340,15 +340,23 @@ bool SecretsFs::BeingCreated(const Node& node, uint64_t ino) {
 void SecretsFs::JoinCreation(OpenFile& file) {
   file.creating = true;
   std::lock_guard lock(creating_mutex_);
-  ++creating_[file.ino];
+  Creation& creation = creating_[file.ino];
+  ++creation.handles;
+  creation.workspace = file.node.workspace;
 }
 
 void SecretsFs::LeaveCreation(OpenFile& file) {
   if (!file.creating) return;
   file.creating = false;
   std::lock_guard lock(creating_mutex_);
-  if (auto it = creating_.find(file.ino); it != creating_.end() && --it->second <= 0)
+  if (auto it = creating_.find(file.ino); it != creating_.end() && --it->second.handles <= 0)
     creating_.erase(it);
+}
+
+bool SecretsFs::CreatingIn(std::string_view workspace) {
+  std::lock_guard lock(creating_mutex_);
+  return std::any_of(creating_.begin(), creating_.end(),
+                     [&](const auto& entry) { return entry.second.workspace == workspace; });
 }
 
 void SecretsFs::Release(std::shared_ptr<OpenFile> file) {

@@ -100,6 +100,9 @@ int SecretsFs::Rmdir(const Caller& who, uint64_t parent, const std::string& name
   if (int rc = CheckWritable(); rc != 0) return rc;
   if (int rc = Check(who, node, Access::kManageWorkspaces); rc != 0)
     return Audit(who, audit::op::kRmdir, node, rc);
+  // A file created in it and not yet committed is one of its entries, as in any filesystem:
+  // removing the workspace under it would lose that value at its close.
+  if (CreatingIn(node.workspace)) return Audit(who, audit::op::kRmdir, node, -ENOTEMPTY);
   return ToNegErrno(Audited(who, audit::op::kRmdir, node,
                             [&] { return store_.DeleteWorkspace(name, /*purge=*/false); }));
 }

@@ -106,6 +106,22 @@ TEST_F(TreeOpsTest, TwoWritersCreatingOneNameAtOnceBothStore) {
   EXPECT_THAT(Versions("dev/NEWKEY"), ElementsAre(1, 2));
 }
 
+// A file created and not yet closed is an entry of its workspace: rmdir of the workspace is
+// ENOTEMPTY until the close stores it (it succeeded, and the close then lost the value).
+TEST_F(TreeOpsTest, AWorkspaceWithAFileBeingCreatedIsNotEmpty) {
+  ASSERT_EQ(mkdir(M("fresh").c_str(), 0700), 0) << strerror(errno);
+  Fd file(open(M("fresh/NEWKEY").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  ASSERT_TRUE(file.ok()) << strerror(errno);
+  EXPECT_EQ(ErrnoOf(rmdir(M("fresh").c_str())), ENOTEMPTY);
+  // Another workspace, empty, is still removed.
+  ASSERT_EQ(mkdir(M("other").c_str(), 0700), 0) << strerror(errno);
+  EXPECT_EQ(ErrnoOf(rmdir(M("other").c_str())), 0);
+  ASSERT_EQ(WriteFd(file.get(), "kept"), 0);
+  EXPECT_EQ(file.Close(), 0);
+  EXPECT_EQ(ReadPath(M("fresh/NEWKEY")).bytes, "kept");
+  EXPECT_EQ(Get("fresh/NEWKEY"), "kept");
+}
+
 TEST_F(TreeOpsTest, SedInPlaceEditsTheValue) {
   Put("dev/FRUIT", "banana");
   ASSERT_TRUE(Succeeded(Program({"sed", "-i", "s/a/b/", M("dev/FRUIT")})));
