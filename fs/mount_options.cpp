@@ -6,6 +6,7 @@
 #include <ini.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -194,8 +195,12 @@ Status ApplyConfigFile(const std::string& path, MountOptions& options) {
   if (!read) return Status(read.status().code(), "config file " + read.status().message());
   const std::string& text = *read;
   // inih reads lines into a 200-byte buffer and parses the rest of a longer line as a line of its
-  // own: such a line is refused rather than half-applied.
+  // own: such a line is refused rather than half-applied. And inih takes an indented line for
+  // more of the value above it (a multi-line value): each line goes to it unindented, so that
+  // an indented option is read as the option it looks like, not appended to a flag's value.
   constexpr size_t kMaxLine = 190;
+  std::string unindented;
+  unindented.reserve(read->size());
   size_t line = 1;
   for (size_t start = 0; start <= text.size(); ++line) {
     size_t end = text.find('\n', start);
@@ -203,11 +208,13 @@ Status ApplyConfigFile(const std::string& path, MountOptions& options) {
     if (end - start > kMaxLine)
       return Status(EINVAL, "config file " + path + " line " + std::to_string(line) +
                                 ": longer than " + std::to_string(kMaxLine) + " characters");
+    const size_t first = std::min(text.find_first_not_of(" \t", start), end);
+    unindented.append(text, first, end - first).push_back('\n');
     start = end + 1;
   }
   IniState state{&options, Status::Ok(), path};
   const int rc = ini_parse_string(
-      text.c_str(),
+      unindented.c_str(),
       [](void* user, const char* section, const char* name, const char* value, int) -> int {
         auto* st = static_cast<IniState*>(user);
         const std::string sec = section;

@@ -127,6 +127,15 @@ TEST_F(MountTest, ConfigFileHoldsMountOptions) {
   ASSERT_NO_FATAL_FAILURE(WriteLocalFile(Local("no.conf"), "[mount]\nro = no\n"));
   ASSERT_TRUE(Succeeded(MountAt(mnt_, "config=" + Local("no.conf"))));
   EXPECT_TRUE(WritePath(M("dev/CONF"), "again").ok());
+  ASSERT_NO_FATAL_FAILURE(Unmount(mnt_));
+
+  // Indentation means nothing: an indented line is an option of its own, not more of the value
+  // above it (inih's multi-line values, which made an indented `ro = yes` after a flag vanish).
+  ASSERT_NO_FATAL_FAILURE(WriteLocalFile(
+      Local("indented.conf"), "[mount]\n  workspace = dev\nallow_root = no\n    ro = yes\n"));
+  ASSERT_TRUE(Succeeded(MountAt(mnt_, "config=" + Local("indented.conf"))));
+  EXPECT_EQ(ReadPath(M("CONF")).bytes, "again");
+  EXPECT_EQ(WritePath(M("CONF"), "x", O_WRONLY | O_TRUNC).open_error, EROFS);
 }
 
 TEST_F(MountTest, ConfigFileHoldsPolicyAndAuditOptions) {
