@@ -56,11 +56,14 @@ int SecretsFs::Rename(const Caller& who, uint64_t parent, const std::string& nam
     if (int rc = Check(who, *n, Access::kWrite); rc != 0)
       return Audit(who, audit::op::kRename, to, rc == -ENOENT && n == &to ? -EACCES : rc, 0,
                    "from " + from.key);
+  // Onto a live secret with an equal value a rename makes no version, unless the caller may not
+  // read that secret: "no new version" would confirm its guess of the value (as for writes).
+  const bool may_read_to = Check(who, to, Access::kRead) == 0;
   auto result = Audited(
       who, audit::op::kRename, to,
       [&] {
         return store_.Rename(from.workspace, from.key, to.key, (flags & RENAME_NOREPLACE) != 0,
-                             Author(who));
+                             Author(who), /*even_if_unchanged=*/!may_read_to);
       },
       "from " + from.key);
   if (!result) return ToNegErrno(result.status());

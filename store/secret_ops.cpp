@@ -326,7 +326,7 @@ Result<WriteResult> SecretStore::Rollback(std::string_view workspace, std::strin
 
 Result<WriteResult> SecretStore::Rename(std::string_view workspace, std::string_view from,
                                         std::string_view to, bool no_replace,
-                                        const std::string& author) {
+                                        const std::string& author, bool even_if_unchanged) {
   SECRETFS_RETURN_IF_ERROR(CheckNames(workspace, from));
   SECRETFS_RETURN_IF_ERROR(ValidateKeyName(to));
   SECRETFS_RETURN_IF_ERROR(RequireUnlocked());
@@ -361,7 +361,8 @@ Result<WriteResult> SecretStore::Rename(std::string_view workspace, std::string_
         for (const auto& [name, tag_value] : target->tags) carried.tags[name] = std::nullopt;
       for (const auto& [name, tag_value] : source->tags) carried.tags[name] = tag_value;
     }
-    result = PutValue(txn, workspace, to, *ws, std::move(target), value->bytes(), author, carried);
+    result = PutValue(txn, workspace, to, *ws, std::move(target), value->bytes(), author, carried,
+                      even_if_unchanged);
     if (!result) return result.status();
     source->deleted = true;
     source->deleted_ns = NowNs();

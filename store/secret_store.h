@@ -219,9 +219,11 @@ class SecretStore {
                                const std::string& author);
   // Gives `to` a new version with `from`'s current value and soft-deletes `from`, in one
   // transaction (what mv and editors that save by rename need). EEXIST when `no_replace` and `to`
-  // is live; ENOENT when `from` is not live.
+  // is live; ENOENT when `from` is not live. `even_if_unchanged` as in WriteRequest: a caller
+  // that may not read `to` gets a new version even when the values are equal.
   Result<WriteResult> Rename(std::string_view workspace, std::string_view from, std::string_view to,
-                             bool no_replace, const std::string& author);
+                             bool no_replace, const std::string& author,
+                             bool even_if_unchanged = false);
   // Erases one version for good (EBUSY for the current one), or with no version the secret and
   // all its versions.
   Status Destroy(std::string_view workspace, std::string_view key, std::optional<uint64_t> version);

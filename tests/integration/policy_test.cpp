@@ -362,6 +362,17 @@ TEST_F(PolicyTest, AMemberCannotConfirmAGuessOfAValueItMayNotRead) {
   EXPECT_THAT(Versions("dev/EMPTY"), ElementsAre(1, 2)) << "the right guess made no version";
   ASSERT_EQ(truncate_as(User("admin")), 0);
   EXPECT_THAT(Versions("dev/EMPTY"), ElementsAre(1, 2));
+
+  // mv of a file holding the guess onto the secret: the same rule.
+  const auto rename_as = [&](const TestUser& user) {
+    const std::string probe = M("dev/PROBE"), target = M("dev/GUESS");
+    EXPECT_EQ(WriteAs(user, probe, "right-guess"), 0);
+    return ErrnoAs(user, [=] { return rename(probe.c_str(), target.c_str()) == 0 ? 0 : errno; });
+  };
+  ASSERT_EQ(rename_as(User("member")), 0);
+  EXPECT_THAT(Versions("dev/GUESS"), ElementsAre(1, 2, 3, 4)) << "the right guess made no version";
+  ASSERT_EQ(rename_as(User("admin")), 0);
+  EXPECT_THAT(Versions("dev/GUESS"), ElementsAre(1, 2, 3, 4));
 }
 
 // A check-and-set version set before the open waits in the daemon, by process, until that

@@ -46,6 +46,23 @@ TEST_F(SecretRenameTest, OverTheTopOfALiveTargetMakesANewVersion) {
   EXPECT_EQ(ReadErrno("dev", "sedAbc123"), ENOENT);
 }
 
+// An equal value makes no version, as a write of it would; with even_if_unchanged (the caller
+// may not read the target) it does, so the outcome tells nothing of the value.
+TEST_F(SecretRenameTest, AnEqualValueMakesNoVersionUnlessAskedTo) {
+  ASSERT_TRUE(Put("dev", "TARGET", "same").ok());
+  ASSERT_TRUE(Put("dev", "COPY", "same").ok());
+  auto quiet = store_->Rename("dev", "COPY", "TARGET", false, "x");
+  ASSERT_TRUE(quiet.ok()) << quiet.status().message();
+  EXPECT_EQ(quiet->version, 1u);
+  EXPECT_TRUE(quiet->unchanged);
+  ASSERT_TRUE(Put("dev", "COPY", "same").ok());
+  auto versioned = store_->Rename("dev", "COPY", "TARGET", false, "x", /*even_if_unchanged=*/true);
+  ASSERT_TRUE(versioned.ok()) << versioned.status().message();
+  EXPECT_EQ(versioned->version, 2u);
+  EXPECT_FALSE(versioned->unchanged);
+  EXPECT_EQ(Get("dev", "TARGET"), "same");
+}
+
 TEST_F(SecretRenameTest, NoReplaceRefusesALiveTargetAndChangesNothing) {
   ASSERT_TRUE(Put("dev", "A", "a").ok());
   ASSERT_TRUE(Put("dev", "B", "b").ok());
