@@ -122,7 +122,7 @@ void Rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
 void StatFs(fuse_req_t req, fuse_ino_t) {
   Guard(req, "statfs", [&] {
     struct statvfs st {};
-    if (int rc = FsOf(req).StatFs(st); rc != 0) return rc;
+    if (int rc = FsOf(req).StatFs(CallerOf(req), st); rc != 0) return rc;
     fuse_reply_statfs(req, &st);
     return 0;
   });

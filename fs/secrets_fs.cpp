@@ -230,14 +230,18 @@ int SecretsFs::ReadDir(const Caller& who, uint64_t ino, std::vector<DirEntry>& o
   }
 }
 
-int SecretsFs::StatFs(struct statvfs& out) {
+int SecretsFs::StatFs(const Caller& who, struct statvfs& out) {
   out = {};
   out.f_bsize = 4096;
   out.f_frsize = 4096;
   out.f_namemax = store::kMaxKeyName;
   size_t secrets = 0;
   if (auto list = store_.ListWorkspaces())
-    for (const auto& w : *list) secrets += w.live_secrets + w.deleted_secrets + w.damaged_secrets;
+    for (const auto& w : *list) {
+      if (!options_.workspace.empty() && w.name != options_.workspace) continue;
+      if (Check(who, {NodeKind::kWorkspace, w.name, "", 0}, Access::kList) != 0) continue;
+      secrets += w.live_secrets + w.deleted_secrets + w.damaged_secrets;
+    }
   // Capacity: the store's map; used: what LMDB has written.
   const auto usage = store_.Usage();
   out.f_blocks = usage.map_bytes / 4096;

@@ -148,7 +148,9 @@ class SecretsFs {
                std::span<const char> value, int flags);
   int RemoveXattr(const Caller& who, uint64_t ino, const std::string& name);
 
-  int StatFs(struct statvfs& out);
+  // The store's capacity and use; the count of files is of the secrets in the workspaces `who`
+  // may list (in a workspace mount, that workspace's), so it tells nobody how many others exist.
+  int StatFs(const Caller& who, struct statvfs& out);
 
   double entry_timeout() const { return options_.entry_timeout; }
   double attr_timeout() const { return options_.attr_timeout; }

@@ -7,6 +7,7 @@
 // Every mount here uses allow_other (other users may reach it at all) and entry_timeout=0,
 // attr_timeout=0 (the kernel's name cache must not answer for the daemon).
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -292,6 +293,33 @@ INSTANTIATE_TEST_SUITE_P(PolicyRoles, PolicyMatrixTest, ::testing::Range(0, 6),
                          });
 
 // ---- Rules narrower than a whole workspace. ----
+
+// statfs (df -i) counts the secrets of the workspaces the caller may list, nobody else's: it
+// counted the whole store for any caller, one with no role included.
+TEST_F(PolicyTest, StatfsCountsOnlyTheWorkspacesTheCallerMayList) {
+  Put("dev/ONE", "1");
+  Put("dev/TWO", "2");
+  Put("prod/THREE", "3");
+  ASSERT_NO_FATAL_FAILURE(MountWithPolicy(R"ini(
+[*]
+user:root = owner
+[dev]
+user:sfs_reader = reader
+)ini"));
+  const std::string mnt = mnt_;
+  const auto files_as = [&](const TestUser& user) {
+    return RunAs(user, [mnt]() -> std::string {
+      struct statvfs st {};
+      if (statvfs(mnt.c_str(), &st) != 0) return std::string("error ") + strerror(errno);
+      return std::to_string(st.f_files - st.f_ffree);
+    });
+  };
+  EXPECT_EQ(files_as(User("reader")), "2");
+  EXPECT_EQ(files_as(User("none")), "0");
+  struct statvfs st {};
+  ASSERT_EQ(statvfs(mnt_.c_str(), &st), 0) << strerror(errno);
+  EXPECT_EQ(st.f_files - st.f_ffree, 3u);
+}
 
 TEST_F(PolicyTest, KeyGlobsShowOnlyTheMatchingKeys) {
   for (const char* key : {"DATABASE_URL", "DATABASE_PASSWORD", "API_KEY", "API_KEY_OLD", "OTHER"})
