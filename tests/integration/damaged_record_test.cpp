@@ -2,6 +2,7 @@
 // opens, the other secrets read through the mount and the CLI, and the damaged one is named.
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -79,6 +80,21 @@ TEST_F(DamagedRecordTest, OneDamagedSecretFailsAloneAndIsNamed) {
       EXPECT_EQ(w.at("damaged_secrets"), 1);
     }
   EXPECT_TRUE(dev_listed) << workspaces.out;
+  const ProcessResult table = Cli({"workspace", "list"});
+  EXPECT_EQ(table.exit_code, 1) << Describe(table);
+  EXPECT_THAT(table.out, HasSubstr("dev"));
+  EXPECT_THAT(table.err, HasSubstr("dev"));
+
+  // env must not start a program with one of its secrets silently missing: it fails, naming it.
+  const ProcessResult env = Cli({"env", "dev", "--", "/bin/echo", "started"});
+  EXPECT_NE(env.exit_code, 0) << Describe(env);
+  EXPECT_THAT(env.out, Not(HasSubstr("started")));
+  EXPECT_THAT(env.err, HasSubstr("BROKEN"));
+
+  // statfs counts it among the files (df -i).
+  struct statvfs fs {};
+  ASSERT_EQ(ErrnoOf(statvfs(mnt_.c_str(), &fs)), 0);
+  EXPECT_EQ(fs.f_files - fs.f_ffree, 3u);
 
   const ProcessResult verify = Cli({"verify"});
   EXPECT_EQ(verify.exit_code, 1) << Describe(verify);
