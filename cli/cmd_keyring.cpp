@@ -10,6 +10,7 @@
 #include "cli/json_output.h"
 #include "cli/table.h"
 #include "fs/proc_info.h"
+#include "fs/serving_lock.h"
 
 namespace secretfs::cli {
 namespace {
@@ -124,10 +125,19 @@ int Rotate(CliContext& ctx, bool force) {
   if (!store) return CliContext::Fail(what, store.status());
 
   // A mount keeps the master key it unlocked with; after the rotation its accesses would fail
-  // closed (its audit events no longer chain), so the operator unmounts first.
+  // closed (its audit events no longer chain), so the operator unmounts first. Every daemon holds
+  // the store's serving lock, also one whose mount is not in this mount table; held here, it
+  // keeps daemons from starting to serve the store until the rotation is done.
   const std::vector<std::string> mounts = fs::MountsOfStore(ctx.options().store_dir);
-  if (!mounts.empty() && !force) {
-    const Status busy(EBUSY, "the store is mounted on " + OneLine(mounts.front()) +
+  auto excluded = fs::ServingLock::Exclude(ctx.options().store_dir);
+  const bool served = !excluded && excluded.status().code() == EWOULDBLOCK;
+  if ((served || !mounts.empty()) && !force) {
+    const std::string where =
+        mounts.empty() ? "served by a secretfs daemon whose mount is not visible here (in another "
+                         "mount namespace, renamed by fsname=, or just unmounted and still "
+                         "exiting)"
+                       : "mounted on " + OneLine(mounts.front());
+    const Status busy(EBUSY, "the store is " + where +
                                  "; unmount it first (a mount keeps the old master key and would "
                                  "fail every access afterwards), or pass --force");
     (void)CliContext::Record(**store, CliContext::CliEvent(what), busy);

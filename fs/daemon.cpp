@@ -27,6 +27,7 @@
 #include "fs/policy_reloader.h"
 #include "fs/proc_info.h"
 #include "fs/secrets_fs.h"
+#include "fs/serving_lock.h"
 #include "fs/space_watch.h"
 #include "store/secret_store.h"
 
@@ -63,6 +64,7 @@ void RaiseOpenFileLimit() {
 
 // Everything the serving process owns, torn down in reverse order.
 struct Served {
+  ServingLock serving;  // declared first: released after everything else is gone
   std::unique_ptr<store::SecretStore> store;
   std::unique_ptr<audit::AuditLog> audit;
   std::unique_ptr<SecretsFs> fs;
@@ -115,6 +117,12 @@ Status Prepare(const MountRequest& r, const keyring::KeyMaterial& key, Served& s
   auto store = store::SecretStore::Open(r.store_dir, store_options);
   if (!store) return store.status();
   if (const std::string& notice = (*store)->open_notice(); !notice.empty()) LogInfo(notice);
+  // Before the key is unlocked: a `keyring rotate` in progress finishes first (serving_lock.h).
+  // Without the lock file the mount still serves; rotate then finds it in the mount table only.
+  if (auto serving = ServingLock::Hold(r.store_dir))
+    served.serving = std::move(*serving);
+  else
+    LogWarning("mount", serving.status());
   SECRETFS_RETURN_IF_ERROR((*store)->Unlock(key));
   if (!r.options.workspace.empty())
     SECRETFS_RETURN_IF_ERROR((*store)->GetWorkspace(r.options.workspace).status());

@@ -118,6 +118,11 @@ Status ApplyOption(const std::string& name, const std::optional<std::string>& va
   } else if (name == "config") {
     SECRETFS_RETURN_IF_ERROR(need());
     SECRETFS_RETURN_IF_ERROR(ApplyConfigFile(*value, o));
+  } else if (name == "subtype" && value != "secretfs") {
+    // The type fuse.secretfs is how the store's mounts are found (mount(8), systemd's units,
+    // keyring rotate, a second mount on one point): another would hide this one.
+    return Status(EINVAL, "mount option subtype=" + value.value_or("") +
+                              ": a secretfs mount is always of type fuse.secretfs");
   } else if (kFuseOptions.count(name)) {
     if (name != "rw" && name != "defaults")
       o.fuse_options.push_back(value ? name + "=" + *value : name);

@@ -75,5 +75,22 @@ TEST_F(KeysMountTest, RotateRefusesAMountedStoreAndAForcedRotationFailsTheOldMou
   EXPECT_TRUE(Succeeded(r)) << Describe(r);
 }
 
+// A mount the mount table does not tie to the store (fsname= renames its source; a mount in
+// another mount namespace is not in this table at all) is found by the lock every daemon holds.
+TEST_F(KeysMountTest, RotateRefusesAStoreServedUnderAnotherName) {
+  Put("dev/TOKEN", "before-rotation");
+  ASSERT_NO_FATAL_FAILURE(Remount("fsname=renamed"));
+  ProcessResult r = Cli({"keyring", "rotate"});
+  EXPECT_TRUE(FailedCleanly(r)) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("served by a secretfs daemon whose mount is not visible here"));
+  EXPECT_EQ(ReadPath(M("dev/TOKEN")).bytes, "before-rotation") << "a refusal changes nothing";
+
+  // Unmounted, the daemon is gone and so is its lock.
+  ASSERT_NO_FATAL_FAILURE(Unmount(mnt_));
+  r = Cli({"keyring", "rotate"});
+  EXPECT_TRUE(Succeeded(r)) << Describe(r);
+  EXPECT_EQ(Get("dev/TOKEN"), "before-rotation");
+}
+
 }  // namespace
 }  // namespace secretfs::testing

@@ -332,6 +332,11 @@ TEST_F(MountTest, UnknownMountOptionIsRefusedByName) {
   EXPECT_TRUE(FailedCleanly(r));
   EXPECT_THAT(r.err, HasSubstr("frobnicate"));
   EXPECT_EQ(MountedType(mnt_), "");
+  // Another type would hide the mount from everything that finds secretfs mounts by it.
+  r = MountAt(mnt_, "subtype=other");
+  EXPECT_TRUE(FailedCleanly(r));
+  EXPECT_THAT(r.err, HasSubstr("always of type fuse.secretfs"));
+  EXPECT_EQ(MountedType(mnt_), "");
 
   r = Program({SECRETFS_BINARY, store_, mnt_, "-o", "key=file:" + key_file_ + ",nosuchopt"});
   EXPECT_TRUE(FailedCleanly(r));
