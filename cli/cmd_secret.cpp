@@ -166,15 +166,14 @@ void AddSecretCommands(CLI::App& app, CliContext& ctx, Action& action) {
 
   auto path = std::make_shared<std::string>();
   auto version = std::make_shared<std::string>();
-  const std::string author = CliContext::Author();
 
   auto* rm = app.add_subcommand("rm", "Soft-delete W/K: hidden, versions kept (see undelete)");
   rm->add_option("W/K", *path, "Workspace and key")->required();
-  rm->callback([&ctx, &action, path, author] {
-    action = [&ctx, path, author] {
+  rm->callback([&ctx, &action, path] {
+    action = [&ctx, path] {
       return Change(ctx, "rm", policy::Action::kWrite, *path,
                     [&](store::SecretStore& s, const store::SecretPath& p) -> Result<std::string> {
-                      SECRETFS_RETURN_IF_ERROR(s.Remove(p.workspace, p.key, author));
+                      SECRETFS_RETURN_IF_ERROR(s.Remove(p.workspace, p.key, CliContext::Author()));
                       return std::string("deleted (versions kept; secretfs undelete restores it)");
                     });
     };
@@ -182,13 +181,14 @@ void AddSecretCommands(CLI::App& app, CliContext& ctx, Action& action) {
 
   auto* undelete = app.add_subcommand("undelete", "Restore a soft-deleted W/K");
   undelete->add_option("W/K", *path, "Workspace and key")->required();
-  undelete->callback([&ctx, &action, path, author] {
-    action = [&ctx, path, author] {
-      return Change(ctx, "undelete", policy::Action::kWrite, *path,
-                    [&](store::SecretStore& s, const store::SecretPath& p) -> Result<std::string> {
-                      SECRETFS_RETURN_IF_ERROR(s.Undelete(p.workspace, p.key, author));
-                      return std::string("restored");
-                    });
+  undelete->callback([&ctx, &action, path] {
+    action = [&ctx, path] {
+      return Change(
+          ctx, "undelete", policy::Action::kWrite, *path,
+          [&](store::SecretStore& s, const store::SecretPath& p) -> Result<std::string> {
+            SECRETFS_RETURN_IF_ERROR(s.Undelete(p.workspace, p.key, CliContext::Author()));
+            return std::string("restored");
+          });
     };
   });
 
@@ -196,12 +196,12 @@ void AddSecretCommands(CLI::App& app, CliContext& ctx, Action& action) {
       app.add_subcommand("rollback", "Make version N's value the current one (a new version)");
   rollback->add_option("W/K", *path, "Workspace and key")->required();
   rollback->add_option("N", *version, "The version to go back to")->required();
-  rollback->callback([&ctx, &action, path, version, author] {
-    action = [&ctx, path, version, author] {
+  rollback->callback([&ctx, &action, path, version] {
+    action = [&ctx, path, version] {
       const uint64_t n = VersionArg(*version);
       return Change(ctx, "rollback", policy::Action::kWrite, *path,
                     [&](store::SecretStore& s, const store::SecretPath& p) -> Result<std::string> {
-                      auto r = s.Rollback(p.workspace, p.key, n, author);
+                      auto r = s.Rollback(p.workspace, p.key, n, CliContext::Author());
                       if (!r) return r.status();
                       if (r->unchanged)
                         return "version " + std::to_string(n) + " is already the current value";
