@@ -82,6 +82,14 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
+  } catch (const CLI::ExtrasError&) {
+    // CLI11's message names them in reverse order ("c b" for `get W/K b c`): as they were given.
+    const std::vector<std::string> extras = app.remaining(/*recurse=*/true);
+    std::string listed;
+    for (const std::string& extra : extras) listed += (listed.empty() ? "" : " ") + extra;
+    std::cerr << "secretfs: usage: unexpected argument" << (extras.size() > 1 ? "s: " : ": ")
+              << OneLine(listed) << " (see secretfs --help)" << std::endl;
+    return kExitUsage;
   } catch (const CLI::ParseError& e) {
     std::cerr << "secretfs: usage: " << OneLine(e.what()) << " (see secretfs --help)" << std::endl;
     return kExitUsage;

@@ -162,6 +162,16 @@ TEST_F(UsageTest, UnknownCommandIsNamedInTheError) {
   EXPECT_THAT(r.err, HasSubstr("frobnicate"));
 }
 
+// Extra words are named in the order they were typed (CLI11's own message reversed them).
+TEST_F(UsageTest, ExtraArgumentsAreNamedInTheirOrder) {
+  ProcessResult r = RunRaw({"get", "prod/K", "second", "third"});
+  EXPECT_TRUE(FailedWithUsage(r));
+  EXPECT_THAT(r.err, HasSubstr("unexpected arguments: second third"));
+  r = RunRaw({"workspace", "list", "stray"});
+  EXPECT_TRUE(FailedWithUsage(r));
+  EXPECT_THAT(r.err, HasSubstr("unexpected argument: stray"));
+}
+
 // The mount point may come from the options (mountpoint=, as the systemd unit's config file
 // gives it); without either it is a usage error that says what is missing.
 TEST_F(UsageTest, MountWithoutAMountPointIsAUsageError) {
