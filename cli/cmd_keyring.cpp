@@ -15,6 +15,10 @@
 namespace secretfs::cli {
 namespace {
 
+// How long rotate waits for a daemon whose mount is not in the table to release the store (one
+// unmounted a moment ago closes it within milliseconds: it commits its last audit event first).
+constexpr std::chrono::seconds kUnmountedDaemonPatience{5};
+
 int List(CliContext& ctx, bool json) {
   auto store = ctx.OpenFor("keyring list", policy::Action::kOwn);
   if (!store) return CliContext::Fail("keyring list", store.status());
@@ -129,13 +133,16 @@ int Rotate(CliContext& ctx, bool force) {
   // the store's serving lock, also one whose mount is not in this mount table; held here, it
   // keeps daemons from starting to serve the store until the rotation is done.
   const std::vector<std::string> mounts = fs::MountsOfStore(ctx.options().store_dir);
-  auto excluded = fs::ServingLock::Exclude(ctx.options().store_dir);
+  // A daemon whose mount is gone from the table is most often one just unmounted, still closing
+  // the store: it is given a few seconds to let go before the store is called served.
+  const auto patience =
+      mounts.empty() && !force ? kUnmountedDaemonPatience : std::chrono::milliseconds(0);
+  auto excluded = fs::ServingLock::Exclude(ctx.options().store_dir, patience);
   const bool served = !excluded && excluded.status().code() == EWOULDBLOCK;
   if ((served || !mounts.empty()) && !force) {
     const std::string where =
         mounts.empty() ? "served by a secretfs daemon whose mount is not visible here (in another "
-                         "mount namespace, renamed by fsname=, or just unmounted and still "
-                         "exiting)"
+                         "mount namespace, renamed by fsname=, or unmounted and not yet exited)"
                        : "mounted on " + OneLine(mounts.front());
     const Status busy(EBUSY, "the store is " + where +
                                  "; unmount it first (a mount keeps the old master key and would "

@@ -119,7 +119,10 @@ Status Prepare(const MountRequest& r, const keyring::KeyMaterial& key, Served& s
   if (const std::string& notice = (*store)->open_notice(); !notice.empty()) LogInfo(notice);
   // Before the key is unlocked: a `keyring rotate` in progress finishes first (serving_lock.h).
   // Without the lock file the mount still serves; rotate then finds it in the mount table only.
-  if (auto serving = ServingLock::Hold(r.store_dir))
+  auto serving = ServingLock::Hold(r.store_dir, [&] {
+    LogToOperator("waiting for a keyring rotate of " + r.store_dir + " to finish");
+  });
+  if (serving)
     served.serving = std::move(*serving);
   else
     LogWarning("mount", serving.status());

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <thread>
 
 namespace secretfs::fs {
 
@@ -21,24 +22,53 @@ ServingLock::~ServingLock() {
   if (fd_ >= 0) close(fd_);  // releases the lock
 }
 
-Result<ServingLock> ServingLock::Take(const std::string& store_dir, int operation) {
-  const std::string path = store_dir + "/" + kServingLockFile;
+namespace {
+
+std::string LockPath(const std::string& store_dir) { return store_dir + "/" + kServingLockFile; }
+
+}  // namespace
+
+Result<ServingLock> ServingLock::OpenFile(const std::string& store_dir) {
+  const std::string path = LockPath(store_dir);
   ServingLock lock;
   lock.fd_ = open(path.c_str(), O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (lock.fd_ < 0) return Status::FromErrno(errno, "the store's serving lock " + path);
-  while (flock(lock.fd_, operation) != 0) {
-    if (errno == EWOULDBLOCK) return Status(EWOULDBLOCK, "a secretfs daemon serves the store");
-    if (errno != EINTR) return Status::FromErrno(errno, "locking " + path);
-  }
   return lock;
 }
 
-Result<ServingLock> ServingLock::Hold(const std::string& store_dir) {
-  return Take(store_dir, LOCK_SH);
+Status ServingLock::Lock(int operation, const std::string& store_dir) {
+  while (flock(fd_, operation) != 0) {
+    if (errno == EWOULDBLOCK) return Status(EWOULDBLOCK, "a secretfs daemon serves the store");
+    if (errno != EINTR) return Status::FromErrno(errno, "locking " + LockPath(store_dir));
+  }
+  return Status::Ok();
 }
 
-Result<ServingLock> ServingLock::Exclude(const std::string& store_dir) {
-  return Take(store_dir, LOCK_EX | LOCK_NB);
+Result<ServingLock> ServingLock::Hold(const std::string& store_dir,
+                                      const std::function<void()>& on_wait) {
+  auto lock = OpenFile(store_dir);
+  if (!lock) return lock.status();
+  Status s = lock->Lock(LOCK_SH | LOCK_NB, store_dir);
+  if (s.code() == EWOULDBLOCK) {
+    if (on_wait) on_wait();
+    s = lock->Lock(LOCK_SH, store_dir);
+  }
+  if (!s.ok()) return s;
+  return lock;
+}
+
+Result<ServingLock> ServingLock::Exclude(const std::string& store_dir,
+                                         std::chrono::milliseconds patience) {
+  auto lock = OpenFile(store_dir);
+  if (!lock) return lock.status();
+  // flock(2) has no timeout: try again every few milliseconds until the patience is spent.
+  const auto give_up = std::chrono::steady_clock::now() + patience;
+  for (;;) {
+    Status s = lock->Lock(LOCK_EX | LOCK_NB, store_dir);
+    if (s.ok()) return lock;
+    if (s.code() != EWOULDBLOCK || std::chrono::steady_clock::now() >= give_up) return s;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 }  // namespace secretfs::fs

@@ -5,6 +5,8 @@
 // renamed. The lock is an flock(2) on the open file, so it goes with the daemon however it ends.
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <string>
 
 #include "common/status.h"
@@ -24,14 +26,21 @@ class ServingLock {
   ~ServingLock();
 
   // Takes the shared lock of the store at `store_dir` (several daemons may serve one store);
-  // waits while a `keyring rotate` holds it exclusively.
-  static Result<ServingLock> Hold(const std::string& store_dir);
-  // Takes it exclusively without waiting: EWOULDBLOCK while a daemon serves the store. While it
-  // is held, no daemon starts serving the store (Hold waits for it).
-  static Result<ServingLock> Exclude(const std::string& store_dir);
+  // waits while a `keyring rotate` holds it exclusively, calling `on_wait` first.
+  static Result<ServingLock> Hold(const std::string& store_dir,
+                                  const std::function<void()>& on_wait = {});
+  // Takes it exclusively: EWOULDBLOCK while a daemon still serves the store after `patience`.
+  // A daemon whose mount was just unmounted still closes the store for a moment; a patience of
+  // a few seconds lets `fusermount3 -u M && secretfs keyring rotate` work. While the lock is
+  // held, no daemon starts serving the store (Hold waits for it).
+  static Result<ServingLock> Exclude(const std::string& store_dir,
+                                     std::chrono::milliseconds patience = {});
 
  private:
-  static Result<ServingLock> Take(const std::string& store_dir, int operation);
+  // Opens (creating) the lock file; does not lock it.
+  static Result<ServingLock> OpenFile(const std::string& store_dir);
+  // flock(2) with `operation`, retried on EINTR.
+  Status Lock(int operation, const std::string& store_dir);
   int fd_ = -1;
 };
 

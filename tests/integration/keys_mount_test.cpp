@@ -1,11 +1,31 @@
 // Keys and a mounted store: a host key unlocks a mount without anyone typing, and
 // `keyring rotate` refuses a mounted store unless forced, after which the old mount fails closed.
+#include <sys/file.h>
+
+#include <future>
+#include <thread>
+
 #include "tests/integration/mount_fixture.h"
 
 namespace secretfs::testing {
 namespace {
 
 using ::testing::HasSubstr;
+
+// The store's serving lock (fs/serving_lock.h) taken by the test itself, as a daemon still
+// closing the store (shared) or a rotation in progress (exclusive) would hold it.
+class HeldServingLock {
+ public:
+  HeldServingLock(const std::string& store, int operation)
+      : fd_(open((store + "/serving.lock").c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0600)) {
+    EXPECT_TRUE(fd_.ok());
+    EXPECT_EQ(flock(fd_.get(), operation), 0);
+  }
+  void Release() { fd_.Reset(); }
+
+ private:
+  Fd fd_;
+};
 
 class KeysMountTest : public MountedTest {
  protected:
@@ -90,6 +110,52 @@ TEST_F(KeysMountTest, RotateRefusesAStoreServedUnderAnotherName) {
   r = Cli({"keyring", "rotate"});
   EXPECT_TRUE(Succeeded(r)) << Describe(r);
   EXPECT_EQ(Get("dev/TOKEN"), "before-rotation");
+}
+
+// A script that unmounts and rotates at once: the daemon is still closing the store when rotate
+// looks, and rotate waits for it rather than refuse a store nobody serves any more.
+TEST_F(KeysMountTest, RotateRightAfterAnUnmountWaitsForTheDaemonToExit) {
+  Put("dev/TOKEN", "before-rotation");
+  ASSERT_NO_FATAL_FAILURE(Unmount(mnt_));
+  {
+    // A daemon that takes a second to let go, made certain: the test holds its lock for it.
+    HeldServingLock exiting_daemon(store_, LOCK_SH);
+    std::thread exit_later([&] {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      exiting_daemon.Release();
+    });
+    const ProcessResult r = Cli({"keyring", "rotate"});
+    exit_later.join();
+    EXPECT_TRUE(Succeeded(r)) << Describe(r);
+  }
+  EXPECT_EQ(Get("dev/TOKEN"), "before-rotation");
+
+  // The real thing: fusermount3 -u returns before the daemon has exited.
+  ASSERT_NO_FATAL_FAILURE(Remount(""));
+  ASSERT_GT(DaemonPid(mnt_), 0);
+  const ProcessResult r = Shell("fusermount3 -u '" + mnt_ + "' && '" + SECRETFS_BINARY + "' -s '" +
+                                store_ + "' -k 'file:" + key_file_ + "' keyring rotate");
+  EXPECT_TRUE(Succeeded(r)) << Describe(r);
+  ASSERT_NO_FATAL_FAILURE(Unmount(mnt_));  // waits for the daemon, if it still runs
+  EXPECT_EQ(Get("dev/TOKEN"), "before-rotation");
+  EXPECT_TRUE(Succeeded(Cli({"audit", "verify"})));
+}
+
+// A mount started while a rotation holds the store does not unlock it with the key being
+// replaced: it says what it waits for, and serves once the rotation is done.
+TEST_F(KeysMountTest, AMountStartedDuringARotationWaitsForIt) {
+  Put("dev/TOKEN", "served-after-rotation");
+  ASSERT_NO_FATAL_FAILURE(Unmount(mnt_));
+  HeldServingLock rotation(store_, LOCK_EX);
+  auto mounted = std::async(std::launch::async, [&] { return Cli({"mount", mnt_}); });
+  EXPECT_EQ(mounted.wait_for(std::chrono::seconds(1)), std::future_status::timeout);
+  EXPECT_EQ(MountedType(mnt_), "") << "nothing is served while the rotation runs";
+  rotation.Release();
+  const ProcessResult r = mounted.get();
+  if (r.exit_code == 0) TrackMount(mnt_);
+  EXPECT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("waiting for a keyring rotate of " + store_ + " to finish"));
+  EXPECT_EQ(ReadPath(M("dev/TOKEN")).bytes, "served-after-rotation");
 }
 
 }  // namespace
