@@ -25,7 +25,8 @@ int Mount(CliContext& ctx, const MountArgs& a) {
   if (mountpoint.empty())
     throw UsageError{"mount needs a MOUNTPOINT (or mountpoint= in the options or config file)"};
   CliContext mount_ctx(global);
-  if (Status s = fs::CheckMountpoint(mountpoint); !s.ok()) return CliContext::Fail("mount", s);
+  if (Status s = fs::CheckMountpoint(mountpoint, global.store_dir); !s.ok())
+    return CliContext::Fail("mount", s);
   auto key = mount_ctx.LoadKey(keyring::Prompt::kOnce);
   if (!key) return CliContext::Fail("mount", key.status());
   fs::MountRequest request;

@@ -280,9 +280,40 @@ int ServeDetached(const MountRequest& r, keyring::KeyMaterial inherited, int rep
   return Serve(served, r);  // `served` unmounts as it goes out of scope
 }
 
+// A mount on the store's directory, or on a directory above it, hides the store from every
+// secretfs command (they would report no store, and `init` would offer to make one); a mount
+// inside it puts the plaintext of every secret inside the directory that backups copy.
+Status CheckAgainstStore(const std::string& mountpoint, const std::string& store_dir) {
+  char point_buf[PATH_MAX];
+  char store_buf[PATH_MAX];
+  // A store that does not exist yet is reported by the store's own open.
+  if (realpath(mountpoint.c_str(), point_buf) == nullptr ||
+      realpath(store_dir.c_str(), store_buf) == nullptr)
+    return Status::Ok();
+  const std::string point = point_buf;
+  const std::string store = store_buf;
+  const auto within = [](const std::string& inner, const std::string& outer) {
+    return outer == "/" || inner.compare(0, outer.size() + 1, outer + "/") == 0;
+  };
+  if (point == store)
+    return Status(EINVAL, "mount point " + mountpoint +
+                              " is the store's directory: the mount would hide the store from "
+                              "every secretfs command; mount it elsewhere");
+  if (within(store, point))
+    return Status(EINVAL, "mount point " + mountpoint + " holds the store " + store +
+                              ": the mount would hide it from every secretfs command; mount it "
+                              "elsewhere or move the store");
+  if (within(point, store))
+    return Status(EINVAL, "mount point " + mountpoint + " is inside the store's directory " +
+                              store +
+                              ": a copy or backup of that directory would read every secret "
+                              "through the mount; mount it elsewhere");
+  return Status::Ok();
+}
+
 }  // namespace
 
-Status CheckMountpoint(const std::string& mountpoint) {
+Status CheckMountpoint(const std::string& mountpoint, const std::string& store_dir) {
   struct stat st {};
   if (stat(mountpoint.c_str(), &st) != 0) {
     // ENOTCONN; ECONNABORTED in the moment right after the daemon died.
@@ -297,7 +328,7 @@ Status CheckMountpoint(const std::string& mountpoint) {
     return Status(ENOTDIR, "mount point " + mountpoint + " is not a directory");
   if (MountAt(Absolute(mountpoint)).fstype == "fuse.secretfs")
     return Status(EBUSY, "a secretfs is already mounted on " + mountpoint);
-  return Status::Ok();
+  return CheckAgainstStore(mountpoint, store_dir);
 }
 
 int Mount(const MountRequest& request, keyring::KeyMaterial key) {
@@ -316,7 +347,7 @@ int Mount(const MountRequest& request, keyring::KeyMaterial key) {
     std::cerr << "secretfs: mount: " << s.message() << std::endl;
     return 1;
   };
-  if (Status s = CheckMountpoint(r.mountpoint); !s.ok()) return fail(s);
+  if (Status s = CheckMountpoint(r.mountpoint, r.store_dir); !s.ok()) return fail(s);
   OpenLog(r.foreground);
 
   if (r.foreground) {

@@ -17,8 +17,9 @@ struct MountRequest {
 };
 
 // Refuses a mount point that is a stale (crashed) FUSE mount, with the command that clears it,
-// or that already has a secretfs mounted on it.
-Status CheckMountpoint(const std::string& mountpoint);
+// that already has a secretfs mounted on it, or that is the directory of the store at
+// `store_dir`, above it or inside it.
+Status CheckMountpoint(const std::string& mountpoint, const std::string& store_dir);
 
 // Mounts and serves until unmounted or signalled (SIGTERM/SIGINT). The store is opened and
 // unlocked first, so a wrong key or a missing workspace fails here, on the operator's terminal.

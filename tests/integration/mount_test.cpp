@@ -297,6 +297,37 @@ TEST_F(MountTest, MountingTwiceOnTheSameMountPointIsRefused) {
   EXPECT_EQ(MountedType(mnt_), "fuse.secretfs");
 }
 
+// A careless mount point: on the store's directory or above it, the mount hides the store from
+// every command ("no store at ..."); inside it, a backup of the directory copies the plaintext.
+TEST_F(MountTest, AMountPointOnAboveOrInsideTheStoreIsRefused) {
+  Put("dev/TOKEN", "kept");
+  const std::string inside = store_ + "/mnt";
+  ASSERT_EQ(mkdir(inside.c_str(), 0700), 0);
+  const std::string link = Local("store-link");
+  ASSERT_EQ(symlink(store_.c_str(), link.c_str()), 0);
+  const struct {
+    std::string point;
+    std::string says;
+  } cases[] = {{store_, "is the store's directory"},
+               {link, "is the store's directory"},
+               {root_, "holds the store " + store_},
+               {inside, "is inside the store's directory " + store_}};
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.point);
+    ProcessResult r = MountAt(c.point);
+    EXPECT_TRUE(FailedCleanly(r)) << Describe(r);
+    EXPECT_THAT(r.err, HasSubstr(c.says));
+    EXPECT_NE(MountedType(c.point), "fuse.secretfs");
+    // The mount(8) helper form too (fstab, mount -t fuse.secretfs).
+    r = Program({SECRETFS_BINARY, store_, c.point, "-o", "key=file:" + key_file_});
+    EXPECT_TRUE(FailedCleanly(r)) << Describe(r);
+    EXPECT_THAT(r.err, HasSubstr(c.says));
+    EXPECT_NE(MountedType(c.point), "fuse.secretfs");
+  }
+  EXPECT_EQ(Get("dev/TOKEN"), "kept");
+  EXPECT_EQ(ReadPath(M("dev/TOKEN")).bytes, "kept") << "the mount already there is untouched";
+}
+
 // The store's path names the mount (fsname=), and libfuse splits its options at commas: a store
 // at DIR/s,allow_other turned allow_other on, and the wrong name hid the mount from the checks
 // that look for the store's live mounts (keyring rotate).
