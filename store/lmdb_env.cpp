@@ -153,8 +153,16 @@ Result<std::unique_ptr<Env>> Env::Open(const std::string& dir, const Options& op
   if (options.create) mdb_env_set_mapsize(raw, options.initial_map_bytes);
   // MDB_NOTLS: reader slots belong to transactions, not threads, so FUSE worker threads can come
   // and go. Mode 0600: only the store's owner may open it.
-  if (int rc = mdb_env_open(raw, dir.c_str(), MDB_NOTLS, 0600); rc != 0)
+  if (int rc = mdb_env_open(raw, dir.c_str(), MDB_NOTLS, 0600); rc != 0) {
+    // Every command records its access in the store, reads included: a store on read-only
+    // media (a backup disk, a snapshot) is not opened read-only without its events.
+    if (rc == EROFS)
+      return Status(EROFS, "the store at " + dir +
+                               " is on a read-only filesystem; secretfs records every access in "
+                               "the store, so it opens only a writable one (copy it elsewhere "
+                               "to read it)");
     return FromLmdb(rc, "opening the store at " + dir);
+  }
   int dead = 0;
   mdb_reader_check(raw, &dead);  // clear reader slots left by killed processes
   MDB_stat env_stat{};

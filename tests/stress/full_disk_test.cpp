@@ -1,5 +1,5 @@
-// The store on a small disk (a tmpfs of a few MiB), and on a disk with room while LMDB's map has
-// to grow under two processes at once.
+// The store on a small disk (a tmpfs of a few MiB), on a disk with room while LMDB's map has
+// to grow under two processes at once, and on a disk made read-only.
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -14,6 +14,7 @@ namespace secretfs::testing {
 namespace {
 
 using namespace std::chrono_literals;
+using ::testing::HasSubstr;
 
 class FullDiskTest : public MountedTest {
  protected:
@@ -168,6 +169,29 @@ TEST_F(FullDiskTest, TheMapGrowsWhileTheDaemonServesAndTheCliWrites) {
     const ProcessResult r = CliOn({"get", "dev/M" + std::to_string(i)});
     ASSERT_TRUE(r.exit_code == 0 && r.out == mount_values[i]) << "M" << i << ": " << Describe(r);
   }
+}
+
+// Every command records its access in the store, so a store on read-only media (a backup disk,
+// a snapshot) cannot be opened; the error says why and what to do, and nothing is changed.
+TEST_F(FullDiskTest, AStoreOnAReadOnlyDiskIsRefusedSayingWhy) {
+  ASSERT_NO_FATAL_FAILURE(MountStoreOnTmpfs("4m"));
+  ASSERT_TRUE(WritePath(D("dev/KEPT"), "kept-value").ok());
+  ASSERT_NO_FATAL_FAILURE(Unmount(disk_mnt_));
+  ASSERT_EQ(mount(nullptr, disk_.c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr), 0)
+      << strerror(errno);
+  for (const std::vector<std::string>& command :
+       {std::vector<std::string>{"get", "dev/KEPT"}, {"verify"}, {"mount", disk_mnt_}}) {
+    SCOPED_TRACE(command.front());
+    const ProcessResult r = CliOn(command);
+    EXPECT_TRUE(FailedCleanly(r)) << Describe(r);
+    EXPECT_THAT(r.err, HasSubstr("the store at " + disk_store_ + " is on a read-only filesystem"));
+    EXPECT_THAT(r.err, HasSubstr("copy it elsewhere"));
+  }
+  EXPECT_EQ(MountedType(disk_mnt_), "");
+  ASSERT_EQ(mount(nullptr, disk_.c_str(), nullptr, MS_REMOUNT, nullptr), 0) << strerror(errno);
+  const ProcessResult r = CliOn({"get", "dev/KEPT"});
+  EXPECT_TRUE(Succeeded(r)) << Describe(r);
+  EXPECT_EQ(r.out, "kept-value");
 }
 
 }  // namespace
