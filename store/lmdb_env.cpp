@@ -81,6 +81,27 @@ Status ReserveLockFile(const std::string& dir) {
   return Status::Ok();  // other filesystems may not support it; LMDB copes
 }
 
+// Unlinks a file this process made unless told to keep it.
+class RemoveUnlessKept {
+ public:
+  RemoveUnlessKept() = default;
+  explicit RemoveUnlessKept(std::string path) : path_(std::move(path)) {}
+  RemoveUnlessKept(RemoveUnlessKept&& other) noexcept : path_(std::move(other.path_)) {
+    other.path_.clear();
+  }
+  RemoveUnlessKept& operator=(RemoveUnlessKept&& other) noexcept {
+    std::swap(path_, other.path_);
+    return *this;
+  }
+  ~RemoveUnlessKept() {
+    if (!path_.empty()) unlink(path_.c_str());
+  }
+  void Keep() { path_.clear(); }
+
+ private:
+  std::string path_;
+};
+
 // The store's directory and files must be the store owner's alone. Whoever may write in the
 // directory can put a symlink in place of lock.mdb or data.mdb, which LMDB follows: root's next
 // command then overwrites the file it points to (a 0777 directory let a user have root overwrite
@@ -134,14 +155,24 @@ Status FromLmdb(int rc, std::string_view what_view) {
 
 Result<std::unique_ptr<Env>> Env::Open(const std::string& dir, const Options& options) {
   SECRETFS_RETURN_IF_ERROR(CheckStoreFiles(dir));
-  struct stat st {};
-  if (stat((dir + "/data.mdb").c_str(), &st) != 0) {
+  const std::string data_file = dir + "/data.mdb";
+  // A new store's data file is made here, exclusively, and LMDB starts an empty file as a new
+  // environment. Of two `init`s at once, one makes the store and the other is told it exists:
+  // checked apart, both found no file, and the second overwrote the first's key slot after the
+  // first had reported success.
+  RemoveUnlessKept made_here;  // a failed init leaves no empty data file that says "exists"
+  if (options.create) {
+    const int fd =
+        open(data_file.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+      return errno == EEXIST ? Status(EEXIST, "a store already exists at " + dir)
+                             : Status::FromErrno(errno, "creating the store at " + dir);
+    close(fd);
+    made_here = RemoveUnlessKept(data_file);
+  } else if (struct stat st{}; stat(data_file.c_str(), &st) != 0) {
     const int err = errno;
     if (err != ENOENT) return Status::FromErrno(err, "store " + dir);
-    if (!options.create)
-      return Status(ENOENT, "no store at " + dir + " (create one with: secretfs init)");
-  } else if (options.create) {
-    return Status(EEXIST, "a store already exists at " + dir);
+    return Status(ENOENT, "no store at " + dir + " (create one with: secretfs init)");
   }
 
   SECRETFS_RETURN_IF_ERROR(ReserveLockFile(dir));
@@ -204,6 +235,7 @@ Result<std::unique_ptr<Env>> Env::Open(const std::string& dir, const Options& op
     if (int rc = guard.Commit(); rc != 0)
       return FromLmdb(rc, "adding the audit index to the store at " + dir);
   }
+  made_here.Keep();
   return env;
 }
 

@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "tests/cli/cli_fixture.h"
 
@@ -305,6 +306,35 @@ TEST_F(StoreCommandsTest, InitInAnExistingEmptyDirectory) {
   const ProcessResult r = RunRaw({"-s", dir, "-k", "file:" + key_file_, "init"});
   ASSERT_TRUE(Succeeded(r));
   EXPECT_TRUE(Succeeded(RunRaw({"-s", dir, "-k", "file:" + key_file_, "verify"})));
+}
+
+// Two operators (or a provisioning script run twice) initialising one directory at once: one
+// makes the store and the other is told it exists. Each found no store and both wrote one: the
+// second overwrote the first's key slot after the first had said "created", and the store opened
+// with neither key's audit key.
+TEST_F(StoreCommandsTest, TwoInitsAtOnceMakeOneStoreThatTheWinnersKeyOpens) {
+  const std::string other_key = Path("other.key");
+  WriteKeyFile(other_key, RandomBytes(32));
+  for (int round = 0; round < 20; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    const std::string dir = Path("race-" + std::to_string(round));
+    ProcessResult b;
+    std::thread second([&] { b = RunRaw({"-s", dir, "-k", "file:" + other_key, "init"}); });
+    const ProcessResult a = RunRaw({"-s", dir, "-k", "file:" + key_file_, "init"});
+    second.join();
+    ASSERT_NE(a.exit_code == 0, b.exit_code == 0)
+        << "first: " << Describe(a) << " " << a.err << "; second: " << Describe(b) << " " << b.err;
+    const bool first_won = a.exit_code == 0;
+    const ProcessResult& lost = first_won ? b : a;
+    EXPECT_TRUE(FailedWithOneLine(lost)) << lost.err;
+    EXPECT_THAT(lost.err, ::testing::HasSubstr("a store already exists at " + dir));
+    const std::string winner = "file:" + (first_won ? key_file_ : other_key);
+    const std::string loser = "file:" + (first_won ? other_key : key_file_);
+    const ProcessResult opened = RunRaw({"-s", dir, "-k", winner, "audit", "verify"});
+    EXPECT_TRUE(opened.exit_code == 0) << opened.err;
+    const ProcessResult refused = RunRaw({"-s", dir, "-k", loser, "verify"});
+    EXPECT_THAT(refused.err, ::testing::HasSubstr("wrong key"));
+  }
 }
 
 TEST_F(StoreCommandsTest, WorkspaceWhoseSecretsWereDestroyedCanBeDeleted) {
