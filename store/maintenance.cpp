@@ -13,9 +13,13 @@ Status SecretStore::Backup(const std::string& dest) {
   if (ec) return Status::FromErrno(ec.value(), "creating " + dest);
   if (made) chmod(dest.c_str(), 0700);
   const std::string file = dest + "/data.mdb";
-  if (std::filesystem::exists(file, ec))
-    return Status(EEXIST, dest + " already holds a store; choose an empty directory");
+  const Status taken(EEXIST, dest + " already holds a store; choose an empty directory");
+  // Any entry of that name, a dangling symlink included (LMDB would not write through it).
+  if (std::filesystem::exists(std::filesystem::symlink_status(file, ec))) return taken;
   Status s = env_->CopyCompact(dest);
+  // LMDB creates the copy with O_EXCL: EEXIST means another backup to `dest` made the file
+  // after the check above, and it is that backup's to keep.
+  if (s.code() == EEXIST) return taken;
   if (!s.ok()) {
     std::filesystem::remove(file, ec);  // no half-written backup that looks like a store
     return s;

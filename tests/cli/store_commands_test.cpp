@@ -279,6 +279,18 @@ TEST_F(StoreCommandsTest, BackupOverAnExistingStoreIsRefused) {
   EXPECT_TRUE(ReadFileBytes(dest + "/data.mdb") == before) << "the existing store was changed";
   const ProcessResult r = RunRaw({"-s", dest, "-k", "file:" + key_file_, "get", "prod/K"});
   EXPECT_EQ(r.out, "original");
+
+  // A data.mdb that is a dangling symlink is an entry all the same: refused by name, and the
+  // refusal removes nothing it did not make (it removed the entry LMDB would not overwrite).
+  const std::string other = Path("other-backup");
+  ASSERT_EQ(mkdir(other.c_str(), 0700), 0);
+  ASSERT_EQ(symlink(Path("nowhere").c_str(), (other + "/data.mdb").c_str()), 0);
+  const ProcessResult refused = Run({"backup", other});
+  EXPECT_TRUE(FailedWithOneLine(refused));
+  EXPECT_THAT(refused.err, ::testing::HasSubstr("already holds a store"));
+  struct stat st {};
+  EXPECT_EQ(lstat((other + "/data.mdb").c_str(), &st), 0) << "the entry was removed";
+  EXPECT_FALSE(std::filesystem::exists(Path("nowhere")));
 }
 
 // Whatever the operator's umask, the store is readable by its owner only.
