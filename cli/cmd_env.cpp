@@ -15,6 +15,11 @@
 // - CMD inherits RLIMIT_CORE 0 from this process (main() sets it): a core file of CMD would hold
 //   the secrets in its environment. The exec makes CMD dumpable again (ptrace by its own user).
 // - The reads are on record even when the exec then fails: the values were decrypted for it.
+// - Names that make the loader, a shell or a language runtime load or run code named by the value
+//   (LD_PRELOAD, PATH, BASH_ENV, PYTHONPATH, NODE_OPTIONS, ...: RunsCode) are skipped with a
+//   warning. A `member` may write a workspace's secrets but not read them; such a secret would run
+//   its code inside CMD, with CMD's user and every secret CMD was given. The inherited value of
+//   such a name is kept. A value that must go there is passed by hand: X=$(secretfs get W/X).
 #include <fnmatch.h>
 #include <unistd.h>
 
@@ -47,6 +52,23 @@ bool IsVariableName(std::string_view name) {
   return std::all_of(name.begin(), name.end(), [](char c) {
     return c == '_' || std::isalnum(static_cast<unsigned char>(c)) != 0;
   });
+}
+
+// Whether a variable named `name` makes the dynamic loader, a shell or a common runtime load or
+// run code that its value names. Not every such variable of every program: the usual ones.
+bool RunsCode(std::string_view name) {
+  static constexpr std::string_view kNames[] = {
+      // glibc: gconv modules are shared objects.
+      "GCONV_PATH",
+      // Shells: the command search path, field splitting, startup files, trace and prompt code.
+      "PATH", "IFS", "ENV", "BASH_ENV", "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND",
+      // Language runtimes: module search paths and options that load or run code.
+      "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PERL5LIB", "PERLLIB", "PERL5OPT", "RUBYLIB",
+      "RUBYOPT", "NODE_OPTIONS", "NODE_PATH", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS",
+      "JDK_JAVA_OPTIONS", "CLASSPATH"};
+  // The dynamic loader: LD_PRELOAD, LD_LIBRARY_PATH, LD_AUDIT and the rest.
+  if (name.substr(0, 3) == "LD_") return true;
+  return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
 }
 
 // "NAME" of an environ entry "NAME=VALUE".
@@ -83,6 +105,13 @@ int Env(CliContext& ctx, const EnvArgs& a, const std::vector<std::string>& comma
     }
     if (!IsVariableName(s.key)) {
       Warn(a.workspace, s.key, "not a valid environment variable name");
+      continue;
+    }
+    if (RunsCode(s.key)) {
+      Warn(a.workspace, s.key,
+           "it makes programs load or run code its value names, which a writer of the workspace "
+           "must not choose (pass it by hand: " +
+               s.key + "=$(secretfs get " + a.workspace + "/" + s.key + "))");
       continue;
     }
     auto opened = (*store)->Read(a.workspace, s.key, std::nullopt);

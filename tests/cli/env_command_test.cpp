@@ -7,6 +7,7 @@
 namespace secretfs::testing {
 namespace {
 
+using ::testing::Contains;
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
 
@@ -115,6 +116,34 @@ TEST_F(EnvCommandTest, InvalidNamesAndNulValuesAreSkippedWithAWarning) {
                   "secretfs: env: skipping prod/1ST: not a valid environment variable name",
                   "secretfs: env: skipping prod/tls.crt: not a valid environment variable name",
                   "secretfs: env: skipping prod/BAD_NUL: the value contains a NUL byte"));
+}
+
+// A writer of the workspace (a `member` may write what it cannot read) must not get its code run
+// inside CMD: variables that make the loader, a shell or a runtime load code are not injected,
+// are not read (no audit event), and the inherited value stays.
+TEST_F(EnvCommandTest, VariablesThatLoadOrRunCodeAreNotInjected) {
+  const std::string planted = Path("planted.so");
+  for (const std::string name :
+       {"LD_PRELOAD", "LD_LIBRARY_PATH", "PATH", "BASH_ENV", "PYTHONPATH", "NODE_OPTIONS"})
+    ASSERT_NO_FATAL_FAILURE(Put("prod/" + name, planted));
+  ProcessOptions options;
+  options.env["PATH"] = "/usr/bin:/bin";
+  const ProcessResult r = RunEnv({}, options);
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  const auto vars = Vars(r.out);
+  EXPECT_THAT(Secrets(vars),
+              UnorderedElementsAre("DATABASE_URL=postgres://u:p@db/app",
+                                   "API_TOKEN=tok 8a1f \"quoted\" $x", "API_SECRET=s3cr3t"));
+  for (const auto& [name, value] : vars) EXPECT_NE(value, planted) << name << " was injected";
+  EXPECT_EQ(vars.at("PATH"), "/usr/bin:/bin") << "the inherited PATH is kept";
+  const auto warnings = Lines(r.err);
+  ASSERT_EQ(warnings.size(), 6u) << r.err;
+  EXPECT_THAT(warnings, Contains("secretfs: env: skipping prod/LD_PRELOAD: it makes programs load "
+                                 "or run code its value names, which a writer of the workspace "
+                                 "must not choose (pass it by hand: "
+                                 "LD_PRELOAD=$(secretfs get prod/LD_PRELOAD))"));
+  EXPECT_THAT(ReadEvents(),
+              UnorderedElementsAre("prod/DATABASE_URL@1", "prod/API_TOKEN@1", "prod/API_SECRET@1"));
 }
 
 TEST_F(EnvCommandTest, UnderAPolicyOnlyReadableKeysAreInjected) {
