@@ -161,18 +161,34 @@ Result<std::unique_ptr<Env>> Env::Open(const std::string& dir, const Options& op
   // checked apart, both found no file, and the second overwrote the first's key slot after the
   // first had reported success.
   RemoveUnlessKept made_here;  // a failed init leaves no empty data file that says "exists"
+  // An empty data file is an init still running, or one killed before LMDB wrote a page: it is
+  // not opened (LMDB would start it as a new environment, beside the init's own open).
+  const auto empty = [](const struct stat& file) {
+    return S_ISREG(file.st_mode) && file.st_size == 0;
+  };
+  const auto unfinished = [&] {
+    return "its data file is empty: an init still running, or one that did not finish; if none "
+           "runs, remove " +
+           data_file + " and run init again";
+  };
+  struct stat st {};
   if (options.create) {
     const int fd =
         open(data_file.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0)
-      return errno == EEXIST ? Status(EEXIST, "a store already exists at " + dir)
-                             : Status::FromErrno(errno, "creating the store at " + dir);
+    if (fd < 0 && errno == EEXIST) {
+      const bool is_empty = lstat(data_file.c_str(), &st) == 0 && empty(st);
+      return Status(EEXIST, "a store already exists at " + dir +
+                                (is_empty ? " (" + unfinished() + ")" : std::string()));
+    }
+    if (fd < 0) return Status::FromErrno(errno, "creating the store at " + dir);
     close(fd);
     made_here = RemoveUnlessKept(data_file);
-  } else if (struct stat st{}; stat(data_file.c_str(), &st) != 0) {
+  } else if (stat(data_file.c_str(), &st) != 0) {
     const int err = errno;
     if (err != ENOENT) return Status::FromErrno(err, "store " + dir);
     return Status(ENOENT, "no store at " + dir + " (create one with: secretfs init)");
+  } else if (empty(st)) {
+    return Status(EIO, "the store at " + dir + " is not initialised (" + unfinished() + ")");
   }
 
   SECRETFS_RETURN_IF_ERROR(ReserveLockFile(dir));

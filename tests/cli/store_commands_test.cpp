@@ -349,6 +349,38 @@ TEST_F(StoreCommandsTest, TwoInitsAtOnceMakeOneStoreThatTheWinnersKeyOpens) {
   }
 }
 
+// An init killed before LMDB wrote a page leaves an empty data file: every command says what it
+// is and what to do, and none writes into it (LMDB would start it as a new environment).
+TEST_F(StoreCommandsTest, AnEmptyDataFileLeftByAnUnfinishedInitIsNamed) {
+  const std::string dir = Path("half-made");
+  ASSERT_EQ(mkdir(dir.c_str(), 0700), 0);
+  const std::string data = dir + "/data.mdb";
+  WriteFileBytes(data, "");
+  ASSERT_EQ(chmod(data.c_str(), 0600), 0);
+  const std::string key = "file:" + key_file_;
+  const std::string what =
+      "its data file is empty: an init still running, or one that did not "
+      "finish; if none runs, remove " +
+      data + " and run init again";
+  ProcessResult r = RunRaw({"-s", dir, "-k", key, "init"});
+  EXPECT_TRUE(FailedWithOneLine(r)) << r.err;
+  EXPECT_THAT(r.err, ::testing::HasSubstr("a store already exists at " + dir + " (" + what + ")"));
+  const std::string mountpoint = Path("mnt");
+  ASSERT_EQ(mkdir(mountpoint.c_str(), 0755), 0);
+  for (const std::vector<std::string>& command :
+       {std::vector<std::string>{"ls"}, {"verify"}, {"mount", mountpoint}}) {
+    std::vector<std::string> args = {"-s", dir, "-k", key};
+    args.insert(args.end(), command.begin(), command.end());
+    r = RunRaw(args);
+    EXPECT_TRUE(FailedWithOneLine(r)) << command.front() << ": " << r.err;
+    EXPECT_THAT(r.err,
+                ::testing::HasSubstr("the store at " + dir + " is not initialised (" + what + ")"));
+  }
+  EXPECT_EQ(ReadFileBytes(data), "") << "a command wrote into the unfinished store";
+  ASSERT_EQ(unlink(data.c_str()), 0);
+  EXPECT_TRUE(Succeeded(RunRaw({"-s", dir, "-k", key, "init"})));
+}
+
 TEST_F(StoreCommandsTest, WorkspaceWhoseSecretsWereDestroyedCanBeDeleted) {
   Put("prod/K", "one");
   Put("prod/K", "two");
