@@ -5,6 +5,7 @@
 //   SECRETFS_CRASH_ROUNDS   rounds (default 20)
 //   SECRETFS_CRASH_MS       the longest a round writes before the kill (default 400)
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <cstring>
@@ -104,6 +105,11 @@ TEST_F(CrashTest, Kill9DuringSixteenWritersLosesNoAcknowledgedWriteAndTearsNone)
       const std::string key = KeyName(k);
       SCOPED_TRACE(key);
       std::map<uint64_t, std::string>& versions = known[key];
+      // A key none of whose writes committed before the kill has no secret yet (a kill 50 ms into
+      // the first round, under a sanitizer's slowness): nothing was acknowledged to be lost.
+      struct stat st {};
+      if (acked[key].empty() && stat(M("dev/" + key).c_str(), &st) != 0 && errno == ENOENT)
+        continue;
       for (uint64_t v : Versions("dev/" + key)) {
         if (versions.count(v)) continue;  // checked in an earlier round
         const ReadResult r = ReadPath(M("dev/.versions/" + key + "/" + std::to_string(v)));
