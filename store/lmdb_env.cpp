@@ -81,25 +81,15 @@ Status ReserveLockFile(const std::string& dir) {
   return Status::Ok();  // other filesystems may not support it; LMDB copes
 }
 
-// Unlinks a file this process made unless told to keep it.
-class RemoveUnlessKept {
- public:
+// Unlinks `path`, a file this process made, when it goes out of scope; cleared, it keeps it.
+struct RemoveUnlessKept {
   RemoveUnlessKept() = default;
-  explicit RemoveUnlessKept(std::string path) : path_(std::move(path)) {}
-  RemoveUnlessKept(RemoveUnlessKept&& other) noexcept : path_(std::move(other.path_)) {
-    other.path_.clear();
-  }
-  RemoveUnlessKept& operator=(RemoveUnlessKept&& other) noexcept {
-    std::swap(path_, other.path_);
-    return *this;
-  }
+  RemoveUnlessKept(const RemoveUnlessKept&) = delete;
+  RemoveUnlessKept& operator=(const RemoveUnlessKept&) = delete;
   ~RemoveUnlessKept() {
-    if (!path_.empty()) unlink(path_.c_str());
+    if (!path.empty()) unlink(path.c_str());
   }
-  void Keep() { path_.clear(); }
-
- private:
-  std::string path_;
+  std::string path;
 };
 
 // The store's directory and files must be the store owner's alone. Whoever may write in the
@@ -182,7 +172,7 @@ Result<std::unique_ptr<Env>> Env::Open(const std::string& dir, const Options& op
     }
     if (fd < 0) return Status::FromErrno(errno, "creating the store at " + dir);
     close(fd);
-    made_here = RemoveUnlessKept(data_file);
+    made_here.path = data_file;
   } else if (stat(data_file.c_str(), &st) != 0) {
     const int err = errno;
     if (err != ENOENT) return Status::FromErrno(err, "store " + dir);
@@ -251,7 +241,7 @@ Result<std::unique_ptr<Env>> Env::Open(const std::string& dir, const Options& op
     if (int rc = guard.Commit(); rc != 0)
       return FromLmdb(rc, "adding the audit index to the store at " + dir);
   }
-  made_here.Keep();
+  made_here.path.clear();
   return env;
 }
 
