@@ -15,11 +15,12 @@
 // - CMD inherits RLIMIT_CORE 0 from this process (main() sets it): a core file of CMD would hold
 //   the secrets in its environment. The exec makes CMD dumpable again (ptrace by its own user).
 // - The reads are on record even when the exec then fails: the values were decrypted for it.
-// - Names that make the loader, a shell or a language runtime load or run code named by the value
-//   (LD_PRELOAD, PATH, BASH_ENV, PYTHONPATH, NODE_OPTIONS, ...: RunsCode) are skipped with a
-//   warning. A `member` may write a workspace's secrets but not read them; such a secret would run
-//   its code inside CMD, with CMD's user and every secret CMD was given. The inherited value of
-//   such a name is kept. A value that must go there is passed by hand: X=$(secretfs get W/X).
+// - Names that make the loader, a shell, a runtime or a common program load or run code named by
+//   the value (LD_PRELOAD, PATH, BASH_ENV, NODE_OPTIONS, GIT_SSH_COMMAND, ...: RunsCode) are
+//   skipped with a warning. A `member` may write a workspace's secrets but not read them; such a
+//   secret would run its code inside CMD, with CMD's user and every secret CMD was given. The
+//   inherited value of such a name is kept. A value that must go there is passed by hand:
+//   X=$(secretfs get W/X).
 #include <fnmatch.h>
 #include <unistd.h>
 
@@ -54,20 +55,41 @@ bool IsVariableName(std::string_view name) {
   });
 }
 
-// Whether a variable named `name` makes the dynamic loader, a shell or a common runtime load or
-// run code that its value names. Not every such variable of every program: the usual ones.
+// Whether a variable named `name` makes the dynamic loader, a shell, a language runtime or a
+// common program load or run code that its value names (or read its configuration, which names
+// code, from where the value says). The lists start from the ones sudo (env.c, "badenv") and glibc
+// (UNSECURE_ENVVARS) keep for setuid programs, for the same reason. Not every program's own.
 bool RunsCode(std::string_view name) {
   static constexpr std::string_view kNames[] = {
-      // glibc: gconv modules are shared objects.
-      "GCONV_PATH",
-      // Shells: the command search path, field splitting, startup files, trace and prompt code.
-      "PATH", "IFS", "ENV", "BASH_ENV", "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND",
-      // Language runtimes: module search paths and options that load or run code.
-      "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PERL5LIB", "PERLLIB", "PERL5OPT", "RUBYLIB",
-      "RUBYOPT", "NODE_OPTIONS", "NODE_PATH", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS",
-      "JDK_JAVA_OPTIONS", "CLASSPATH"};
-  // The dynamic loader: LD_PRELOAD, LD_LIBRARY_PATH, LD_AUDIT and the rest.
-  if (name.substr(0, 3) == "LD_") return true;
+      // glibc: gconv modules and getconf's programs are run; tunables, locales and message
+      // catalogs are parsed with the program's privileges.
+      "GCONV_PATH", "GETCONF_DIR", "GLIBC_TUNABLES", "LOCPATH", "NLSPATH",
+      // Shells: the command search path, field splitting, startup files, function search paths,
+      // trace and prompt code, the commands of an empty redirection.
+      "PATH", "IFS", "ENV", "BASH_ENV", "SHELLOPTS", "BASHOPTS", "CDPATH", "FPATH", "ZDOTDIR",
+      "NULLCMD", "READNULLCMD", "PS0", "PS1", "PS2", "PS4", "PROMPT_COMMAND", "SHELL",
+      // Where programs look for their dotfiles, and the terminal database curses parses.
+      "HOME", "XDG_CONFIG_HOME", "TERMINFO", "TERMINFO_DIRS", "TERMCAP",
+      // Language runtimes: module search paths, startup code and options that load code.
+      "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "PYTHONBREAKPOINT", "PERL5LIB",
+      "PERLLIB", "PERL5OPT", "PERL5DB", "RUBYLIB", "RUBYOPT", "GEM_HOME", "GEM_PATH",
+      "BUNDLE_GEMFILE", "NODE_OPTIONS", "NODE_PATH", "NODE_REPL_EXTERNAL_MODULE",
+      "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "JAVA_OPTS", "CLASSPATH",
+      "DOTNET_STARTUP_HOOKS", "PHPRC", "PHP_INI_SCAN_DIR", "TCLLIBPATH", "R_PROFILE",
+      "R_PROFILE_USER",
+      // Programs that run the command a variable names, or load the modules it names.
+      "EDITOR", "VISUAL", "PAGER", "MANPAGER", "BROWSER", "LESSOPEN", "LESSCLOSE", "SSH_ASKPASS",
+      "SUDO_ASKPASS", "GIT_SSH", "GIT_SSH_COMMAND", "GIT_ASKPASS", "GIT_EDITOR",
+      "GIT_SEQUENCE_EDITOR", "GIT_PAGER", "GIT_EXTERNAL_DIFF", "GIT_PROXY_COMMAND", "GIT_EXEC_PATH",
+      "GIT_TEMPLATE_DIR", "GIT_DIR", "OPENSSL_CONF", "OPENSSL_ENGINES", "OPENSSL_MODULES",
+      "KRB5_CONFIG"};
+  // Whole families: the dynamic loader's (LD_PRELOAD, LD_AUDIT, ...; DYLD_ on macOS), git's
+  // configuration (GIT_CONFIG_GLOBAL, GIT_CONFIG_KEY_0, ...: core.sshCommand runs code), .NET's
+  // profilers and Lua's startup code and paths (LUA_INIT_5_4, ...).
+  static constexpr std::string_view kPrefixes[] = {
+      "LD_", "DYLD_", "GIT_CONFIG", "CORECLR_PROFILER", "LUA_INIT", "LUA_PATH", "LUA_CPATH"};
+  for (std::string_view prefix : kPrefixes)
+    if (name.substr(0, prefix.size()) == prefix) return true;
   return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
 }
 

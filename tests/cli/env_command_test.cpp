@@ -123,9 +123,16 @@ TEST_F(EnvCommandTest, InvalidNamesAndNulValuesAreSkippedWithAWarning) {
 // are not read (no audit event), and the inherited value stays.
 TEST_F(EnvCommandTest, VariablesThatLoadOrRunCodeAreNotInjected) {
   const std::string planted = Path("planted.so");
-  for (const std::string name :
-       {"LD_PRELOAD", "LD_LIBRARY_PATH", "PATH", "BASH_ENV", "PYTHONPATH", "NODE_OPTIONS"})
-    ASSERT_NO_FATAL_FAILURE(Put("prod/" + name, planted));
+  // The loader's, the shells' and the runtimes' own, and programs that run a command the
+  // variable names (git's ssh, less's input filter, an editor, OpenSSL's engines, Lua's init).
+  const std::vector<std::string> skipped = {
+      "LD_PRELOAD",   "LD_LIBRARY_PATH",   "PATH",     "BASH_ENV", "PYTHONPATH",
+      "NODE_OPTIONS", "GIT_SSH_COMMAND",   "LESSOPEN", "EDITOR",   "OPENSSL_CONF",
+      "LUA_INIT_5_4", "GIT_CONFIG_GLOBAL", "HOME"};
+  for (const std::string& name : skipped) ASSERT_NO_FATAL_FAILURE(Put("prod/" + name, planted));
+  // Names that only look like them are injected.
+  ASSERT_NO_FATAL_FAILURE(Put("prod/LDAP_PASSWORD", "ldap"));
+  ASSERT_NO_FATAL_FAILURE(Put("prod/GIT_TOKEN", "ghp"));
   ProcessOptions options;
   options.env["PATH"] = "/usr/bin:/bin";
   const ProcessResult r = RunEnv({}, options);
@@ -134,16 +141,19 @@ TEST_F(EnvCommandTest, VariablesThatLoadOrRunCodeAreNotInjected) {
   EXPECT_THAT(Secrets(vars),
               UnorderedElementsAre("DATABASE_URL=postgres://u:p@db/app",
                                    "API_TOKEN=tok 8a1f \"quoted\" $x", "API_SECRET=s3cr3t"));
+  EXPECT_EQ(vars.count("LDAP_PASSWORD") ? vars.at("LDAP_PASSWORD") : "", "ldap");
+  EXPECT_EQ(vars.count("GIT_TOKEN") ? vars.at("GIT_TOKEN") : "", "ghp");
   for (const auto& [name, value] : vars) EXPECT_NE(value, planted) << name << " was injected";
   EXPECT_EQ(vars.at("PATH"), "/usr/bin:/bin") << "the inherited PATH is kept";
   const auto warnings = Lines(r.err);
-  ASSERT_EQ(warnings.size(), 6u) << r.err;
+  ASSERT_EQ(warnings.size(), skipped.size()) << r.err;
   EXPECT_THAT(warnings, Contains("secretfs: env: skipping prod/LD_PRELOAD: it makes programs load "
                                  "or run code its value names, which a writer of the workspace "
                                  "must not choose (pass it by hand: "
                                  "LD_PRELOAD=$(secretfs get prod/LD_PRELOAD))"));
   EXPECT_THAT(ReadEvents(),
-              UnorderedElementsAre("prod/DATABASE_URL@1", "prod/API_TOKEN@1", "prod/API_SECRET@1"));
+              UnorderedElementsAre("prod/DATABASE_URL@1", "prod/API_TOKEN@1", "prod/API_SECRET@1",
+                                   "prod/LDAP_PASSWORD@1", "prod/GIT_TOKEN@1"));
 }
 
 TEST_F(EnvCommandTest, UnderAPolicyOnlyReadableKeysAreInjected) {
