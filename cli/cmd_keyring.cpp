@@ -138,6 +138,13 @@ int Rotate(CliContext& ctx, bool force) {
   const auto patience =
       mounts.empty() && !force ? kUnmountedDaemonPatience : std::chrono::milliseconds(0);
   auto excluded = fs::ServingLock::Exclude(ctx.options().store_dir, patience);
+  if (!excluded && excluded.status().code() == EALREADY) {
+    const Status busy(EBUSY,
+                      "another keyring rotate of this store is running; nothing was changed (run "
+                      "this one again after it if the key is to be rotated twice)");
+    (void)CliContext::Record(**store, CliContext::CliEvent(what), busy);
+    return CliContext::Fail(what, busy);
+  }
   const bool served = !excluded && excluded.status().code() == EWOULDBLOCK;
   if ((served || !mounts.empty()) && !force) {
     const std::string where =

@@ -66,7 +66,14 @@ Result<ServingLock> ServingLock::Exclude(const std::string& store_dir,
   for (;;) {
     Status s = lock->Lock(LOCK_EX | LOCK_NB, store_dir);
     if (s.ok()) return lock;
-    if (s.code() != EWOULDBLOCK || std::chrono::steady_clock::now() >= give_up) return s;
+    if (s.code() != EWOULDBLOCK) return s;
+    // Daemons hold the lock shared, another Exclude exclusively: only then is a shared lock
+    // refused too. Waiting for that one would not help its caller (a rotation that ends
+    // changes the master key this caller holds).
+    if (auto probe = OpenFile(store_dir);
+        probe && probe->Lock(LOCK_SH | LOCK_NB, store_dir).code() == EWOULDBLOCK)
+      return Status(EALREADY, "another command holds the store's serving lock exclusively");
+    if (std::chrono::steady_clock::now() >= give_up) return s;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 }

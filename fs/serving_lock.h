@@ -32,7 +32,8 @@ class ServingLock {
   // Takes it exclusively: EWOULDBLOCK while a daemon still serves the store after `patience`.
   // A daemon whose mount was just unmounted still closes the store for a moment; a patience of
   // a few seconds lets `fusermount3 -u M && secretfs keyring rotate` work. While the lock is
-  // held, no daemon starts serving the store (Hold waits for it).
+  // held, no daemon starts serving the store (Hold waits for it). EALREADY at once while another
+  // Exclude holds it.
   static Result<ServingLock> Exclude(const std::string& store_dir,
                                      std::chrono::milliseconds patience = {});
 

@@ -65,6 +65,11 @@ Result<MasterKey> MasterKey::FromBytes(SecretBuffer bytes) {
 SecretBuffer MasterKey::DeriveWrapKey() const { return Derive(key_.bytes(), kWrapKeyId); }
 SecretBuffer MasterKey::DeriveAuditKey() const { return Derive(key_.bytes(), kAuditKeyId); }
 
+bool MasterKey::SameAs(const MasterKey& other) const {
+  return key_.size() == other.key_.size() &&
+         sodium_memcmp(key_.data(), other.key_.data(), key_.size()) == 0;
+}
+
 DataKey DataKey::Generate(uint32_t generation) {
   SecretBuffer key(kKeyBytes);
   crypto_aead_xchacha20poly1305_ietf_keygen(key.data());

@@ -34,6 +34,9 @@ class MasterKey {
   // touches audit data.
   SecretBuffer DeriveAuditKey() const;
 
+  // Whether `other` is the same key, compared in constant time.
+  bool SameAs(const MasterKey& other) const;
+
  private:
   explicit MasterKey(SecretBuffer key) : key_(std::move(key)) {}
   friend class DataKey;

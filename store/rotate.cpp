@@ -40,9 +40,18 @@ Result<RotateResult> SecretStore::RotateMasterKey(const keyring::KeyMaterial& ma
   if (used == slots.end())
     return Status(EAGAIN, used_name + ", which unlocked the store, was removed meanwhile");
   // The remade slot opens with `material` and nothing else, so it must be what the operator holds.
-  if (auto opened = keyring::OpenSlot(*used, store_id_, material); !opened)
+  auto opened = keyring::OpenSlot(*used, store_id_, material);
+  if (!opened)
     return Status(EACCES,
                   material.origin + " does not open " + used_name + ", which unlocked the store");
+  // Another rotation may have committed since this process unlocked the store (two rotates at
+  // once: the second waited for the first's lock). Its master key is then no longer the store's,
+  // and the data keys would not open under it.
+  if (!opened->SameAs(*master_))
+    return Status(EAGAIN,
+                  "the master key was rotated by another command after this one unlocked the "
+                  "store (another keyring rotate at the same time?); nothing was changed: run it "
+                  "again to rotate once more");
 
   // Argon2id is slow: the slots are made before the write transaction.
   keyring::MasterKey fresh = keyring::MasterKey::Generate();

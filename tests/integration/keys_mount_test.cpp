@@ -2,6 +2,7 @@
 // `keyring rotate` refuses a mounted store unless forced, after which the old mount fails closed.
 #include <sys/file.h>
 
+#include <filesystem>
 #include <future>
 #include <thread>
 
@@ -26,6 +27,21 @@ class HeldServingLock {
  private:
   Fd fd_;
 };
+
+// Whether a process other than this one has `path` open (a CLI that has reached its serving
+// lock has unlocked the store before it).
+bool AnotherProcessHasOpen(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (const auto& proc : fs::directory_iterator("/proc", ec)) {
+    const std::string pid = proc.path().filename();
+    if (pid.find_first_not_of("0123456789") != std::string::npos || pid == std::to_string(getpid()))
+      continue;
+    for (const auto& fd : fs::directory_iterator(proc.path() / "fd", ec))
+      if (fs::read_symlink(fd.path(), ec) == path) return true;
+  }
+  return false;
+}
 
 class KeysMountTest : public MountedTest {
  protected:
@@ -156,6 +172,44 @@ TEST_F(KeysMountTest, AMountStartedDuringARotationWaitsForIt) {
   EXPECT_EQ(r.exit_code, 0) << Describe(r);
   EXPECT_THAT(r.err, HasSubstr("waiting for a keyring rotate of " + store_ + " to finish"));
   EXPECT_EQ(ReadPath(M("dev/TOKEN")).bytes, "served-after-rotation");
+}
+
+// Two rotations at once: one changes the key, the other changes nothing and says why (not "a
+// daemon serves the store", not "a data key does not open"), and the key both were given still
+// opens the store.
+TEST_F(KeysMountTest, TwoRotatesAtOnceRotateOnceAndTheOtherSaysWhy) {
+  Put("dev/TOKEN", "kept");
+  ASSERT_NO_FATAL_FAILURE(Unmount(mnt_));
+  {
+    // A rotation in progress holds the lock exclusively: another is refused without waiting.
+    HeldServingLock rotation(store_, LOCK_EX);
+    const auto started = std::chrono::steady_clock::now();
+    const ProcessResult r = Cli({"keyring", "rotate"});
+    EXPECT_TRUE(FailedCleanly(r)) << Describe(r);
+    EXPECT_THAT(r.err, HasSubstr("another keyring rotate of this store is running"));
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(4))
+        << "refused at once, not after the patience given to an exiting daemon";
+  }
+  {
+    // The second unlocked the store, then waited (here for a daemon's lock) while the first
+    // rotated and committed.
+    HeldServingLock daemon(store_, LOCK_SH);
+    auto second = std::async(std::launch::async, [&] { return Cli({"keyring", "rotate"}); });
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!AnotherProcessHasOpen(store_ + "/serving.lock") &&
+           std::chrono::steady_clock::now() < give_up)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    const ProcessResult first = Cli({"keyring", "rotate", "--force"});
+    EXPECT_TRUE(Succeeded(first)) << Describe(first);
+    daemon.Release();
+    const ProcessResult r = second.get();
+    EXPECT_TRUE(FailedCleanly(r)) << Describe(r);
+    EXPECT_THAT(r.err, HasSubstr("the master key was rotated by another command after this one "
+                                 "unlocked the store"));
+  }
+  EXPECT_EQ(Get("dev/TOKEN"), "kept");
+  EXPECT_TRUE(Succeeded(Cli({"verify"})));
+  EXPECT_TRUE(Succeeded(Cli({"audit", "verify"})));
 }
 
 }  // namespace
