@@ -5,6 +5,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -52,9 +54,26 @@ bool OpenStandardDescriptors() {
   return stdin_closed;
 }
 
+// What a command printed through std::cout and could not write (a full disk, a file over its
+// size limit) fails the command: `secretfs ls --json > f` must not exit 0 with f cut short.
+// A reader that went away (EPIPE, with SIGPIPE ignored) is not an error, as in `audit | head`.
+int FinishOutput(int exit_code) {
+  errno = 0;
+  std::cout.flush();
+  if (std::cout || errno == EPIPE || exit_code != secretfs::cli::kExitOk) return exit_code;
+  return secretfs::cli::CliContext::Fail(
+      "writing the output", errno != 0 ? std::strerror(errno) : "the output stream failed");
+}
+
+int Run(int argc, char** argv);
+
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) { return FinishOutput(Run(argc, argv)); }
+
+namespace {
+
+int Run(int argc, char** argv) {
   const bool stdin_was_closed = OpenStandardDescriptors();
   DisableCoreDumps();
   ReportDamagedStoreOnFault();
@@ -110,3 +129,5 @@ int main(int argc, char** argv) {
     return CliContext::Fail("internal error", e.what());
   }
 }
+
+}  // namespace

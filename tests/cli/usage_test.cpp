@@ -264,6 +264,25 @@ TEST_F(ClosedDescriptorsTest, AnErrorWithStderrClosedWritesNothingIntoTheStore) 
   ExpectStoreIntact();
 }
 
+// `secretfs ls --json > f` on a full disk must not exit 0 with f cut short: a script would take
+// the short list for the whole one.
+TEST_F(ClosedDescriptorsTest, OutputThatCannotBeWrittenFailsTheCommand) {
+  const std::vector<std::vector<std::string>> commands = {{"ls", "--json"},
+                                                          {"ls", "prod"},
+                                                          {"history", "prod/DB", "--json"},
+                                                          {"workspace", "list"},
+                                                          {"keyring", "list"},
+                                                          {"get", "prod/DB"},
+                                                          {"audit"},
+                                                          {"verify"}};
+  for (const auto& command : commands) {
+    const ProcessResult r = RunClosed("> /dev/full", command);
+    EXPECT_TRUE(FailedWithOneLine(r)) << command.front() << ": " << Describe(r);
+    EXPECT_THAT(r.err, HasSubstr("writing the output: No space left on device")) << command.front();
+  }
+  ExpectStoreIntact();
+}
+
 TEST_F(ClosedDescriptorsTest, PutWithStdinClosedIsRefusedAndStoresNothing) {
   const ProcessResult r = RunClosed("<&-", {"put", "prod/DB"});
   EXPECT_TRUE(FailedWithUsage(r)) << r.err;
