@@ -6,7 +6,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <cctype>
 #include <charconv>
 #include <cstring>
 #include <ctime>
@@ -20,6 +19,7 @@
 #include "cli/table.h"
 #include "common/age.h"
 #include "common/byte_codec.h"
+#include "common/rfc3339.h"
 
 namespace secretfs::cli {
 namespace {
@@ -32,77 +32,6 @@ int64_t NowRealtimeNs() {
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);
   return int64_t{ts.tv_sec} * kNsPerSec + ts.tv_nsec;
-}
-
-// Reads exactly `digits` decimal digits at `pos`.
-bool Digits(std::string_view s, size_t& pos, size_t digits, int& out) {
-  if (pos + digits > s.size()) return false;
-  out = 0;
-  for (size_t i = 0; i < digits; ++i) {
-    const char c = s[pos + i];
-    if (c < '0' || c > '9') return false;
-    out = out * 10 + (c - '0');
-  }
-  pos += digits;
-  return true;
-}
-
-bool Expect(std::string_view s, size_t& pos, std::string_view chars) {
-  if (pos >= s.size() || chars.find(s[pos]) == std::string_view::npos) return false;
-  ++pos;
-  return true;
-}
-
-// RFC 3339: 2026-11-22T10:00:00Z, 2026-11-22T10:00:00.5+01:00; also a bare date (midnight UTC).
-std::optional<int64_t> ParseRfc3339(std::string_view s) {
-  size_t pos = 0;
-  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-  if (!Digits(s, pos, 4, year) || !Expect(s, pos, "-") || !Digits(s, pos, 2, month) ||
-      !Expect(s, pos, "-") || !Digits(s, pos, 2, day))
-    return std::nullopt;
-  int64_t frac_ns = 0, offset_s = 0;
-  if (pos < s.size()) {
-    if (!Expect(s, pos, "Tt ") || !Digits(s, pos, 2, hour) || !Expect(s, pos, ":") ||
-        !Digits(s, pos, 2, minute) || !Expect(s, pos, ":") || !Digits(s, pos, 2, second))
-      return std::nullopt;
-    if (pos < s.size() && s[pos] == '.') {
-      ++pos;
-      int64_t scale = kNsPerSec / 10;
-      const size_t start = pos;
-      while (pos < s.size() && std::isdigit(static_cast<unsigned char>(s[pos]))) {
-        frac_ns += (s[pos] - '0') * scale;  // digits past nanoseconds add nothing
-        scale /= 10;
-        ++pos;
-      }
-      if (pos == start) return std::nullopt;
-    }
-    if (pos < s.size() && (s[pos] == 'Z' || s[pos] == 'z')) {
-      ++pos;
-    } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
-      const int sign = s[pos] == '-' ? -1 : 1;
-      ++pos;
-      int oh = 0, om = 0;
-      if (!Digits(s, pos, 2, oh) || !Expect(s, pos, ":") || !Digits(s, pos, 2, om) || oh > 23 ||
-          om > 59)
-        return std::nullopt;
-      offset_s = sign * (oh * 3600 + om * 60);
-    } else {
-      return std::nullopt;  // a time needs its zone
-    }
-  }
-  if (pos != s.size() || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 ||
-      minute > 59 || second > 60)
-    return std::nullopt;
-  tm t{};
-  t.tm_year = year - 1900;
-  t.tm_mon = month - 1;
-  t.tm_mday = day;
-  t.tm_hour = hour;
-  t.tm_min = minute;
-  t.tm_sec = second;
-  const time_t secs = timegm(&t);
-  if (t.tm_mday != day && second != 60) return std::nullopt;  // February 30th and the like
-  return (int64_t{secs} - offset_s) * kNsPerSec + frac_ns;
 }
 
 // A time argument: RFC 3339, "now", or an age ("90s", "10m", "2h", "7d", "4w" ago).
