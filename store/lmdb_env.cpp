@@ -65,22 +65,6 @@ class TxnGuard {
   MDB_txn* txn_;
 };
 
-// LMDB writes its lock file through a shared mapping; on a full disk the first touch of a page
-// that has no block behind it kills the process with SIGBUS. Reserving the blocks first turns
-// that into an ordinary ENOSPC.
-Status ReserveLockFile(const std::string& dir) {
-  constexpr off_t kLockFileBytes = 64 * 1024;  // > LMDB's lock file for 512 readers
-  const std::string path = dir + "/lock.mdb";
-  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0)
-    return errno == EACCES || errno == EROFS ? Status::Ok()  // LMDB will say why
-                                             : Status::FromErrno(errno, path);
-  const int rc = posix_fallocate(fd, 0, kLockFileBytes);
-  close(fd);
-  if (rc == ENOSPC) return Status(ENOSPC, "no space left for " + path + ": the disk is full");
-  return Status::Ok();  // other filesystems may not support it; LMDB copes
-}
-
 // Unlinks `path`, a file this process made, when it goes out of scope; cleared, it keeps it.
 struct RemoveUnlessKept {
   RemoveUnlessKept() = default;
@@ -181,7 +165,7 @@ Result<std::unique_ptr<Env>> Env::Open(const std::string& dir, const Options& op
     return Status(EIO, "the store at " + dir + " is not initialised (" + unfinished() + ")");
   }
 
-  SECRETFS_RETURN_IF_ERROR(ReserveLockFile(dir));
+  SECRETFS_RETURN_IF_ERROR(PrepareLockFile(dir));
   MDB_env* raw = nullptr;
   if (int rc = mdb_env_create(&raw); rc != 0) return FromLmdb(rc, "store");
   std::unique_ptr<Env> env(new Env(raw, dir));
@@ -200,6 +184,7 @@ Result<std::unique_ptr<Env>> Env::Open(const std::string& dir, const Options& op
                                "to read it)");
     return FromLmdb(rc, "opening the store at " + dir);
   }
+  env->open_mark_.Take(dir);  // LMDB holds lock.mdb now
   int dead = 0;
   mdb_reader_check(raw, &dead);  // clear reader slots left by killed processes
   MDB_stat env_stat{};
@@ -247,6 +232,7 @@ Result<std::unique_ptr<Env>> Env::Open(const std::string& dir, const Options& op
 
 Env::~Env() {
   for (MDB_txn* txn : idle_readers_) mdb_txn_abort(txn);
+  open_mark_.Drop();  // before LMDB lets go of lock.mdb
   mdb_env_close(env_);
 }
 

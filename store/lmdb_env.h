@@ -21,6 +21,7 @@
 
 #include "common/status.h"
 #include "store/group_commit.h"
+#include "store/lock_file.h"
 
 typedef struct MDB_env MDB_env;
 typedef struct MDB_txn MDB_txn;
@@ -150,6 +151,7 @@ class Env {
 
   MDB_env* env_;
   std::string dir_;
+  OpenMark open_mark_;  // tells other processes this one has the store open (lock_file.h)
   size_t page_bytes_ = 4096;
   std::atomic<const uint8_t*> map_base_{nullptr};
   unsigned dbis_[static_cast<int>(Db::kCount)] = {};

@@ -1,0 +1,80 @@
+// LMDB's writers take turns through STORE/lock.mdb. Operators remove "stale" lock files: removed
+// (or replaced) under a serving daemon, the next command would make a new one and write beside
+// the daemon's writer instead of after it, and the two would hand out the same pages. Every
+// process with the store open marks data.mdb, and a command that finds the store marked while
+// nobody holds the lock file at the path refuses to open it.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+
+#include "tests/integration/mount_fixture.h"
+
+namespace secretfs::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kRefusal[] =
+    "lock.mdb was removed or replaced while another process has the store open";
+
+class LockFileTest : public MountedTest {
+ protected:
+  std::string LockFile() const { return store_ + "/lock.mdb"; }
+};
+
+TEST_F(LockFileTest, ALockFileRemovedUnderTheDaemonIsRefusedUntilTheDaemonIsGone) {
+  ASSERT_TRUE(WritePath(M("dev/A"), "a").ok());
+  ASSERT_EQ(unlink(LockFile().c_str()), 0);
+
+  ProcessResult r = Cli({"put", "dev/C"}, "c");
+  EXPECT_TRUE(FailedCleanly(r)) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr(kRefusal));
+  // The refused command made a new, empty lock file: a replaced one is refused the same way.
+  r = Cli({"ls", "dev"});
+  EXPECT_TRUE(FailedCleanly(r)) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr(kRefusal));
+  ASSERT_EQ(mkdir(Local("second").c_str(), 0700), 0);
+  r = MountAt(Local("second"));
+  EXPECT_NE(r.exit_code, 0) << "a second daemon would be a second writer: " << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr(kRefusal));
+
+  // The daemon keeps serving with the lock file it opened.
+  EXPECT_TRUE(WritePath(M("dev/B"), "b").ok());
+  EXPECT_EQ(ReadPath(M("dev/B")).bytes, "b");
+
+  ASSERT_NO_FATAL_FAILURE(Unmount(mnt_));
+  EXPECT_EQ(Get("dev/A"), "a");
+  EXPECT_EQ(Get("dev/B"), "b");
+  EXPECT_THAT(Cli({"get", "dev/C"}).exit_code, 1) << "the refused put stored nothing";
+  EXPECT_TRUE(Succeeded(Cli({"verify"})));
+  EXPECT_TRUE(Succeeded(Cli({"audit", "verify"})));
+}
+
+// Commands starting and ending beside a serving daemon and each other are never taken for
+// that case: each holds its mark only while LMDB holds the lock file for it.
+TEST_F(LockFileTest, CommandsBesideTheDaemonAndEachOtherAreNotRefused) {
+  Put("dev/A", "a");
+  std::atomic<bool> done{false};
+  std::atomic<int> write_errors{0};
+  std::thread writer([&] {
+    for (int i = 0; !done; ++i)
+      if (!WritePath(M("dev/M"), std::to_string(i)).ok()) ++write_errors;
+  });
+  // Four loops of commands at once, gets and puts, each command a process of its own.
+  const std::string secretfs = "secretfs -s '" + store_ + "' -k 'file:" + key_file_ + "'";
+  const ProcessResult r =
+      Shell("for loop in 1 2 3 4; do (for i in $(seq 15); do " + secretfs +
+            " get dev/A >/dev/null && " + "echo v | " + secretfs +
+            " put dev/L$loop >/dev/null || echo \"failed: loop $loop\"; " + "done) & done; wait");
+  done = true;
+  writer.join();
+  EXPECT_TRUE(Succeeded(r)) << Describe(r);
+  EXPECT_EQ(r.out, "") << r.err;
+  EXPECT_THAT(r.err, ::testing::Not(HasSubstr(kRefusal)));
+  EXPECT_EQ(write_errors, 0);
+}
+
+}  // namespace
+}  // namespace secretfs::testing
