@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -185,6 +186,7 @@ Result<std::unique_ptr<Env>> Env::Open(const std::string& dir, const Options& op
     return FromLmdb(rc, "opening the store at " + dir);
   }
   env->open_mark_.Take(dir);  // LMDB holds lock.mdb now
+  env->RememberDataFile();
   int dead = 0;
   mdb_reader_check(raw, &dead);  // clear reader slots left by killed processes
   MDB_stat env_stat{};
@@ -254,6 +256,29 @@ Txn::Extent Env::CurrentExtent() const {
   MDB_envinfo info{};
   mdb_env_info(env_, &info);
   return {map_base_.load(), info.me_mapsize, (info.me_last_pgno + 1) * page_bytes_};
+}
+
+void Env::RememberDataFile() {
+  int fd = -1;
+  struct stat st {};
+  char* absolute = realpath(dir_.c_str(), nullptr);
+  if (absolute != nullptr && mdb_env_get_fd(env_, &fd) == 0 && fstat(fd, &st) == 0) {
+    data_path_ = std::string(absolute) + "/data.mdb";
+    data_dev_ = st.st_dev;
+    data_ino_ = st.st_ino;
+  }
+  free(absolute);
+}
+
+Status Env::CheckDataFileIsOurs() const {
+  struct stat st {};
+  // Gone from the path (the directory renamed) is no conflict: nobody else can open it there.
+  if (data_path_.empty() || stat(data_path_.c_str(), &st) != 0) return Status::Ok();
+  if (st.st_dev == data_dev_ && st.st_ino == data_ino_) return Status::Ok();
+  return Status(EIO, data_path_ +
+                         " was replaced while this process had the store open (a backup "
+                         "restored under a running mount?): nothing more is stored in the old "
+                         "file; unmount and mount again");
 }
 
 void Env::LocateMap() {

@@ -7,6 +7,8 @@
 // LMDB's writer lock.
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -142,15 +144,24 @@ class Env {
   // again, with `resized` telling which.
   bool TryBatch(const std::vector<WriteRequest*>& batch, bool& resized);
   Status Grow();
+  // EIO when the data file at the store's path is no longer the one this process has open (a
+  // backup restored, or another directory moved in place, under a running mount): what this
+  // process would write from now on would be in a file nobody opens again.
+  Status CheckDataFileIsOurs() const;
   // mdb_reader_check, unless one ran less than a second ago (it probes every reader's process).
   void ClearDeadReaders();
   Txn::Extent CurrentExtent() const;
   // Finds where LMDB mapped the data file (the API does not say) in /proc/self/maps. Called
   // after open and after every map resize, with no transaction of this process running.
   void LocateMap();
+  // Notes where data.mdb is and which file it is, for CheckDataFileIsOurs.
+  void RememberDataFile();
 
   MDB_env* env_;
   std::string dir_;
+  std::string data_path_;  // absolute: a daemon runs with another working directory
+  dev_t data_dev_ = 0;
+  ino_t data_ino_ = 0;
   OpenMark open_mark_;  // tells other processes this one has the store open (lock_file.h)
   size_t page_bytes_ = 4096;
   std::atomic<const uint8_t*> map_base_{nullptr};

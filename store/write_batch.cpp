@@ -62,7 +62,9 @@ bool Env::TryBatch(const std::vector<WriteRequest*>& batch, bool& resized) {
     resized = true;
     return false;
   }
+  if (begun.ok()) begun = CheckDataFileIsOurs();
   if (!begun.ok()) {
+    if (parent != nullptr) mdb_txn_abort(parent);
     for (WriteRequest* request : batch) request->result = begun;
     return true;
   }

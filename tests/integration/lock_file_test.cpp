@@ -1,8 +1,10 @@
-// LMDB's writers take turns through STORE/lock.mdb. Operators remove "stale" lock files: removed
-// (or replaced) under a serving daemon, the next command would make a new one and write beside
-// the daemon's writer instead of after it, and the two would hand out the same pages. Every
-// process with the store open marks data.mdb, and a command that finds the store marked while
-// nobody holds the lock file at the path refuses to open it.
+// The store's files under a running daemon. LMDB's writers take turns through STORE/lock.mdb.
+// Operators remove "stale" lock files: removed (or replaced) under a serving daemon, the next
+// command would make a new one and write beside the daemon's writer instead of after it, and
+// the two would hand out the same pages. Every process with the store open marks data.mdb, and
+// a command that finds the store marked while nobody holds the lock file at the path refuses to
+// open it. And a backup restored under a running mount leaves the daemon with a file nobody
+// opens again: it stores nothing more there.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -74,6 +76,30 @@ TEST_F(LockFileTest, CommandsBesideTheDaemonAndEachOtherAreNotRefused) {
   EXPECT_EQ(r.out, "") << r.err;
   EXPECT_THAT(r.err, ::testing::Not(HasSubstr(kRefusal)));
   EXPECT_EQ(write_errors, 0);
+}
+
+// The restore of operations.md done without stopping the mount first: the directory moved
+// away, a copy moved in. The daemon's later writes and events would go to the old file, which
+// nobody opens again, so it fails them closed instead; commands work on the restored store.
+TEST_F(LockFileTest, AStoreRestoredUnderTheDaemonGetsNoMoreOfItsWrites) {
+  ASSERT_TRUE(WritePath(M("dev/A"), "a").ok());
+  const std::string copy = Local("copy");
+  ASSERT_TRUE(Succeeded(Cli({"backup", copy})));
+  ASSERT_EQ(rename(store_.c_str(), Local("store.old").c_str()), 0);
+  ASSERT_EQ(rename(copy.c_str(), store_.c_str()), 0);
+
+  const WriteResult written = WritePath(M("dev/B"), "b");
+  EXPECT_FALSE(written.ok()) << "acknowledged, it would be lost";
+  EXPECT_EQ(written.open_error + written.write_error + written.close_error, EIO);
+  EXPECT_EQ(ReadPath(M("dev/A")).error, EIO) << "its audit event would be lost";
+
+  Put("dev/C", "c");  // the restored store opens and takes changes
+  ASSERT_NO_FATAL_FAILURE(Unmount(mnt_));
+  EXPECT_EQ(Get("dev/A"), "a");
+  EXPECT_EQ(Get("dev/C"), "c");
+  EXPECT_EQ(Cli({"get", "dev/B"}).exit_code, 1);
+  EXPECT_TRUE(Succeeded(Cli({"verify"})));
+  EXPECT_TRUE(Succeeded(Cli({"audit", "verify"})));
 }
 
 }  // namespace
