@@ -16,7 +16,12 @@ Status SecretStore::Backup(const std::string& dest) {
   const Status taken(EEXIST, dest + " already holds a store; choose an empty directory");
   // Any entry of that name, a dangling symlink included (LMDB would not write through it).
   if (std::filesystem::exists(std::filesystem::symlink_status(file, ec))) return taken;
+  // LMDB creates the copy 0666 less the umask, and a copy of a large store takes a while: with
+  // the usual umask another user could open it meanwhile (in a DEST the operator made) and read
+  // its key slots later. The umask is the process's: the CLI makes its backup on one thread.
+  const mode_t umask_before = umask(077);
   Status s = env_->CopyCompact(dest);
+  umask(umask_before);
   // LMDB creates the copy with O_EXCL: EEXIST means another backup to `dest` made the file
   // after the check above, and it is that backup's to keep.
   if (s.code() == EEXIST) return taken;
@@ -24,7 +29,7 @@ Status SecretStore::Backup(const std::string& dest) {
     std::filesystem::remove(file, ec);  // no half-written backup that looks like a store
     return s;
   }
-  chmod(file.c_str(), 0600);  // LMDB creates the copy 0644 less the umask; it is as secret as ours
+  chmod(file.c_str(), 0600);  // 0600 under any umask, as the store's own
   return Status::Ok();
 }
 

@@ -1,8 +1,10 @@
 // workspace create | list | delete, ls, backup and verify.
 #include <sys/stat.h>
 
+#include <atomic>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "tests/cli/cli_fixture.h"
@@ -310,6 +312,31 @@ TEST_F(StoreCommandsTest, StoreAndBackupFilesAreOwnerOnly) {
                 fs::perms::none)
           << entry.path();
   }
+}
+
+// A backup into a directory the operator made is owner-only from its first byte: LMDB creates
+// the copy 0666 less the umask, and another user who opened it while it was written would keep
+// a descriptor to its key slots after the copy's mode was tightened.
+TEST_F(StoreCommandsTest, ABackupIsOwnerOnlyWhileItIsWritten) {
+  for (int i = 0; i < 16; ++i)  // 16 MiB: the copy takes a while
+    ASSERT_NO_FATAL_FAILURE(Put("prod/BIG" + std::to_string(i), RandomBytes(1 << 20)));
+  const std::string dest = Path("made-by-operator");
+  ASSERT_EQ(mkdir(dest.c_str(), 0755), 0);
+  const std::string file = dest + "/data.mdb";
+  std::atomic<bool> done{false};
+  std::set<mode_t> modes;
+  std::thread watcher([&] {
+    struct stat st {};
+    while (!done)
+      if (stat(file.c_str(), &st) == 0) modes.insert(st.st_mode & 07777);
+  });
+  const mode_t saved = umask(0);
+  const ProcessResult r = Run({"backup", dest});
+  umask(saved);
+  done = true;
+  watcher.join();
+  ASSERT_TRUE(Succeeded(r)) << Describe(r);
+  EXPECT_THAT(modes, ::testing::ElementsAre(0600));
 }
 
 TEST_F(StoreCommandsTest, InitInAnExistingEmptyDirectory) {
