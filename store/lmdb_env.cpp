@@ -16,6 +16,8 @@
 #include <sstream>
 #include <utility>
 
+#include "common/text_format.h"
+
 namespace secretfs::store {
 namespace {
 
@@ -87,11 +89,25 @@ Status CheckStoreFiles(const std::string& dir) {
     return Status(EACCES, "the store directory " + dir + " is writable by " +
                               ((st.st_mode & S_IWOTH) ? "others" : "its group") +
                               ", who could replace the store's files: chmod go-w " + dir);
-  for (const char* name : {"/data.mdb", "/lock.mdb"}) {
-    const std::string path = dir + name;
-    if (lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+  struct File {
+    const char* name;
+    const char* holds;
+  };
+  for (const File& file : {File{"/data.mdb", "the store's key slots"},
+                           File{"/lock.mdb", "the lock every writer of the store takes"}}) {
+    const std::string path = dir + file.name;
+    if (lstat(path.c_str(), &st) != 0) continue;
+    if (!S_ISREG(st.st_mode))
       return Status(EACCES, path + " is not a regular file (a symbolic link?): a store's files " +
                                 "are its own; remove it, or restore the store from a backup");
+    // LMDB makes them 0600; a `chmod -R` loosened them. data.mdb holds the key slots, which its
+    // readers could take away and guess passphrases against; lock.mdb's writers could stop
+    // every writer (its mutex) or scramble its reader table. As ssh does with a private key.
+    if (st.st_mode & (S_IRWXG | S_IRWXO))
+      return Status(
+          EACCES, path + " can be " + ((st.st_mode & (S_IWGRP | S_IWOTH)) ? "written" : "read") +
+                      " by " + ((st.st_mode & S_IRWXO) ? "others" : "its group") + " (mode " +
+                      OctalMode(st.st_mode) + "): it holds " + file.holds + "; chmod 600 " + path);
   }
   return Status::Ok();
 }

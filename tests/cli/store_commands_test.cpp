@@ -56,6 +56,36 @@ TEST_F(StoreCommandsTest, AStoreDirectoryOthersMayWriteToIsRefused) {
   EXPECT_TRUE(Succeeded(Run({"ls"})));
 }
 
+// A `chmod -R 755` of the store: data.mdb readable by every user hands them its key slots to
+// guess passphrases against offline; lock.mdb writable by them lets them stop every writer. As
+// ssh with a private key, the store is refused until its files are its owner's again.
+TEST_F(StoreCommandsTest, StoreFilesOthersMayReadOrWriteAreRefused) {
+  const std::string data = store_ + "/data.mdb", lock = store_ + "/lock.mdb";
+  const std::string before = ReadFileBytes(data);
+  struct Case {
+    std::string path;
+    mode_t mode;
+    std::string said;
+  };
+  for (const Case& c : {Case{data, 0644, data + " can be read by others (mode 0644)"},
+                        Case{data, 0640, data + " can be read by its group (mode 0640)"},
+                        Case{lock, 0660, lock + " can be written by its group (mode 0660)"},
+                        Case{lock, 0606, lock + " can be written by others (mode 0606)"}}) {
+    ASSERT_EQ(chmod(c.path.c_str(), c.mode), 0);
+    for (const std::vector<std::string>& command :
+         std::vector<std::vector<std::string>>{{"ls"}, {"put", "prod/NEW"}}) {
+      const ProcessResult r = RunWithInput(command, "v");
+      EXPECT_TRUE(FailedWithOneLine(r)) << c.said;
+      EXPECT_THAT(r.err, ::testing::HasSubstr(c.said + ": it holds "));
+      EXPECT_THAT(r.err, ::testing::HasSubstr("chmod 600 " + c.path));
+    }
+    ASSERT_EQ(chmod(c.path.c_str(), 0600), 0);
+  }
+  EXPECT_TRUE(ReadFileBytes(data) == before) << "a refused command changed the store";
+  EXPECT_TRUE(Succeeded(Run({"ls"})));
+  EXPECT_FALSE(Succeeded(Run({"get", "prod/NEW"}))) << "a refused put stored its value";
+}
+
 TEST_F(StoreCommandsTest, AStoreFileReplacedByASymlinkIsRefusedAndItsTargetUntouched) {
   const std::string victim = Path("victim");
   WriteFileBytes(victim, "root-only contents");

@@ -19,6 +19,7 @@ class StoreUpgradeTest : public CliTest {
     const fs::path fixtures = SECRETFS_FIXTURES_DIR;
     ASSERT_EQ(mkdir(store_.c_str(), 0700), 0);
     fs::copy_file(fixtures / "store-format-1.mdb", store_ + "/data.mdb");
+    ASSERT_EQ(chmod((store_ + "/data.mdb").c_str(), 0600), 0);  // as a store's own, not git's 0644
     fs::copy_file(fixtures / "store-format-1.keyfile", key_file_,
                   fs::copy_options::overwrite_existing);
     ASSERT_EQ(chmod(key_file_.c_str(), 0600), 0);

@@ -42,6 +42,7 @@ class FormatFixtureTest : public ::testing::Test {
     dir_ = tmpl;
     const fs::path fixtures = SECRETFS_FIXTURES_DIR;
     fs::copy_file(fixtures / "store-format-1.mdb", dir_ / "data.mdb");
+    fs::permissions(dir_ / "data.mdb", fs::perms::owner_read | fs::perms::owner_write);  // not 0644
     key_ = ReadAll(fixtures / "store-format-1.keyfile");
   }
   void TearDown() override { fs::remove_all(dir_); }

@@ -101,6 +101,8 @@ TEST_F(StoreOpenTest, OpenWithoutAStoreIsEnoent) {
 TEST_F(StoreOpenTest, OpenOfAFileThatIsNotAStoreIsEio) {
   std::filesystem::create_directories(dir_);
   WriteFileBytes(dir_ + "/data.mdb", PatternBytes(64 * 1024, 3));
+  std::filesystem::permissions(
+      dir_ + "/data.mdb", std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   auto opened = SecretStore::Open(dir_);
   ASSERT_FALSE(opened.ok());
   EXPECT_EQ(opened.status().code(), EIO) << opened.status().message();
