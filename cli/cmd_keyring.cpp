@@ -138,22 +138,23 @@ int Rotate(CliContext& ctx, bool force) {
   const auto patience =
       mounts.empty() && !force ? kUnmountedDaemonPatience : std::chrono::milliseconds(0);
   auto excluded = fs::ServingLock::Exclude(ctx.options().store_dir, patience);
-  if (!excluded && excluded.status().code() == EALREADY) {
-    const Status busy(EBUSY,
-                      "another keyring rotate of this store is running; nothing was changed (run "
-                      "this one again after it if the key is to be rotated twice)");
-    (void)CliContext::Record(**store, CliContext::CliEvent(what), busy);
-    return CliContext::Fail(what, busy);
-  }
-  const bool served = !excluded && excluded.status().code() == EWOULDBLOCK;
-  if ((served || !mounts.empty()) && !force) {
+  const int lock_code = excluded ? 0 : excluded.status().code();
+  std::string refusal;
+  if (lock_code == EALREADY) {
+    refusal =
+        "another keyring rotate of this store is running; nothing was changed (run this "
+        "one again after it if the key is to be rotated twice)";
+  } else if ((lock_code == EWOULDBLOCK || !mounts.empty()) && !force) {
     const std::string where =
         mounts.empty() ? "served by a secretfs daemon whose mount is not visible here (in another "
                          "mount namespace, renamed by fsname=, or unmounted and not yet exited)"
                        : "mounted on " + OneLine(mounts.front());
-    const Status busy(EBUSY, "the store is " + where +
-                                 "; unmount it first (a mount keeps the old master key and would "
-                                 "fail every access afterwards), or pass --force");
+    refusal = "the store is " + where +
+              "; unmount it first (a mount keeps the old master key and would fail every access "
+              "afterwards), or pass --force";
+  }
+  if (!refusal.empty()) {
+    const Status busy(EBUSY, refusal);
     (void)CliContext::Record(**store, CliContext::CliEvent(what), busy);
     return CliContext::Fail(what, busy);
   }

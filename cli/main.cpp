@@ -65,14 +65,7 @@ int FinishOutput(int exit_code) {
       "writing the output", errno != 0 ? std::strerror(errno) : "the output stream failed");
 }
 
-int Run(int argc, char** argv);
-
-}  // namespace
-
-int main(int argc, char** argv) { return FinishOutput(Run(argc, argv)); }
-
-namespace {
-
+// main() without the flush of its output.
 int Run(int argc, char** argv) {
   const bool stdin_was_closed = OpenStandardDescriptors();
   DisableCoreDumps();
@@ -131,3 +124,5 @@ int Run(int argc, char** argv) {
 }
 
 }  // namespace
+
+int main(int argc, char** argv) { return FinishOutput(Run(argc, argv)); }

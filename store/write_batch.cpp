@@ -55,6 +55,10 @@ void Env::CommitBatch(const std::vector<WriteRequest*>& batch) {
 }
 
 bool Env::TryBatch(const std::vector<WriteRequest*>& batch, bool& resized) {
+  if (Status ours = CheckDataFileIsOurs(); !ours.ok()) {
+    for (WriteRequest* request : batch) request->result = ours;
+    return true;
+  }
   std::shared_lock lock(resize_mutex_);
   MDB_txn* parent = nullptr;
   Status begun = Begin(true, &parent);
@@ -62,9 +66,7 @@ bool Env::TryBatch(const std::vector<WriteRequest*>& batch, bool& resized) {
     resized = true;
     return false;
   }
-  if (begun.ok()) begun = CheckDataFileIsOurs();
   if (!begun.ok()) {
-    if (parent != nullptr) mdb_txn_abort(parent);
     for (WriteRequest* request : batch) request->result = begun;
     return true;
   }

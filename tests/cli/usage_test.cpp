@@ -280,6 +280,13 @@ TEST_F(ClosedDescriptorsTest, OutputThatCannotBeWrittenFailsTheCommand) {
     EXPECT_TRUE(FailedWithOneLine(r)) << command.front() << ": " << Describe(r);
     EXPECT_THAT(r.err, HasSubstr("writing the output: No space left on device")) << command.front();
   }
+  // A reader that went away is not the command's error, also where SIGPIPE is ignored (a parent
+  // that ignores it passes that on): `ls` gets EPIPE, and ends quietly.
+  const ProcessResult gone = RunProcess(
+      {"/bin/sh", "-c", "trap '' PIPE; { sleep 0.3; \"$@\"; echo \"exit $?\" >&2; } | true", "sh",
+       SECRETFS_BINARY, "-s", store_, "-k", "file:" + key_file_, "ls", "--json"},
+      {});
+  EXPECT_EQ(gone.err, "exit 0\n") << Describe(gone);
   ExpectStoreIntact();
 }
 
