@@ -84,11 +84,27 @@ struct RemoveUnlessKept {
 // command then overwrites the file it points to (a 0777 directory let a user have root overwrite
 // a root-only file with lock data).
 Status CheckStoreFiles(const std::string& dir) {
+  // A user who owns the directory or a file may chmod it back, and read or replace what it holds
+  // whatever its mode says now: a root daemon serving a store another user owns would serve
+  // whatever that user puts back in its place (an older backup, with secrets since destroyed).
+  // Root, or the user this process runs as, as sshd's StrictModes asks of a key file.
+  const auto foreign_owner = [&dir](const struct stat& file, const std::string& path) {
+    const std::string us = UserLabel(geteuid());
+    return Status(EACCES, path + " belongs to " + UserLabel(file.st_uid) + ", who could read or " +
+                              "replace the store's files whatever their modes: chown -R " +
+                              us.substr(us.find(':') + 1) + " " + dir);
+  };
+  const auto owned_by_us = [](const struct stat& file) {
+    return file.st_uid == 0 || file.st_uid == geteuid();
+  };
   struct stat st {};
-  if (stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & (S_IWGRP | S_IWOTH)))
-    return Status(EACCES, "the store directory " + dir + " is writable by " +
-                              ((st.st_mode & S_IWOTH) ? "others" : "its group") +
-                              ", who could replace the store's files: chmod go-w " + dir);
+  if (stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    if (!owned_by_us(st)) return foreign_owner(st, "the store directory " + dir);
+    if (st.st_mode & (S_IWGRP | S_IWOTH))
+      return Status(EACCES, "the store directory " + dir + " is writable by " +
+                                ((st.st_mode & S_IWOTH) ? "others" : "its group") +
+                                ", who could replace the store's files: chmod go-w " + dir);
+  }
   struct File {
     const char* name;
     const char* holds;
@@ -100,6 +116,7 @@ Status CheckStoreFiles(const std::string& dir) {
     if (!S_ISREG(st.st_mode))
       return Status(EACCES, path + " is not a regular file (a symbolic link?): a store's files " +
                                 "are its own; remove it, or restore the store from a backup");
+    if (!owned_by_us(st)) return foreign_owner(st, path);
     // LMDB makes them 0600; a `chmod -R` loosened them. data.mdb holds the key slots, which its
     // readers could take away and guess passphrases against; lock.mdb's writers could stop
     // every writer (its mutex) or scramble its reader table. As ssh does with a private key.

@@ -1,5 +1,6 @@
 // workspace create | list | delete, ls, backup and verify.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
@@ -80,6 +81,29 @@ TEST_F(StoreCommandsTest, StoreFilesOthersMayReadOrWriteAreRefused) {
       EXPECT_THAT(r.err, ::testing::HasSubstr("chmod 600 " + c.path));
     }
     ASSERT_EQ(chmod(c.path.c_str(), 0600), 0);
+  }
+  EXPECT_TRUE(ReadFileBytes(data) == before) << "a refused command changed the store";
+  EXPECT_TRUE(Succeeded(Run({"ls"})));
+  EXPECT_FALSE(Succeeded(Run({"get", "prod/NEW"}))) << "a refused put stored its value";
+}
+
+TEST_F(StoreCommandsTest, AStoreAnotherUserOwnsIsRefused) {
+  // uid 4321 has no name here; whoever it is could chmod the files back and read them, or put an
+  // older copy of the store in place of this one.
+  const std::string data = store_ + "/data.mdb", lock = store_ + "/lock.mdb";
+  const std::string before = ReadFileBytes(data);
+  for (const std::string& path : {store_, data, lock}) {
+    ASSERT_EQ(chown(path.c_str(), 4321, static_cast<gid_t>(-1)), 0);
+    const std::string named = path == store_ ? "the store directory " + store_ : path;
+    for (const std::vector<std::string>& command :
+         std::vector<std::vector<std::string>>{{"ls"}, {"put", "prod/NEW"}}) {
+      const ProcessResult r = RunWithInput(command, "v");
+      EXPECT_TRUE(FailedWithOneLine(r)) << named;
+      EXPECT_THAT(r.err, ::testing::HasSubstr(named + " belongs to uid:4321, who could read or "
+                                                      "replace the store's files"));
+      EXPECT_THAT(r.err, ::testing::HasSubstr("chown -R root " + store_));
+    }
+    ASSERT_EQ(chown(path.c_str(), 0, static_cast<gid_t>(-1)), 0);
   }
   EXPECT_TRUE(ReadFileBytes(data) == before) << "a refused command changed the store";
   EXPECT_TRUE(Succeeded(Run({"ls"})));
