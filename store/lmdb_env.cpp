@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "common/text_format.h"
+#include "store/store_directory.h"
 
 namespace secretfs::store {
 namespace {
@@ -79,56 +80,6 @@ struct RemoveUnlessKept {
   std::string path;
 };
 
-// The store's directory and files must be the store owner's alone. Whoever may write in the
-// directory can put a symlink in place of lock.mdb or data.mdb, which LMDB follows: root's next
-// command then overwrites the file it points to (a 0777 directory let a user have root overwrite
-// a root-only file with lock data).
-Status CheckStoreFiles(const std::string& dir) {
-  // A user who owns the directory or a file may chmod it back, and read or replace what it holds
-  // whatever its mode says now: a root daemon serving a store another user owns would serve
-  // whatever that user puts back in its place (an older backup, with secrets since destroyed).
-  // Root, or the user this process runs as, as sshd's StrictModes asks of a key file.
-  const auto foreign_owner = [&dir](const struct stat& file, const std::string& path) {
-    const std::string us = UserLabel(geteuid());
-    return Status(EACCES, path + " belongs to " + UserLabel(file.st_uid) + ", who could read or " +
-                              "replace the store's files whatever their modes: chown -R " +
-                              us.substr(us.find(':') + 1) + " " + dir);
-  };
-  const auto owned_by_us = [](const struct stat& file) {
-    return file.st_uid == 0 || file.st_uid == geteuid();
-  };
-  struct stat st {};
-  if (stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    if (!owned_by_us(st)) return foreign_owner(st, "the store directory " + dir);
-    if (st.st_mode & (S_IWGRP | S_IWOTH))
-      return Status(EACCES, "the store directory " + dir + " is writable by " +
-                                ((st.st_mode & S_IWOTH) ? "others" : "its group") +
-                                ", who could replace the store's files: chmod go-w " + dir);
-  }
-  struct File {
-    const char* name;
-    const char* holds;
-  };
-  for (const File& file : {File{"/data.mdb", "the store's key slots"},
-                           File{"/lock.mdb", "the lock every writer of the store takes"}}) {
-    const std::string path = dir + file.name;
-    if (lstat(path.c_str(), &st) != 0) continue;
-    if (!S_ISREG(st.st_mode))
-      return Status(EACCES, path + " is not a regular file (a symbolic link?): a store's files " +
-                                "are its own; remove it, or restore the store from a backup");
-    if (!owned_by_us(st)) return foreign_owner(st, path);
-    // LMDB makes them 0600; a `chmod -R` loosened them. data.mdb holds the key slots, which its
-    // readers could take away and guess passphrases against; lock.mdb's writers could stop
-    // every writer (its mutex) or scramble its reader table. As ssh does with a private key.
-    if (st.st_mode & (S_IRWXG | S_IRWXO))
-      return Status(
-          EACCES, path + " can be " + ((st.st_mode & (S_IWGRP | S_IWOTH)) ? "written" : "read") +
-                      " by " + ((st.st_mode & S_IRWXO) ? "others" : "its group") + " (mode " +
-                      OctalMode(st.st_mode) + "): it holds " + file.holds + "; chmod 600 " + path);
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
 Status FromLmdb(int rc, std::string_view what_view) {
@@ -162,7 +113,7 @@ Status FromLmdb(int rc, std::string_view what_view) {
 }
 
 Result<std::unique_ptr<Env>> Env::Open(const std::string& dir, const Options& options) {
-  SECRETFS_RETURN_IF_ERROR(CheckStoreFiles(dir));
+  SECRETFS_RETURN_IF_ERROR(CheckStoreDirectory(dir));
   const std::string data_file = dir + "/data.mdb";
   // A new store's data file is made here, exclusively, and LMDB starts an empty file as a new
   // environment. Of two `init`s at once, one makes the store and the other is told it exists:

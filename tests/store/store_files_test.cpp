@@ -1,6 +1,7 @@
 // What lands in the store's files: never plaintext; a map that grows; a corrupted record that
 // fails alone and is named by Verify; backups that open with the same key.
 #include <gtest/gtest.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -11,6 +12,7 @@
 
 #include "store/schema.h"
 #include "store/secret_store.h"
+#include "store/store_directory.h"
 #include "tests/store/store_fixture.h"
 
 using secretfs::AsBytes;
@@ -335,4 +337,26 @@ TEST_F(StoreFilesTest, BackupIntoAStoreIsEexistAndLeavesItAlone) {
   dir_ = backup;
   ASSERT_NO_FATAL_FAILURE(Reopen());
   EXPECT_EQ(Get("prod", "A"), "first");
+}
+
+TEST(StoreDirectoryTest, NetworkFilesystemsAreKnownByTheKernelsMagicNumbers) {
+  using secretfs::store::NetworkFilesystemName;
+  // The kernel's own constants, so that a mistyped number in the table fails here.
+  EXPECT_EQ(NetworkFilesystemName(NFS_SUPER_MAGIC), "NFS");
+  EXPECT_EQ(NetworkFilesystemName(SMB_SUPER_MAGIC), "SMB");
+  EXPECT_EQ(NetworkFilesystemName(CIFS_SUPER_MAGIC), "CIFS");
+  EXPECT_EQ(NetworkFilesystemName(SMB2_SUPER_MAGIC), "SMB2");
+  EXPECT_EQ(NetworkFilesystemName(CEPH_SUPER_MAGIC), "Ceph");
+  EXPECT_EQ(NetworkFilesystemName(AFS_SUPER_MAGIC), "AFS");
+  EXPECT_EQ(NetworkFilesystemName(AFS_FS_MAGIC), "AFS");
+  EXPECT_EQ(NetworkFilesystemName(CODA_SUPER_MAGIC), "Coda");
+  EXPECT_EQ(NetworkFilesystemName(V9FS_MAGIC), "9p");
+  EXPECT_EQ(NetworkFilesystemName(OCFS2_SUPER_MAGIC), "OCFS2");
+  EXPECT_EQ(NetworkFilesystemName(NCP_SUPER_MAGIC), "NCP");
+  // What the struct statfs of a 64-bit kernel carries for a magic with the top bit set.
+  EXPECT_EQ(NetworkFilesystemName(static_cast<long>(static_cast<int32_t>(CIFS_SUPER_MAGIC))),
+            "CIFS");
+  for (long local : {long{EXT4_SUPER_MAGIC}, long{TMPFS_MAGIC}, long{XFS_SUPER_MAGIC},
+                     long{BTRFS_SUPER_MAGIC}, long{OVERLAYFS_SUPER_MAGIC}, long{0x65735546}})
+    EXPECT_EQ(NetworkFilesystemName(local), "") << std::hex << local;
 }
