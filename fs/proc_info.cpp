@@ -15,58 +15,17 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <fstream>
 #include <future>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <system_error>
 #include <thread>
 #include <vector>
 
+#include "common/mount_table.h"
+
 namespace secretfs::fs {
 namespace {
-
-// Decodes the octal escapes (\040 for a space) of /proc/self/mountinfo fields.
-std::string Unescape(const std::string& field) {
-  std::string out;
-  for (size_t i = 0; i < field.size(); ++i) {
-    if (field[i] == '\\' && i + 3 < field.size()) {
-      out += static_cast<char>(std::stoi(field.substr(i + 1, 3), nullptr, 8));
-      i += 3;
-    } else {
-      out += field[i];
-    }
-  }
-  return out;
-}
-
-struct MountLine {
-  int id = 0;
-  dev_t dev = 0;
-  std::string point, fstype, source;
-};
-
-// Calls `visit(line)` for each line of a mountinfo file (/proc/self/mountinfo, or another
-// process's), in order.
-template <class Visit>
-void ForEachMount(const std::string& path, Visit&& visit) {
-  std::ifstream mountinfo(path);
-  std::string line;
-  while (std::getline(mountinfo, line)) {
-    // id parent major:minor root point options [optional fields...] - fstype source ...
-    std::istringstream fields(line);
-    std::string id, parent, dev, root, point, opts, field, fstype, source;
-    fields >> id >> parent >> dev >> root >> point >> opts;
-    while (fields >> field && field != "-") {
-    }
-    fields >> fstype >> source;
-    unsigned major = 0, minor = 0;
-    sscanf(dev.c_str(), "%u:%u", &major, &minor);
-    visit(MountLine{atoi(id.c_str()), makedev(major, minor), Unescape(point), fstype,
-                    Unescape(source)});
-  }
-}
 
 // The ids of the mounts of device `dev` that process `pid` sees (in its mount namespace: a
 // container's bind mount of a workspace is a mount of its own, of the same device).

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,6 +11,7 @@
 #include <optional>
 #include <string_view>
 
+#include "common/mount_table.h"
 #include "common/text_format.h"
 
 namespace secretfs::policy {
@@ -69,6 +71,19 @@ std::string Parent(const std::string& path) {
   return slash == 0 || slash == std::string::npos ? "/" : path.substr(0, slash);
 }
 
+// The mount point of the secretfs mount whose files have device `dev`, or "". A secret's mode
+// does not say who may write it: the mount's policy does (a `member` writes what reads as root's
+// 0640), so a policy file kept as a secret could be rewritten by everyone that policy lets write
+// it, and its modes would pass every check here.
+std::string SecretfsMountOf(dev_t dev) {
+  if (major(dev) != 0) return "";  // a disk; FUSE filesystems have anonymous devices (0:N)
+  std::string point;
+  ForEachMount("/proc/self/mountinfo", [&](const MountLine& m) {
+    if (m.dev == dev && m.fstype == "fuse.secretfs" && point.empty()) point = m.point;
+  });
+  return point;
+}
+
 }  // namespace
 
 Status RequireOnlyTrustedWriters(int fd, const std::string& path, uid_t trusted) {
@@ -77,6 +92,11 @@ Status RequireOnlyTrustedWriters(int fd, const std::string& path, uid_t trusted)
   if (!S_ISREG(st.st_mode)) return Status::Ok();
   if (const auto writer = OtherWriters(st, trusted, false))
     return Status(EACCES, path + ": " + writer->who + ", " + writer->fix);
+  if (const std::string mount = SecretfsMountOf(st.st_dev); !mount.empty())
+    return Status(EACCES, path + ": on the secretfs mount " + mount +
+                              ", where the policy, not the file's mode, says who may write it: "
+                              "whoever may write that secret could grant themselves any role; "
+                              "keep the file on a local disk (/etc/secretfs)");
   // Both the directories the name goes through (a link there could be pointed elsewhere) and
   // those the file really is in.
   for (const std::string& named : {AbsolutePath(path), RealPath(fd)}) {

@@ -22,6 +22,7 @@ namespace secretfs::policy {
 //   - a directory from the file's own up to / is owned by someone else, or writable by every
 //     user or by a group other than root's without the sticky bit (in a sticky directory such as
 //     /tmp only a file's owner may remove or replace it).
+//   - the file is a secret on a secretfs mount, whose modes do not say who may write it.
 // The directories checked are those `path` names (a link in one another user may write could be
 // pointed elsewhere) and those of the file the descriptor really is, links resolved.
 // Files that are not regular files (a pipe, /dev/stdin) are not checked.

@@ -197,6 +197,32 @@ TEST_F(MountTest, APolicyOrConfigFileAnotherUserCouldChangeIsRefused) {
   EXPECT_EQ(WritePath(M("dev/CONF"), "x", O_WRONLY | O_TRUNC).open_error, EACCES);
 }
 
+// A secret reads as root's 0640 whoever the policy lets write it: a policy kept on a secretfs
+// mount would be any writer's to rewrite, and its modes would pass every other check.
+TEST_F(MountTest, APolicyFileOnASecretfsMountIsRefused) {
+  Put("dev/CONF", "v");
+  Put("dev/policy.ini", "[*]\nuid:0 = owner\n");
+  const std::string kept = M("dev/policy.ini");
+  const std::string why =
+      kept + ": on the secretfs mount " + mnt_ + ", where the policy, not the file's mode, says";
+
+  ProcessResult r = Cli({"--policy", kept, "ls", "dev"});
+  EXPECT_TRUE(FailedCleanly(r));
+  EXPECT_THAT(r.err, HasSubstr(why));
+
+  const std::string other = Local("other");
+  ASSERT_EQ(mkdir(other.c_str(), 0755), 0);
+  r = MountAt(other, "policy=" + kept);
+  EXPECT_TRUE(FailedCleanly(r));
+  EXPECT_THAT(r.err, HasSubstr(why));
+  EXPECT_EQ(MountedType(other), "");
+
+  // The same text in a file on a disk is accepted.
+  const std::string local = Local("policy.ini");
+  ASSERT_NO_FATAL_FAILURE(WriteLocalFile(local, ReadPath(kept).bytes));
+  EXPECT_TRUE(Succeeded(Cli({"--policy", local, "ls", "dev"})));
+}
+
 TEST_F(MountTest, StatfsGivesSaneFigures) {
   struct statvfs st {};
   ASSERT_EQ(ErrnoOf(statvfs(mnt_.c_str(), &st)), 0);
