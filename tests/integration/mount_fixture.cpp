@@ -19,6 +19,8 @@
 #include <sstream>
 #include <thread>
 
+#include "common/mount_table.h"
+
 extern char** environ;
 
 namespace secretfs::testing {
@@ -125,34 +127,11 @@ void WriteLocalFile(const std::string& path, const std::string& bytes) {
 
 namespace {
 
-// /proc/self/mountinfo's octal escapes (\040 for a space).
-std::string Unescape(const std::string& field) {
-  std::string out;
-  for (size_t i = 0; i < field.size(); ++i) {
-    if (field[i] == '\\' && i + 3 < field.size()) {
-      out += static_cast<char>(std::stoi(field.substr(i + 1, 3), nullptr, 8));
-      i += 3;
-    } else {
-      out += field[i];
-    }
-  }
-  return out;
-}
-
 // (mount point, type) of every mount.
 std::vector<std::pair<std::string, std::string>> Mounts() {
   std::vector<std::pair<std::string, std::string>> out;
-  std::ifstream mountinfo("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(mountinfo, line)) {
-    std::istringstream fields(line);
-    std::string id, parent, dev, root, point, opts, field, type;
-    fields >> id >> parent >> dev >> root >> point >> opts;
-    while (fields >> field && field != "-") {
-    }
-    fields >> type;
-    out.emplace_back(Unescape(point), type);
-  }
+  ForEachMount("/proc/self/mountinfo",
+               [&](const MountLine& m) { out.emplace_back(m.point, m.fstype); });
   return out;
 }
 
