@@ -269,17 +269,22 @@ std::optional<std::string> UnitFromCgroup(std::string_view cgroup_text) {
   if (!path) path = v1_path;
   if (!path) return std::nullopt;
 
-  // The deepest unit: "/system.slice/docker-abc.scope/init" is the container, not "init".
+  // The outermost unit, the one the system's manager made: only root can move a process into a
+  // cgroup beside the manager's units. Below a unit's own cgroup, whoever runs in it may make
+  // cgroups of any name if the unit delegates: a user's manager (user@1000.service, whose
+  // `systemd-run --user --unit=backup.service` makes .../user@1000.service/app.slice/
+  // backup.service), a container's systemd or its root (.../docker-abc.scope/nginx.service).
+  // Taking the deepest name would let them pass for the host's backup.service or nginx.service.
   std::string_view rest = *path;
   while (!rest.empty()) {
-    const size_t slash = rest.rfind('/');
-    const std::string_view name = slash == std::string_view::npos ? rest : rest.substr(slash + 1);
+    const size_t slash = rest.find('/');
+    const std::string_view name = rest.substr(0, slash);
     for (std::string_view suffix : {std::string_view(".service"), std::string_view(".scope")})
       if (name.size() > suffix.size() &&
           name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
         return std::string(name);
     if (slash == std::string_view::npos) break;
-    rest = rest.substr(0, slash);
+    rest = rest.substr(slash + 1);
   }
   return std::nullopt;
 }

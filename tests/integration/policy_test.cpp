@@ -569,6 +569,55 @@ TEST_F(PolicyTest, UnitRuleAdmitsTheProcessesOfThatUnitOnly) {
   EXPECT_THAT(outside.err, HasSubstr("No such file or directory"));
 }
 
+// A unit that delegates its cgroup (Delegate=: every user's user@UID.service, container
+// managers) lets its processes make cgroups below it, named as they like. Such a cgroup named
+// like the unit a rule names is still the delegating unit's: a user's
+// `systemd-run --user --unit=backup.service` does not get what `unit:backup.service` grants.
+TEST_F(PolicyTest, AUnitNameMadeInsideADelegatedCgroupDoesNotMatch) {
+  const std::string root = Cgroup2Root();
+  if (root.empty()) GTEST_SKIP() << "no cgroup v2 hierarchy is mounted";
+  const std::string id = std::to_string(getpid());
+  const std::string unit = "secretfs-test-" + id + ".service";
+  const std::string slice = root + "/secretfs-test-" + id + ".slice";
+  const std::string delegated = slice + "/user@" + id + ".service";
+  if (mkdir(slice.c_str(), 0755) != 0 || mkdir(delegated.c_str(), 0755) != 0) {
+    rmdir(slice.c_str());
+    GTEST_SKIP() << "cannot make a cgroup under " << root << ": " << strerror(errno);
+  }
+  const TestUser& user = User("none");
+  // What systemd does for Delegate=yes with User=: the directory and its interface files become
+  // the user's.
+  for (const std::string& file :
+       {delegated, delegated + "/cgroup.procs", delegated + "/cgroup.threads",
+        delegated + "/cgroup.subtree_control"})
+    ASSERT_EQ(chown(file.c_str(), user.uid, user.gid), 0) << file;
+  const std::string own = delegated + "/" + unit;  // made by the user
+  struct Cleanup {
+    std::vector<std::string> cgroups;
+    ~Cleanup() {
+      for (const std::string& cgroup : cgroups)
+        for (int i = 0; i < 100 && rmdir(cgroup.c_str()) != 0 && errno == EBUSY; ++i)
+          std::this_thread::sleep_for(20ms);  // until its last process has been reaped
+    }
+  } cleanup{{own, delegated, slice}};
+
+  Put("prod/API_KEY", "unit-only");
+  ASSERT_NO_FATAL_FAILURE(MountWithPolicy("[prod]\nunit:" + unit + " = reader API_KEY\n"));
+  std::string as_user;
+  for (const std::string& word : SetprivPrefix(user)) as_user += word + " ";
+
+  // Root places the shell in the delegated unit; as the user, it makes a cgroup named like the
+  // rule's unit there, moves itself in, and reads.
+  const ProcessResult inside = Program(
+      {"/bin/sh", "-c",
+       "echo $$ > " + delegated + "/cgroup.procs && exec " + as_user + "/bin/sh -c 'mkdir " + own +
+           " && echo $$ > " + own + "/cgroup.procs && grep -q " + unit +
+           " /proc/self/cgroup && exec cat " + M("prod/API_KEY") + "'"});
+  EXPECT_TRUE(FailedCleanly(inside)) << Describe(inside);
+  EXPECT_EQ(inside.out, "");
+  EXPECT_THAT(inside.err, HasSubstr(M("prod/API_KEY") + ": No such file or directory"));
+}
+
 // ---- Mount options that cap every role. ----
 
 TEST_F(PolicyTest, RoleOptionCapsEveryRole) {

@@ -249,7 +249,9 @@ TEST(ProcessFactsTest, WithoutRootOtherUsersExeIsUnknownButGroupsAreRead) {
   EXPECT_EQ(WEXITSTATUS(status), 0) << "10: no setuid, 11: pid, 12: exe read, 13: no groups/comm";
 }
 
-TEST(UnitFromCgroupTest, TheDeepestServiceOrScope) {
+// The outermost unit: below it, a unit that delegates (a user's manager, a container) names its
+// cgroups as it likes.
+TEST(UnitFromCgroupTest, TheOutermostServiceOrScope) {
   struct Case {
     std::string text;
     std::optional<std::string> unit;
@@ -259,11 +261,17 @@ TEST(UnitFromCgroupTest, TheDeepestServiceOrScope) {
       {"0::/user.slice/user-1000.slice/session-3.scope\n", "session-3.scope"},
       {"0::/system.slice/docker-abc.scope/init\n", "docker-abc.scope"},
       {"0::/user.slice/user-1000.slice/user@1000.service/app.slice/app-gnome-x.scope\n",
-       "app-gnome-x.scope"},
+       "user@1000.service"},
+      {"0::/user.slice/user-1000.slice/user@1000.service/app.slice/backup.service\n",
+       "user@1000.service"},
+      {"0::/machine.slice/systemd-nspawn@web.service/payload/system.slice/nginx.service\n",
+       "systemd-nspawn@web.service"},
+      {"0::/system.slice/docker-abc.scope/system.slice/nginx.service\n", "docker-abc.scope"},
       {"0::/system.slice/secretfs@prod.service", "secretfs@prod.service"},  // no final newline
       {"0::/\n", std::nullopt},
       {"0::/system.slice\n", std::nullopt},
       {"0::/.service/x\n", std::nullopt},  // a bare suffix names no unit
+      {"0::/.scope/cron.service\n", "cron.service"},
       {"", std::nullopt},
       // cgroup v1 (or hybrid) listings: the v2 line wins, else systemd's named hierarchy.
       {"12:pids:/system.slice/a.service\n1:name=systemd:/system.slice/cron.service\n0::/\n",
