@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -111,6 +112,17 @@ std::optional<uint64_t> StatNumber(std::string_view stat, int n) {
 }
 
 int PidfdOpen(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
+
+// Whether `a` and `b` name the same file (device and inode), as this process resolves them.
+// Attributes are not synced (AT_STATX_DONT_SYNC): device and inode number need no round trip to
+// a network or FUSE filesystem's server, so a caller's executable there costs the daemon no wait.
+bool SameFile(const char* a, const char* b) {
+  struct statx x {
+  }, y{};
+  return statx(AT_FDCWD, a, AT_STATX_DONT_SYNC, STATX_INO, &x) == 0 &&
+         statx(AT_FDCWD, b, AT_STATX_DONT_SYNC, STATX_INO, &y) == 0 && x.stx_ino == y.stx_ino &&
+         x.stx_dev_major == y.stx_dev_major && x.stx_dev_minor == y.stx_dev_minor;
+}
 
 }  // namespace
 
@@ -232,8 +244,10 @@ ProcessFacts ReadProcessFactsWithPidfd(pid_t tid, const FactsWanted& wanted, int
     snprintf(path, sizeof path, "/proc/%d/exe", static_cast<int>(tgid));
     char target[PATH_MAX];
     const ssize_t n = readlink(path, target, sizeof target);
-    if (n > 0 && static_cast<size_t>(n) < sizeof target)
+    if (n > 0 && static_cast<size_t>(n) < sizeof target) {
       facts.exe = std::string(target, static_cast<size_t>(n));
+      facts.exe_elsewhere = !SameFile(path, facts.exe->c_str());
+    }
   }
   if (belongs && wanted.unit) {
     snprintf(path, sizeof path, "/proc/%d/cgroup", static_cast<int>(tgid));

@@ -519,6 +519,43 @@ TEST_F(PolicyTest, ExeRuleAdmitsOneBinaryAndNotAnother) {
   EXPECT_EQ(ReadAs(user, M("prod/TLS_KEY")).error, ENOENT);
 }
 
+// /proc/PID/exe names the path in the caller's own mount namespace. Any user who may make user
+// namespaces can bind-mount a program of theirs over the path a rule names, there, and run it:
+// the link reads the rule's path, but the file is not the one at that path here.
+TEST_F(PolicyTest, AProgramBoundOverTheRulesPathInAnotherNamespaceDoesNotMatch) {
+  Put("prod/TLS_KEY", "tls-private-key");
+  Put("prod/PUBLIC", "public;");
+  const std::string allowed = Local("allowed-cat"), own = Local("own-cat");
+  for (const std::string& copy : {allowed, own}) {
+    std::filesystem::copy_file("/bin/cat", copy);
+    ASSERT_EQ(chmod(copy.c_str(), 0755), 0);
+  }
+  const TestUser& user = User("none");
+  ASSERT_NO_FATAL_FAILURE(MountWithPolicy("[*]\nuser:root = owner\n[prod]\nexe:" + allowed +
+                                          " = reader\nuid:" + std::to_string(user.uid) +
+                                          " = reader PUBLIC\n"));
+  if (!Succeeded(ProgramAs(user, {"unshare", "-Urm", "true"})))
+    GTEST_SKIP() << "this kernel lets no user make a user namespace";
+
+  const ProcessResult real = ProgramAs(user, {allowed, M("prod/PUBLIC"), M("prod/TLS_KEY")});
+  EXPECT_TRUE(Succeeded(real)) << Describe(real);
+  EXPECT_EQ(real.out, "public;tls-private-key");
+
+  const ProcessResult bound =
+      ProgramAs(user, {"unshare", "-Urm", "/bin/sh", "-c",
+                       "mount --bind " + own + " " + allowed + " && exec " + allowed + " " +
+                           M("prod/PUBLIC") + " " + M("prod/TLS_KEY")});
+  EXPECT_TRUE(FailedCleanly(bound)) << Describe(bound);
+  EXPECT_EQ(bound.out, "public;");
+  EXPECT_THAT(bound.err, HasSubstr(M("prod/TLS_KEY") + ": No such file or directory"));
+
+  // The audit log names the path the process saw, and says that it is not that file.
+  const ProcessResult audit = Cli({"audit", "--key", "PUBLIC", "--json"});
+  ASSERT_TRUE(Succeeded(audit)) << Describe(audit);
+  EXPECT_THAT(audit.out, HasSubstr("\"exe\":\"" + allowed + "\""));
+  EXPECT_THAT(audit.out, HasSubstr("\"exe\":\"" + allowed + " (not the file at this path)\""));
+}
+
 // The mount point of the cgroup v2 hierarchy ("/sys/fs/cgroup", or ".../unified" on a hybrid
 // host), or "" when there is none.
 std::string Cgroup2Root() {

@@ -70,6 +70,8 @@ TEST(ProcessFactsTest, ThisProcess) {
   const ProcessFacts f = ReadProcessFacts(getpid());
   EXPECT_EQ(f.pid, getpid());
   EXPECT_THAT(f.exe, Optional(Readlink("/proc/self/exe")));
+  EXPECT_FALSE(f.exe_elsewhere) << "this process's executable is the file at its path";
+  EXPECT_EQ(ExeOf(f), f.exe);
   std::string comm = ReadAll("/proc/self/comm");
   comm.pop_back();  // '\n'
   EXPECT_THAT(f.comm, Optional(comm));
