@@ -556,37 +556,58 @@ TEST_F(PolicyTest, AProgramBoundOverTheRulesPathInAnotherNamespaceDoesNotMatch) 
   EXPECT_THAT(audit.out, HasSubstr("\"exe\":\"" + allowed + " (not the file at this path)\""));
 }
 
-// The mount point of the cgroup v2 hierarchy ("/sys/fs/cgroup", or ".../unified" on a hybrid
-// host), or "" when there is none.
-std::string Cgroup2Root() {
-  std::ifstream mounts("/proc/self/mounts");
-  std::string device, point, type, rest;
-  while (mounts >> device >> point >> type && std::getline(mounts, rest))
-    if (type == "cgroup2") return point;
-  return "";
-}
+// Cgroups under a slice of this test's own in the cgroup v2 hierarchy ("/sys/fs/cgroup", or
+// ".../unified" on a hybrid host), each removed when this goes out of scope, deepest first, once
+// its last process has been reaped.
+class TestCgroups {
+ public:
+  TestCgroups() {
+    std::ifstream mounts("/proc/self/mounts");
+    std::string device, point, type, rest;
+    while (mounts >> device >> point >> type && std::getline(mounts, rest))
+      if (type == "cgroup2") root_ = point;
+    if (root_.empty()) {
+      why_not_ = "no cgroup v2 hierarchy is mounted";
+      return;
+    }
+    slice_ = Make(root_ + "/secretfs-test-" + std::to_string(getpid()) + ".slice");
+  }
+  ~TestCgroups() {
+    for (auto cgroup = made_.rbegin(); cgroup != made_.rend(); ++cgroup)
+      for (int i = 0; i < 100 && rmdir(cgroup->c_str()) != 0 && errno == EBUSY; ++i)
+        std::this_thread::sleep_for(20ms);
+  }
+  TestCgroups(const TestCgroups&) = delete;
+  TestCgroups& operator=(const TestCgroups&) = delete;
+
+  // The slice's path ("" when it could not be made; why_not() says why).
+  const std::string& slice() const { return slice_; }
+  const std::string& why_not() const { return why_not_; }
+  // Makes the cgroup `path` (under the slice); "" when it cannot.
+  std::string Make(const std::string& path) {
+    if (mkdir(path.c_str(), 0755) != 0) {
+      why_not_ = "cannot make the cgroup " + path + ": " + strerror(errno);
+      return "";
+    }
+    made_.push_back(path);
+    return path;
+  }
+  // Removes `path` too, a cgroup someone else makes.
+  void Remove(const std::string& path) { made_.push_back(path); }
+
+ private:
+  std::string root_, slice_, why_not_;
+  std::vector<std::string> made_;
+};
 
 TEST_F(PolicyTest, UnitRuleAdmitsTheProcessesOfThatUnitOnly) {
   // A cgroup named like a systemd service, made by hand: what the daemon reads is the caller's
   // /proc/PID/cgroup, whoever made the cgroup.
-  const std::string root = Cgroup2Root();
-  if (root.empty()) GTEST_SKIP() << "no cgroup v2 hierarchy is mounted";
-  const std::string id = std::to_string(getpid());
-  const std::string unit = "secretfs-test-" + id + ".service";
-  const std::string slice = root + "/secretfs-test-" + id + ".slice";
-  const std::string cgroup = slice + "/" + unit;
-  if (mkdir(slice.c_str(), 0755) != 0 || mkdir(cgroup.c_str(), 0755) != 0) {
-    rmdir(slice.c_str());
-    GTEST_SKIP() << "cannot make a cgroup under " << root << ": " << strerror(errno);
-  }
-  struct Cleanup {
-    std::string cgroup, slice;
-    ~Cleanup() {
-      for (int i = 0; i < 100 && rmdir(cgroup.c_str()) != 0 && errno == EBUSY; ++i)
-        std::this_thread::sleep_for(20ms);  // until its last process has been reaped
-      rmdir(slice.c_str());
-    }
-  } cleanup{cgroup, slice};
+  TestCgroups cgroups;
+  const std::string unit = "secretfs-test-" + std::to_string(getpid()) + ".service";
+  const std::string cgroup =
+      cgroups.slice().empty() ? "" : cgroups.Make(cgroups.slice() + "/" + unit);
+  if (cgroup.empty()) GTEST_SKIP() << cgroups.why_not();
 
   Put("prod/API_KEY", "unit-only");
   ASSERT_NO_FATAL_FAILURE(MountWithPolicy("[prod]\nunit:" + unit + " = reader API_KEY\n"));
@@ -611,16 +632,12 @@ TEST_F(PolicyTest, UnitRuleAdmitsTheProcessesOfThatUnitOnly) {
 // like the unit a rule names is still the delegating unit's: a user's
 // `systemd-run --user --unit=backup.service` does not get what `unit:backup.service` grants.
 TEST_F(PolicyTest, AUnitNameMadeInsideADelegatedCgroupDoesNotMatch) {
-  const std::string root = Cgroup2Root();
-  if (root.empty()) GTEST_SKIP() << "no cgroup v2 hierarchy is mounted";
+  TestCgroups cgroups;
   const std::string id = std::to_string(getpid());
   const std::string unit = "secretfs-test-" + id + ".service";
-  const std::string slice = root + "/secretfs-test-" + id + ".slice";
-  const std::string delegated = slice + "/user@" + id + ".service";
-  if (mkdir(slice.c_str(), 0755) != 0 || mkdir(delegated.c_str(), 0755) != 0) {
-    rmdir(slice.c_str());
-    GTEST_SKIP() << "cannot make a cgroup under " << root << ": " << strerror(errno);
-  }
+  const std::string delegated =
+      cgroups.slice().empty() ? "" : cgroups.Make(cgroups.slice() + "/user@" + id + ".service");
+  if (delegated.empty()) GTEST_SKIP() << cgroups.why_not();
   const TestUser& user = User("none");
   // What systemd does for Delegate=yes with User=: the directory and its interface files become
   // the user's.
@@ -629,14 +646,7 @@ TEST_F(PolicyTest, AUnitNameMadeInsideADelegatedCgroupDoesNotMatch) {
         delegated + "/cgroup.subtree_control"})
     ASSERT_EQ(chown(file.c_str(), user.uid, user.gid), 0) << file;
   const std::string own = delegated + "/" + unit;  // made by the user
-  struct Cleanup {
-    std::vector<std::string> cgroups;
-    ~Cleanup() {
-      for (const std::string& cgroup : cgroups)
-        for (int i = 0; i < 100 && rmdir(cgroup.c_str()) != 0 && errno == EBUSY; ++i)
-          std::this_thread::sleep_for(20ms);  // until its last process has been reaped
-    }
-  } cleanup{{own, delegated, slice}};
+  cgroups.Remove(own);
 
   Put("prod/API_KEY", "unit-only");
   ASSERT_NO_FATAL_FAILURE(MountWithPolicy("[prod]\nunit:" + unit + " = reader API_KEY\n"));
