@@ -52,14 +52,18 @@ Result<SecretBuffer> ReadFile(const std::string& path, const std::string& what,
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno(errno, what);
   struct stat st {};
-  if (warning != nullptr && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077)) {
+  if (warning != nullptr && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
     // Whoever reads the key and a copy of the store reads every secret; whoever may change it may
     // hand `init` or `keyring add` a key they know. Said, not refused: ssh refuses such private
-    // keys, but key files made with a plain `head -c 32 /dev/urandom > FILE` work today.
-    *warning = what + ": mode " + OctalMode(st.st_mode) +
-               " lets other users read or change it, and with it every secret of a store it "
-               "opens; chmod 600 " +
-               path;
+    // keys, but key files made with a plain `head -c 32 /dev/urandom > FILE` work today. Its
+    // owner may do both whatever the mode says.
+    const std::string and_every_secret = ", and with it every secret of a store it opens; ";
+    if (st.st_uid != 0 && st.st_uid != geteuid())
+      *warning = what + ": belongs to " + UserLabel(st.st_uid) + ", who can read or change it" +
+                 and_every_secret + "chown it to root or to the user the command runs as";
+    else if (st.st_mode & 077)
+      *warning = what + ": mode " + OctalMode(st.st_mode) + " lets other users read or change it" +
+                 and_every_secret + "chmod 600 " + path;
   }
   auto r = ReadAll(fd, what);
   close(fd);
@@ -234,6 +238,11 @@ Result<SecretBuffer> ReadHostKey(const std::string& path) {
     bytes = Status::FromErrno(errno, what);
   } else if (!S_ISREG(st.st_mode)) {
     bytes = Status(EINVAL, what + ": not a regular file");
+  } else if (st.st_uid != 0 && st.st_uid != geteuid()) {
+    bytes = Status(EACCES, what + ": belongs to " + UserLabel(st.st_uid) +
+                               ", who can read or change it; a private key must be root's or the "
+                               "user's the command runs as (chown root " +
+                               path + ")");
   } else if ((st.st_mode & 077) != 0) {
     bytes = Status(EACCES, what + ": mode " + OctalMode(st.st_mode) +
                                " lets others read or change it; a private key must be 0600 "

@@ -2,6 +2,7 @@
 // recipient:PUBKEY seals the master key to it, -k host:PATH unlocks with the private key. Also
 // `-k passphrase` with no terminal, answered by systemd-ask-password (a fake one first on $PATH).
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -179,6 +180,12 @@ TEST_F(HostKeyTest, MalformedHostKeyFilesAreRefused) {
   r = RunWithKey("host:" + Path("shared.key"), {"get", "prod/K"});
   EXPECT_TRUE(FailedWithOneLine(r));
   EXPECT_THAT(r.err, HasSubstr("chmod 600"));
+
+  ASSERT_EQ(chmod(Path("shared.key").c_str(), 0600), 0);
+  ASSERT_EQ(chown(Path("shared.key").c_str(), 4321, static_cast<gid_t>(-1)), 0);
+  r = RunWithKey("host:" + Path("shared.key"), {"get", "prod/K"});
+  EXPECT_TRUE(FailedWithOneLine(r));
+  EXPECT_THAT(r.err, HasSubstr("host key " + Path("shared.key") + ": belongs to uid:4321"));
 
   EXPECT_TRUE(FailedWithOneLine(RunWithKey("host:" + Path("missing.key"), {"get", "prod/K"})));
 }

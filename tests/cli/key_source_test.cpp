@@ -1,5 +1,7 @@
 // Key sources (SPEC §7): key files, passphrases typed on a real pseudo-terminal, fd:N,
 // credential:NAME, $SECRETFS_STORE/$SECRETFS_KEY; and what a wrong key gets (SPEC §11).
+#include <unistd.h>
+
 #include <filesystem>
 
 #include "tests/cli/cli_fixture.h"
@@ -77,7 +79,8 @@ TEST_F(KeySourceTest, MissingKeyFileCreatesNoStore) {
 }
 
 // A key file other users may read opens the store for them too: it works (plain
-// `head -c 32 /dev/urandom > FILE` keys do), with a warning naming the file and the fix.
+// `head -c 32 /dev/urandom > FILE` keys do), with a warning naming the file and the fix. So does
+// one another user owns.
 TEST_F(KeySourceTest, AKeyFileOthersMayReadWorksWithAWarningNamingTheFix) {
   ASSERT_EQ(chmod(key_file_.c_str(), 0644), 0);
   const ProcessResult init = Run({"init"});
@@ -89,6 +92,13 @@ TEST_F(KeySourceTest, AKeyFileOthersMayReadWorksWithAWarningNamingTheFix) {
   EXPECT_THAT(Run({"workspace", "create", "prod"}).err, HasSubstr("mode 0640"));
 
   ASSERT_EQ(chmod(key_file_.c_str(), 0600), 0);
+  // Its owner may read and change it whatever its mode.
+  ASSERT_EQ(chown(key_file_.c_str(), 4321, static_cast<gid_t>(-1)), 0);
+  const ProcessResult owned = Run({"ls"});
+  EXPECT_EQ(owned.exit_code, 0) << owned.err;
+  EXPECT_THAT(owned.err, HasSubstr("secretfs: warning: key file " + key_file_ +
+                                   ": belongs to uid:4321, who can read or change it"));
+  ASSERT_EQ(chown(key_file_.c_str(), 0, static_cast<gid_t>(-1)), 0);
   const ProcessResult quiet = Run({"ls"});
   EXPECT_TRUE(Succeeded(quiet)) << quiet.err;
   EXPECT_EQ(quiet.err, "");
