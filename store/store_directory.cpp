@@ -87,7 +87,7 @@ Status CheckStoreDirectory(const std::string& dir) {
   if (statfs(dir.c_str(), &fs) == 0) {
     if (const std::string_view name = NetworkFilesystemName(fs.f_type); !name.empty())
       return Status(EREMOTE, "the store directory " + dir + " is on " + std::string(name) +
-                                 ", a network filesystem, where LMDB's locks and memory map do "
+                                 ", a network or cluster filesystem, where LMDB's locks and memory map do "
                                  "not work (two hosts would write over each other): keep the "
                                  "store on a local disk, and copy it elsewhere with secretfs "
                                  "backup");
