@@ -117,8 +117,8 @@ int PidfdOpen(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 
 // Attributes are not synced (AT_STATX_DONT_SYNC): device and inode number need no round trip to
 // a network or FUSE filesystem's server, so a caller's executable there costs the daemon no wait.
 bool SameFile(const char* a, const char* b) {
-  struct statx x {
-  }, y{};
+  struct statx x {};
+  struct statx y {};
   return statx(AT_FDCWD, a, AT_STATX_DONT_SYNC, STATX_INO, &x) == 0 &&
          statx(AT_FDCWD, b, AT_STATX_DONT_SYNC, STATX_INO, &y) == 0 && x.stx_ino == y.stx_ino &&
          x.stx_dev_major == y.stx_dev_major && x.stx_dev_minor == y.stx_dev_minor;
