@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <poll.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -113,15 +114,31 @@ std::optional<uint64_t> StatNumber(std::string_view stat, int n) {
 
 int PidfdOpen(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
 
-// Whether `a` and `b` name the same file (device and inode), as this process resolves them.
-// Attributes are not synced (AT_STATX_DONT_SYNC): device and inode number need no round trip to
-// a network or FUSE filesystem's server, so a caller's executable there costs the daemon no wait.
-bool SameFile(const char* a, const char* b) {
-  struct statx x {};
-  struct statx y {};
-  return statx(AT_FDCWD, a, AT_STATX_DONT_SYNC, STATX_INO, &x) == 0 &&
-         statx(AT_FDCWD, b, AT_STATX_DONT_SYNC, STATX_INO, &y) == 0 && x.stx_ino == y.stx_ino &&
-         x.stx_dev_major == y.stx_dev_major && x.stx_dev_minor == y.stx_dev_minor;
+// Whether `path`, resolved in this process's mount namespace, names the process's executable
+// behind `exe_link` (/proc/PID/exe): the same device and inode.
+//
+// The path is the caller's to choose: mounted over, in a namespace of its own, it may lead here
+// through any filesystem, this daemon's own mount or a FUSE filesystem whose server is stopped.
+// A lookup there would make this thread wait for that server (or, with every worker waiting so,
+// for itself), so the path is resolved from the kernel's dentry cache alone (RESOLVE_CACHED,
+// Linux 5.12): no filesystem is asked. The directories above a running executable are always
+// cached (its file holds them); a path that is not, is not this process's view of that file.
+// Attributes are not synced (AT_STATX_DONT_SYNC): device and inode need no server either.
+bool IsExecutableAt(const char* exe_link, const std::string& path) {
+  struct statx running {};
+  if (statx(AT_FDCWD, exe_link, AT_STATX_DONT_SYNC, STATX_INO, &running) != 0) return false;
+  open_how how{};
+  how.flags = O_PATH | O_CLOEXEC;
+  how.resolve = RESOLVE_CACHED;
+  const int fd = static_cast<int>(syscall(SYS_openat2, AT_FDCWD, path.c_str(), &how, sizeof how));
+  if (fd < 0) return false;  // not cached (EAGAIN), absent, or a kernel before 5.12
+  struct statx named {};
+  const bool same = statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_INO, &named) == 0 &&
+                    named.stx_ino == running.stx_ino &&
+                    named.stx_dev_major == running.stx_dev_major &&
+                    named.stx_dev_minor == running.stx_dev_minor;
+  close(fd);
+  return same;
 }
 
 }  // namespace
@@ -246,7 +263,7 @@ ProcessFacts ReadProcessFactsWithPidfd(pid_t tid, const FactsWanted& wanted, int
     const ssize_t n = readlink(path, target, sizeof target);
     if (n > 0 && static_cast<size_t>(n) < sizeof target) {
       facts.exe = std::string(target, static_cast<size_t>(n));
-      facts.exe_elsewhere = !SameFile(path, facts.exe->c_str());
+      facts.exe_elsewhere = !IsExecutableAt(path, *facts.exe);
     }
   }
   if (belongs && wanted.unit) {

@@ -17,6 +17,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -554,6 +555,51 @@ TEST_F(PolicyTest, AProgramBoundOverTheRulesPathInAnotherNamespaceDoesNotMatch) 
   ASSERT_TRUE(Succeeded(audit)) << Describe(audit);
   EXPECT_THAT(audit.out, HasSubstr("\"exe\":\"" + allowed + "\""));
   EXPECT_THAT(audit.out, HasSubstr("\"exe\":\"" + allowed + " (not the file at this path)\""));
+}
+
+// The caller chooses the path its executable seems to be at: mounted over in a namespace of its
+// own, that path may lead the daemon into a FUSE filesystem whose server does not answer. Looking
+// it up there would hold the daemon's thread, and with every thread held, the whole mount.
+TEST_F(PolicyTest, AnExecutablePathIntoAStoppedFuseServerDoesNotHoldTheDaemon) {
+  Put("prod/PUBLIC", "public;");
+  const TestUser& user = User("none");
+  ASSERT_NO_FATAL_FAILURE(MountWithPolicy(
+      "[*]\nuser:root = owner\n[prod]\nuid:" + std::to_string(user.uid) + " = reader PUBLIC\n"));
+  if (!Succeeded(ProgramAs(user, {"unshare", "-Urm", "true"})))
+    GTEST_SKIP() << "this kernel lets no user make a user namespace";
+  // A FUSE mount others may enter whose server will stop: a second mount of the store.
+  const std::string stalled = Local("stalled"), handshake = Local("handshake");
+  ASSERT_EQ(mkdir(stalled.c_str(), 0755), 0);
+  ASSERT_EQ(mkdir(handshake.c_str(), 0777), 0);
+  ASSERT_EQ(chmod(handshake.c_str(), 0777), 0);
+  ASSERT_TRUE(Succeeded(MountAt(stalled, "allow_other")));
+  const pid_t server = DaemonPid(stalled);
+  ASSERT_NE(server, 0);
+  struct Resume {
+    pid_t pid;
+    ~Resume() { kill(pid, SIGCONT); }
+  } resume{server};
+
+  // As the user, in namespaces of its own: a tmpfs over the stalled mount's path with a copy of
+  // cat in it; once the server is stopped, that cat reads a secret it may read by its uid.
+  const std::string ready = handshake + "/ready", go = handshake + "/go";
+  auto reader = std::async(std::launch::async, [&] {
+    return ProgramAs(
+        user, {"timeout", "20", "unshare", "-Urm", "/bin/sh", "-c",
+               "mount -t tmpfs none " + stalled + " && cp /bin/cat " + stalled + "/cat && touch " +
+                   ready + " && while [ ! -e " + go + " ]; do sleep 0.05; done && exec " + stalled +
+                   "/cat " + M("prod/PUBLIC")});
+  });
+  for (int i = 0; i < 400 && access(ready.c_str(), F_OK) != 0; ++i)
+    std::this_thread::sleep_for(25ms);
+  ASSERT_EQ(access(ready.c_str(), F_OK), 0) << "the reader did not get ready";
+  ASSERT_EQ(kill(server, SIGSTOP), 0);
+  ASSERT_NO_FATAL_FAILURE(WriteLocalFile(go, ""));
+
+  const ProcessResult r = reader.get();
+  EXPECT_TRUE(Succeeded(r)) << Describe(r)
+                            << " (timed out: the read waited for the stopped server)";
+  EXPECT_EQ(r.out, "public;");
 }
 
 // Cgroups under a slice of this test's own in the cgroup v2 hierarchy ("/sys/fs/cgroup", or
