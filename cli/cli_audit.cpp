@@ -26,7 +26,7 @@ audit::Event CliContext::CliEvent(std::string_view op, std::string_view workspac
   event.gid = getgid();
   event.pid = getpid();
   event.comm = Self().comm.value_or("");
-  event.exe = policy::ExeOf(Self()).value_or("");
+  event.exe = Self().exe.value_or("");
   event.unit = Self().unit.value_or("");
   event.origin = audit::Origin::kCli;
   return event;
@@ -92,7 +92,7 @@ Status CliContext::Decide(policy::Action action, std::string_view workspace, std
   auto rules = policy::Policy::LoadFile(options_.policy_file);
   if (!rules.ok()) return rules.status().Wrap("policy");
   const policy::ProcessFacts& self = Self();
-  const policy::CallerFacts caller{getuid(), getgid(), self.groups, policy::ExeOf(self), self.unit};
+  const policy::CallerFacts caller{getuid(), getgid(), self.groups, self.exe, self.unit};
   policy::Decision decision;
   if (workspace.empty()) {
     decision = (*rules)->Decide(caller, "*", "", {});

@@ -95,7 +95,7 @@ audit::Event DaemonEvent(std::string_view op, const std::string& detail) {
   event.gid = getgid();
   event.pid = getpid();
   event.comm = self.comm.value_or("");
-  event.exe = policy::ExeOf(self).value_or("");
+  event.exe = self.exe.value_or("");
   event.unit = self.unit.value_or("");
   event.detail = detail;
   return event;

@@ -64,7 +64,7 @@ void PolicyReloader::Reload(const siginfo_t& sender) {
     event.gid = proc_dir.st_gid;
   const policy::ProcessFacts facts = policy::ReadProcessFacts(sender.si_pid);
   event.comm = facts.comm.value_or("");
-  event.exe = policy::ExeOf(facts).value_or("");
+  event.exe = facts.exe.value_or("");
   event.unit = facts.unit.value_or("");
   event.detail = policy_file_.empty() ? "default policy" : policy_file_;
   if (policy_file_.empty()) {

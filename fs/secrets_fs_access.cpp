@@ -51,7 +51,7 @@ policy::CallerFacts SecretsFs::FactsFor(const Caller& who, const policy::Policy&
   // and one more small read now is cheaper than a second pass over /proc then.
   const policy::ProcessFacts& p = FactsOf(who, {rules.needs_groups(), true, true, true});
   facts.groups = p.groups;
-  facts.exe = policy::ExeOf(p);
+  facts.exe = p.exe;
   facts.unit = p.unit;
   return facts;
 }
@@ -89,7 +89,7 @@ audit::Event SecretsFs::EventFor(const Caller& who, std::string_view op, const N
   event.gid = who.gid;
   event.pid = p.pid != 0 ? p.pid : who.pid;
   event.comm = p.comm.value_or("");
-  event.exe = policy::ExeOf(p).value_or("");
+  event.exe = p.exe.value_or("");
   event.unit = p.unit.value_or("");
   event.origin = audit::Origin::kFs;
   event.detail = std::move(detail);

@@ -107,7 +107,7 @@ std::shared_ptr<const ProcessFacts> ProcessFactsCache::Get(pid_t tid, uid_t uid,
     if (e->facts->exe) {
       char target[PATH_MAX];
       const ssize_t n = readlink(path.With("/exe"), target, sizeof target);
-      valid = n > 0 && std::string_view(target, static_cast<size_t>(n)) == *e->facts->exe;
+      valid = n > 0 && std::string_view(target, static_cast<size_t>(n)) == ExeLink(*e->facts);
     } else if (tgid != tid) {
       valid = access(path.With(""), F_OK) == 0;
     }

@@ -143,6 +143,12 @@ bool IsExecutableAt(const char* exe_link, const std::string& path) {
 
 }  // namespace
 
+std::string_view ExeLink(const ProcessFacts& facts) {
+  std::string_view link = facts.exe ? std::string_view(*facts.exe) : std::string_view();
+  if (link.ends_with(kNotTheFileThere)) link.remove_suffix(kNotTheFileThere.size());
+  return link;
+}
+
 pid_t ProcessOfThread(pid_t tid) {
   // pidfd_open accepts only a thread group leader: two cheap system calls answer the common case
   // (a single-threaded process, or the main thread) without generating /proc/TID/status.
@@ -263,7 +269,7 @@ ProcessFacts ReadProcessFactsWithPidfd(pid_t tid, const FactsWanted& wanted, int
     const ssize_t n = readlink(path, target, sizeof target);
     if (n > 0 && static_cast<size_t>(n) < sizeof target) {
       facts.exe = std::string(target, static_cast<size_t>(n));
-      facts.exe_elsewhere = !IsExecutableAt(path, *facts.exe);
+      if (!IsExecutableAt(path, *facts.exe)) *facts.exe += kNotTheFileThere;
     }
   }
   if (belongs && wanted.unit) {

@@ -16,21 +16,20 @@ struct ProcessFacts {
   pid_t pid = 0;                             // the process (thread group) of the calling thread
   std::optional<std::vector<gid_t>> groups;  // supplementary groups ("Groups:" in status)
   std::optional<std::string> comm;
-  std::optional<std::string> exe;   // readlink of /proc/PID/exe
+  // readlink of /proc/PID/exe, as rules match it and audit events record it; followed by
+  // kNotTheFileThere when the file at that path, as this process sees it, is another one, so
+  // that no exe: rule matches. The link gives the path in the process's own mount namespace:
+  // anyone who may make user namespaces (Debian's default) can `unshare -Urm`, bind-mount a
+  // program of theirs over /usr/sbin/nginx there and run it, and its link reads
+  // /usr/sbin/nginx. So do containers, with their own files.
+  std::optional<std::string> exe;
   std::optional<std::string> unit;  // from /proc/PID/cgroup, see UnitFromCgroup
-  // The file at `exe` in the daemon's view is not the process's executable. The link gives the
-  // path in the process's own mount namespace: anyone who may make user namespaces (Debian's
-  // default) can `unshare -Urm`, bind-mount a program of theirs over /usr/sbin/nginx there and
-  // run it, and its link reads /usr/sbin/nginx. So do containers, with their own files.
-  bool exe_elsewhere = false;
 };
 
-// The executable as rules match it and audit events record it: the link's path, with
-// " (not the file at this path)" when exe_elsewhere, so that no exe: rule matches it.
-inline std::optional<std::string> ExeOf(const ProcessFacts& facts) {
-  if (!facts.exe || !facts.exe_elsewhere) return facts.exe;
-  return *facts.exe + " (not the file at this path)";
-}
+inline constexpr std::string_view kNotTheFileThere = " (not the file at this path)";
+
+// What readlink of the process's exe link gave: `exe` without kNotTheFileThere.
+std::string_view ExeLink(const ProcessFacts& facts);
 
 // What to read; reading less is faster.
 struct FactsWanted {

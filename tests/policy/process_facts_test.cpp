@@ -70,14 +70,24 @@ TEST(ProcessFactsTest, ThisProcess) {
   const ProcessFacts f = ReadProcessFacts(getpid());
   EXPECT_EQ(f.pid, getpid());
   EXPECT_THAT(f.exe, Optional(Readlink("/proc/self/exe")));
-  EXPECT_FALSE(f.exe_elsewhere) << "this process's executable is the file at its path";
-  EXPECT_EQ(ExeOf(f), f.exe);
+  // This process's executable is the file at its path: no kNotTheFileThere.
+  EXPECT_EQ(ExeLink(f), Readlink("/proc/self/exe"));
   std::string comm = ReadAll("/proc/self/comm");
   comm.pop_back();  // '\n'
   EXPECT_THAT(f.comm, Optional(comm));
   ASSERT_TRUE(f.groups.has_value());
   EXPECT_EQ(Sorted(*f.groups), MyGroups());
   EXPECT_EQ(f.unit, UnitFromCgroup(ReadAll("/proc/self/cgroup")));
+}
+
+// The facts cache compares the link itself, marked or not, with what readlink gives next time.
+TEST(ProcessFactsTest, ExeLinkIsThePathWithoutTheMark) {
+  ProcessFacts f;
+  EXPECT_EQ(ExeLink(f), "");
+  f.exe = "/usr/sbin/nginx";
+  EXPECT_EQ(ExeLink(f), "/usr/sbin/nginx");
+  f.exe = "/usr/sbin/nginx" + std::string(kNotTheFileThere);
+  EXPECT_EQ(ExeLink(f), "/usr/sbin/nginx");
 }
 
 TEST(ProcessFactsTest, OnlyWhatIsWantedIsRead) {
