@@ -67,12 +67,7 @@ const std::string& UserName(uint32_t uid) {
   static std::map<uint32_t, std::string> cache;
   auto it = cache.find(uid);
   if (it != cache.end()) return it->second;
-  passwd pw{};
-  passwd* found = nullptr;
-  char buf[4096];
-  std::string name;
-  if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found != nullptr) name = pw.pw_name;
-  return cache.emplace(uid, std::move(name)).first->second;
+  return cache.emplace(uid, UserNameOf(uid).value_or("")).first->second;
 }
 
 std::string UidText(uint32_t uid) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -78,14 +79,20 @@ inline std::string FormatTime(int64_t ns, bool with_nanos = false) {
   return out + "Z";
 }
 
-// "user:NAME" for a uid with a name, "uid:N" otherwise: how a writer is recorded.
-inline std::string UserLabel(uid_t uid) {
+// The name of user `uid` in the user database, or nullopt.
+inline std::optional<std::string> UserNameOf(uid_t uid) {
   passwd pw{};
   passwd* found = nullptr;
   char buf[4096];
   if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found != nullptr)
-    return std::string("user:") + found->pw_name;
-  return "uid:" + std::to_string(uid);
+    return std::string(found->pw_name);
+  return std::nullopt;
+}
+
+// "user:NAME" for a uid with a name, "uid:N" otherwise: how a writer is recorded.
+inline std::string UserLabel(uid_t uid) {
+  const std::optional<std::string> name = UserNameOf(uid);
+  return name ? "user:" + *name : "uid:" + std::to_string(uid);
 }
 
 // `text` with control bytes shown as \xNN, so a name from a file or a caller cannot break a

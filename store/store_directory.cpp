@@ -21,10 +21,10 @@ Status CheckOwnersAndModes(const std::string& dir) {
   // whatever that user puts back in its place (an older backup, with secrets since destroyed).
   // Root, or the user this process runs as, as sshd's StrictModes asks of a key file.
   const auto foreign_owner = [&dir](const struct stat& file, const std::string& path) {
-    const std::string us = UserLabel(geteuid());
+    const uid_t us = geteuid();
     return Status(EACCES, path + " belongs to " + UserLabel(file.st_uid) + ", who could read or " +
                               "replace the store's files whatever their modes: chown -R " +
-                              us.substr(us.find(':') + 1) + " " + dir);
+                              UserNameOf(us).value_or(std::to_string(us)) + " " + dir);
   };
   const auto owned_by_us = [](const struct stat& file) {
     return file.st_uid == 0 || file.st_uid == geteuid();
@@ -86,11 +86,12 @@ Status CheckStoreDirectory(const std::string& dir) {
   struct statfs fs {};
   if (statfs(dir.c_str(), &fs) == 0) {
     if (const std::string_view name = NetworkFilesystemName(fs.f_type); !name.empty())
-      return Status(EREMOTE, "the store directory " + dir + " is on " + std::string(name) +
-                                 ", a network or cluster filesystem, where LMDB's locks and memory map do "
-                                 "not work (two hosts would write over each other): keep the "
-                                 "store on a local disk, and copy it elsewhere with secretfs "
-                                 "backup");
+      return Status(EREMOTE,
+                    "the store directory " + dir + " is on " + std::string(name) +
+                        ", a network or cluster filesystem, where LMDB's locks and memory map do "
+                        "not work (two hosts would write over each other): keep the "
+                        "store on a local disk, and copy it elsewhere with secretfs "
+                        "backup");
   }
   return CheckOwnersAndModes(dir);
 }
