@@ -16,7 +16,6 @@
 #include <sstream>
 #include <utility>
 
-#include "common/text_format.h"
 #include "store/store_directory.h"
 
 namespace secretfs::store {
