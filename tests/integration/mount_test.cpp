@@ -200,7 +200,6 @@ TEST_F(MountTest, APolicyOrConfigFileAnotherUserCouldChangeIsRefused) {
 // A secret reads as root's 0640 whoever the policy lets write it: a policy kept on a secretfs
 // mount would be any writer's to rewrite, and its modes would pass every other check.
 TEST_F(MountTest, APolicyFileOnASecretfsMountIsRefused) {
-  Put("dev/CONF", "v");
   Put("dev/policy.ini", "[*]\nuid:0 = owner\n");
   const std::string kept = M("dev/policy.ini");
   const std::string why =
