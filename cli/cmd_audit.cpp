@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <ctime>
@@ -87,7 +88,21 @@ uint32_t ParseUidArg(const std::string& text) {
   throw UsageError{"--uid '" + text + "': not a uid and no user has that name"};
 }
 
-std::string Dash(const std::string& s) { return s.empty() ? "-" : OneLine(s); }
+// A value in a text line or a table: bare when it is printable ASCII without spaces, quotes or
+// backslashes; otherwise in double quotes, with \" \\ and \xNN inside. A comm, an exe path or a
+// unit is the caller's to choose: bare, "a exe=/usr/bin/app" would read as two fields. Empty is
+// "-" (and a value that is "-" is quoted).
+std::string FieldText(std::string_view s) {
+  if (s.empty()) return "-";
+  const auto plain = [](unsigned char c) { return c > 0x20 && c < 0x7f && c != '"' && c != '\\'; };
+  if (s != "-" && std::all_of(s.begin(), s.end(), plain)) return std::string(s);
+  std::string out = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') out += '\\';
+    out += ch;
+  }
+  return EscapeControl(out) + "\"";
+}
 
 std::string Hex(std::span<const uint8_t> bytes) {
   static const char kHex[] = "0123456789abcdef";
@@ -126,15 +141,15 @@ class Output {
 };
 
 std::string EventLine(const audit::Event& e) {
-  std::string where = e.workspace.empty() ? "-" : OneLine(e.workspace);
-  if (!e.key.empty()) where += "/" + OneLine(e.key);
-  std::string line = ShortTime(e.time_ns) + " #" + std::to_string(e.seq) + " " + Dash(e.op) + " " +
-                     ResultName(e.result) + " " + where + " " +
-                     (e.version ? "v" + std::to_string(e.version) : "-") +
-                     " uid=" + UidText(e.uid) + " pid=" + std::to_string(e.pid) +
-                     " comm=" + Dash(e.comm) + " exe=" + Dash(e.exe) + " unit=" + Dash(e.unit) +
-                     " origin=" + std::string(audit::OriginName(e.origin));
-  if (!e.detail.empty()) line += " detail=" + OneLine(e.detail);
+  std::string where = e.workspace;
+  if (!e.key.empty()) where += "/" + e.key;
+  std::string line =
+      ShortTime(e.time_ns) + " #" + std::to_string(e.seq) + " " + FieldText(e.op) + " " +
+      ResultName(e.result) + " " + FieldText(where) + " " +
+      (e.version ? "v" + std::to_string(e.version) : "-") + " uid=" + UidText(e.uid) +
+      " pid=" + std::to_string(e.pid) + " comm=" + FieldText(e.comm) + " exe=" + FieldText(e.exe) +
+      " unit=" + FieldText(e.unit) + " origin=" + std::string(audit::OriginName(e.origin));
+  if (!e.detail.empty()) line += " detail=" + FieldText(e.detail);
   return line;
 }
 
@@ -449,8 +464,8 @@ int PruneCommand(CliContext& ctx, const std::string& before_text) {
 
 std::string ReaderName(const audit::ReaderRow& r) {
   std::string who = UserLabel(r.uid);
-  if (!r.exe.empty()) who += " " + OneLine(r.exe);
-  if (!r.unit.empty()) who += " (" + OneLine(r.unit) + ")";
+  if (!r.exe.empty()) who += " " + FieldText(r.exe);
+  if (!r.unit.empty()) who += " (" + FieldText(r.unit) + ")";
   return OneLine(who);
 }
 
@@ -503,8 +518,8 @@ int ReadersCommand(CliContext& ctx, const std::string& text, bool json) {
   Table table({"UID", "EXE", "UNIT", "VERSION", "LAST READ", "READS", "CURRENT"});
   std::vector<std::string> behind;
   for (const auto& row : r.readers) {
-    table.Add({UidText(row.uid), Dash(row.exe), Dash(row.unit), std::to_string(row.version),
-               FormatTime(row.last_read_ns), std::to_string(row.reads),
+    table.Add({UidText(row.uid), FieldText(row.exe), FieldText(row.unit),
+               std::to_string(row.version), FormatTime(row.last_read_ns), std::to_string(row.reads),
                row.current ? "yes" : "no"});
     if (!row.current) behind.push_back(ReaderName(row));
   }

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -348,6 +349,61 @@ user:sfs_member = member
     EXPECT_EQ(e.pid, pid) << e.json;
   }
   EXPECT_EQ(Get("dev/DB"), "db-value");
+}
+
+// The fields of a `secretfs audit` text line after its time, #seq, operation, result, W/K and
+// version: NAME=VALUE words split at spaces outside double quotes, quoted values unescaped (\"
+// \\ \xNN). A name given twice is kept twice.
+std::vector<std::pair<std::string, std::string>> TextLineFields(const std::string& line) {
+  std::vector<std::string> words(1);
+  bool quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted && c == '\\' && i + 1 < line.size()) {
+      if (line[i + 1] == 'x' && i + 3 < line.size()) {
+        words.back() += static_cast<char>(std::stoi(line.substr(i + 2, 2), nullptr, 16));
+        i += 3;
+      } else {
+        words.back() += line[++i];
+      }
+    } else if (c == '"') {
+      quoted = !quoted;
+    } else if (c == ' ' && !quoted) {
+      words.emplace_back();
+    } else {
+      words.back() += c;
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> fields;
+  for (const std::string& w : words)
+    if (const size_t eq = w.find('='); eq != std::string::npos && w[0] != '#')
+      fields.emplace_back(w.substr(0, eq), w.substr(eq + 1));
+  return fields;
+}
+
+TEST_F(AuditTest, NamesACallerChoseCannotForgeAFieldOfTheTextLine) {
+  Put("dev/K", "the-value");
+  // A program whose directory and file names read as further fields when printed bare; its comm
+  // (the first 15 bytes of the file name) has a space and a quote in it too.
+  const std::string dir = Local("bin unit=backup.service origin=cli");
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+  const std::string exe = dir + "/c\"t exe=\\usr\\bin\\app\tx";
+  std::filesystem::copy_file(Canonical("/bin/cat"), exe);
+  ASSERT_EQ(chmod(exe.c_str(), 0755), 0);
+  const ProcessResult read = Program({exe, M("dev/K")});
+  ASSERT_TRUE(Succeeded(read)) << read.err;
+  ASSERT_EQ(read.out, "the-value");
+
+  const std::vector<AuditEvent> events = Events({"--op", "read", "dev/K"});
+  ASSERT_EQ(events.size(), 1u) << Dump(events);
+  const AuditEvent& e = events[0];
+  ASSERT_EQ(e.exe, exe) << e.json;
+  const std::string text = Cli({"audit", "--op", "read", "dev/K"}).out;
+  ASSERT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
+  const std::vector<std::pair<std::string, std::string>> expected = {
+      {"uid", "0(root)"}, {"pid", std::to_string(e.pid)},          {"comm", e.comm},
+      {"exe", exe},       {"unit", e.unit.empty() ? "-" : e.unit}, {"origin", "fs"}};
+  EXPECT_EQ(TextLineFields(text.substr(0, text.size() - 1)), expected) << text;
 }
 
 TEST_F(AuditTest, CliCommandsAreEventsWithOriginCli) {

@@ -36,7 +36,8 @@ TEST_F(KilledWriterTest, AWriterKilledBeforeItsCloseStoresNothing) {
   ASSERT_EQ(r.signal, SIGKILL) << Describe(r);
   ExpectUnchanged();
   EXPECT_THAT(AuditLog(), HasSubstr("write ECANCELED dev/TOKEN"));
-  EXPECT_THAT(AuditLog(), HasSubstr("detail=killed by signal 9 before its close: nothing stored"));
+  EXPECT_THAT(AuditLog(),
+              HasSubstr(R"(detail="killed by signal 9 before its close: nothing stored")"));
 }
 
 TEST_F(KilledWriterTest, AShellKilledAfterARedirectionStoresNoEmptyValue) {
