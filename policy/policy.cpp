@@ -21,11 +21,16 @@
 
 namespace secretfs::policy {
 
+// One fact a rule asks of its caller: `uid:1001`, `exe:/usr/sbin/nginx`, ...
+struct Condition {
+  enum class Kind : uint8_t { kUid, kGid, kExe, kUnit };
+  Kind kind = Kind::kUid;
+  uint32_t id = 0;   // kUid, kGid
+  std::string text;  // kExe: the path; kUnit: the unit name
+};
+
 struct Policy::Rule {
-  enum class Subject : uint8_t { kEveryone, kUid, kGid, kExe, kUnit };
-  Subject subject = Subject::kEveryone;
-  uint32_t id = 0;                       // kUid, kGid
-  std::string text;                      // kExe: the path; kUnit: the unit name
+  std::vector<Condition> subject;        // all must hold; empty: `*`, everyone
   std::optional<std::string> workspace;  // nullopt: [*]
   Role role = Role::kNone;
   std::vector<std::string> globs;  // empty: every key
@@ -38,7 +43,7 @@ using Rule = Policy::Rule;
 
 constexpr size_t kMaxPolicyBytes = size_t{1} << 20;
 constexpr std::string_view kSubjects =
-    "user:NAME, uid:N, group:NAME, gid:N, exe:/PATH, unit:NAME or *";
+    "user:NAME, uid:N, group:NAME, gid:N, exe:/PATH, unit:NAME, several joined by '&', or *";
 
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
 
@@ -110,21 +115,24 @@ std::optional<uint32_t> LookupId(bool group, const std::string& name, std::strin
   }
 }
 
-bool SubjectMatches(const Rule& r, const CallerFacts& c) {
-  switch (r.subject) {
-    case Rule::Subject::kEveryone:
-      return true;
-    case Rule::Subject::kUid:
-      return c.uid == r.id;
-    case Rule::Subject::kGid:
-      return c.gid == r.id ||
-             (c.groups && std::find(c.groups->begin(), c.groups->end(), r.id) != c.groups->end());
-    case Rule::Subject::kExe:
-      return c.exe && *c.exe == r.text;
-    case Rule::Subject::kUnit:
-      return c.unit && *c.unit == r.text;
+bool ConditionHolds(const Condition& k, const CallerFacts& c) {
+  switch (k.kind) {
+    case Condition::Kind::kUid:
+      return c.uid == k.id;
+    case Condition::Kind::kGid:
+      return c.gid == k.id ||
+             (c.groups && std::find(c.groups->begin(), c.groups->end(), k.id) != c.groups->end());
+    case Condition::Kind::kExe:
+      return c.exe && *c.exe == k.text;
+    case Condition::Kind::kUnit:
+      return c.unit && *c.unit == k.text;
   }
   return false;
+}
+
+bool SubjectMatches(const Rule& r, const CallerFacts& c) {
+  return std::all_of(r.subject.begin(), r.subject.end(),
+                     [&](const Condition& k) { return ConditionHolds(k, c); });
 }
 
 // What Parse builds, and the state inih's callbacks share.
@@ -146,6 +154,52 @@ struct ParseState {
     error = Where(line) + ": " + why;
   }
 };
+
+// One condition of a subject: `uid:N`, `user:NAME`, `gid:N`, `group:NAME`, `exe:/PATH` or
+// `unit:NAME`. nullopt (after a warning) for a user or group that does not exist: the rule never
+// matches.
+Result<std::optional<Condition>> ParseCondition(ParseState& st, std::string_view text,
+                                                size_t line) {
+  const size_t colon = text.find(':');
+  if (colon == std::string_view::npos)
+    return Status(EINVAL, Quote(text) + " is not a subject (use " + std::string(kSubjects) + ")");
+  const std::string_view kind = text.substr(0, colon);
+  const std::string arg(Trim(text.substr(colon + 1)));
+  if (arg.empty()) return Status(EINVAL, Quote(text) + " names no one");
+  Condition c;
+  if (kind == "uid" || kind == "gid") {
+    const std::optional<uint32_t> id = ParseId(arg);
+    if (!id) return Status(EINVAL, "bad number " + Quote(arg) + " in " + Quote(text));
+    c.kind = kind == "uid" ? Condition::Kind::kUid : Condition::Kind::kGid;
+    c.id = *id;
+  } else if (kind == "user" || kind == "group") {
+    std::string why;
+    const std::optional<uint32_t> id = LookupId(kind == "group", arg, why);
+    if (!id) {
+      // Names are resolved now, so a user added later needs a reload (SIGHUP).
+      std::string hint;
+      if (ParseId(arg))
+        hint = " (for a number, write " + std::string(kind == "user" ? "uid:" : "gid:") + arg + ")";
+      st.warnings.push_back(st.Where(line) + ": " + why + "; this rule never matches" + hint);
+      return std::optional<Condition>();
+    }
+    c.kind = kind == "user" ? Condition::Kind::kUid : Condition::Kind::kGid;
+    c.id = *id;
+  } else if (kind == "exe") {
+    if (arg[0] != '/')
+      return Status(EINVAL, "exe path must be absolute: " + Quote(text) +
+                                " (exe:/usr/sbin/nginx, as readlink /proc/PID/exe shows it)");
+    c.kind = Condition::Kind::kExe;
+    c.text = arg;
+  } else if (kind == "unit") {
+    c.kind = Condition::Kind::kUnit;
+    c.text = arg;
+  } else {
+    return Status(EINVAL, "unknown subject kind " + Quote(kind) + " in " + Quote(text) + " (use " +
+                              std::string(kSubjects) + ")");
+  }
+  return std::optional<Condition>(std::move(c));
+}
 
 // `SUBJECT = ROLE [GLOB ...]`, comment and surrounding whitespace already removed.
 Status AddRule(ParseState& st, std::string_view text, size_t line) {
@@ -184,56 +238,45 @@ Status AddRule(ParseState& st, std::string_view text, size_t line) {
     rule.globs.emplace_back(words[i]);
   }
 
-  if (subject == "*") {
-    rule.subject = Rule::Subject::kEveryone;
-  } else {
-    const size_t colon = subject.find(':');
-    if (colon == std::string_view::npos)
-      return Status(EINVAL,
-                    Quote(subject) + " is not a subject (use " + std::string(kSubjects) + ")");
-    const std::string_view kind = subject.substr(0, colon);
-    const std::string arg(Trim(subject.substr(colon + 1)));
-    if (arg.empty()) return Status(EINVAL, Quote(subject) + " names no one");
-    if (kind == "uid" || kind == "gid") {
-      const std::optional<uint32_t> id = ParseId(arg);
-      if (!id) return Status(EINVAL, "bad number " + Quote(arg) + " in " + Quote(subject));
-      rule.subject = kind == "uid" ? Rule::Subject::kUid : Rule::Subject::kGid;
-      rule.id = *id;
-    } else if (kind == "user" || kind == "group") {
-      std::string why;
-      const std::optional<uint32_t> id = LookupId(kind == "group", arg, why);
-      if (!id) {
-        // Names are resolved now, so a user added later needs a reload (SIGHUP).
-        std::string hint;
-        if (ParseId(arg))
-          hint =
-              " (for a number, write " + std::string(kind == "user" ? "uid:" : "gid:") + arg + ")";
-        st.warnings.push_back(st.Where(line) + ": " + why + "; this rule never matches" + hint);
-        return Status::Ok();
+  // `*`, or one condition, or several joined by '&' that must all hold.
+  bool resolves = true;
+  if (subject != "*") {
+    std::string_view remaining = subject;
+    for (;;) {
+      const size_t amp = remaining.find('&');
+      const std::string_view part = Trim(remaining.substr(0, amp));
+      if (part.empty()) return Status(EINVAL, "an empty condition in subject " + Quote(subject));
+      if (part == "*")
+        return Status(EINVAL, Quote(subject) +
+                                  ": '*' cannot be joined with '&' (it matches everyone: write "
+                                  "only the other conditions)");
+      auto condition = ParseCondition(st, part, line);
+      if (!condition) return condition.status();
+      if (*condition) {
+        rule.subject.push_back(std::move(**condition));
+      } else {
+        resolves = false;  // a user or group that does not exist: warned
       }
-      rule.subject = kind == "user" ? Rule::Subject::kUid : Rule::Subject::kGid;
-      rule.id = *id;
-    } else if (kind == "exe") {
-      if (arg[0] != '/')
-        return Status(EINVAL, "exe path must be absolute: " + Quote(subject) +
-                                  " (exe:/usr/sbin/nginx, as readlink /proc/PID/exe shows it)");
-      rule.subject = Rule::Subject::kExe;
-      rule.text = arg;
-    } else if (kind == "unit") {
-      rule.subject = Rule::Subject::kUnit;
-      rule.text = arg;
-    } else {
-      return Status(EINVAL, "unknown subject kind " + Quote(kind) + " in " + Quote(subject) +
-                                " (use " + std::string(kSubjects) + ")");
+      if (amp == std::string_view::npos) break;
+      remaining.remove_prefix(amp + 1);
     }
   }
+  if (!resolves) return Status::Ok();  // the rule never matches
+  for (size_t i = 0; i < rule.subject.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (const Condition& a = rule.subject[i], &b = rule.subject[j];
+          a.kind == b.kind && a.kind != Condition::Kind::kGid && (a.id != b.id || a.text != b.text))
+        st.warnings.push_back(st.Where(line) + ": " + Quote(subject) +
+                              " never matches: a caller has one uid, one executable and one unit");
   if (rule.role == Role::kNone)
     st.warnings.push_back(st.Where(line) +
                           ": role none grants nothing and takes nothing away (the highest "
                           "matching role wins)");
-  st.needs_groups |= rule.subject == Rule::Subject::kGid;
-  st.needs_exe |= rule.subject == Rule::Subject::kExe;
-  st.needs_unit |= rule.subject == Rule::Subject::kUnit;
+  for (const Condition& k : rule.subject) {
+    st.needs_groups |= k.kind == Condition::Kind::kGid;
+    st.needs_exe |= k.kind == Condition::Kind::kExe;
+    st.needs_unit |= k.kind == Condition::Kind::kUnit;
+  }
   st.rules.push_back(std::move(rule));
   return Status::Ok();
 }
@@ -343,8 +386,7 @@ std::shared_ptr<const Policy> Policy::Default(uid_t owner_uid) {
   policy->source_ = "(default policy)";
   auto add_owner = [&](uid_t uid) {
     Rule rule;
-    rule.subject = Rule::Subject::kUid;
-    rule.id = uid;
+    rule.subject = {Condition{Condition::Kind::kUid, static_cast<uint32_t>(uid), ""}};
     rule.role = Role::kOwner;
     rule.origin = "(default policy): [*] uid:" + std::to_string(uid) + " = owner";
     policy->rules_.push_back(std::move(rule));

@@ -2,7 +2,8 @@
 //
 // A policy is an inih file with a section per workspace and [*] for all of them; each line is
 // `SUBJECT = ROLE [GLOB...]`. Subjects: user:NAME, uid:N, group:NAME, gid:N, exe:PATH, unit:NAME,
-// and *. The effective role of a caller on W/K is the highest role among the rules of [W] and
+// several of those joined by '&' (all must hold), and *. The effective role of a caller on W/K is
+// the highest role among the rules of [W] and
 // [*] whose subject matches the caller and whose globs (if any) match K; then it is capped by the
 // mount options role= and ro. A rule that cannot be evaluated (its fact about the caller is
 // unknown) does not match. Names of users and groups are resolved when the file is loaded: a name

@@ -673,6 +673,44 @@ TEST_F(PolicyTest, UnitRuleAdmitsTheProcessesOfThatUnitOnly) {
   EXPECT_THAT(outside.err, HasSubstr("No such file or directory"));
 }
 
+// `unit:U & exe:P` is the program P as the service U runs it: neither another program of the
+// unit (a shell its ExecStartPre= runs) nor P run by a user outside the unit.
+TEST_F(PolicyTest, AUnitAndExeRuleAdmitsOnlyThatProgramInsideThatUnit) {
+  TestCgroups cgroups;
+  const std::string unit = "secretfs-test-" + std::to_string(getpid()) + ".service";
+  const std::string cgroup =
+      cgroups.slice().empty() ? "" : cgroups.Make(cgroups.slice() + "/" + unit);
+  if (cgroup.empty()) GTEST_SKIP() << cgroups.why_not();
+  const std::string allowed_cat = Local("allowed-cat");
+  std::filesystem::copy_file("/bin/cat", allowed_cat);
+  ASSERT_EQ(chmod(allowed_cat.c_str(), 0755), 0);
+
+  Put("prod/TLS_KEY", "both-facts");
+  ASSERT_NO_FATAL_FAILURE(
+      MountWithPolicy("[prod]\nunit:" + unit + " & exe:" + allowed_cat + " = reader TLS_*\n"));
+  const TestUser& user = User("none");
+  std::string as_user;
+  for (const std::string& word : SetprivPrefix(user)) as_user += word + " ";
+  // A shell that moves itself into the unit's cgroup, then becomes PROGRAM as the test user.
+  const auto in_unit = [&](const std::string& program) {
+    return Program({"/bin/sh", "-c",
+                    "echo $$ > " + cgroup + "/cgroup.procs && exec " + as_user + program + " " +
+                        M("prod/TLS_KEY")});
+  };
+
+  const ProcessResult both = in_unit(allowed_cat);
+  EXPECT_TRUE(Succeeded(both)) << Describe(both);
+  EXPECT_EQ(both.out, "both-facts");
+
+  const ProcessResult other_program = in_unit("/bin/cat");
+  EXPECT_TRUE(FailedCleanly(other_program)) << Describe(other_program);
+  EXPECT_THAT(other_program.err, HasSubstr("No such file or directory"));
+
+  const ProcessResult outside = ProgramAs(user, {allowed_cat, M("prod/TLS_KEY")});
+  EXPECT_TRUE(FailedCleanly(outside)) << Describe(outside);
+  EXPECT_THAT(outside.err, HasSubstr("No such file or directory"));
+}
+
 // A unit that delegates its cgroup (Delegate=: every user's user@UID.service, container
 // managers) lets its processes make cgroups below it, named as they like. Such a cgroup named
 // like the unit a rule names is still the delegating unit's: a user's

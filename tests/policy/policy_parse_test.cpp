@@ -15,6 +15,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 using ::testing::StartsWith;
 
 Role RoleOn(const Policy& p, const CallerFacts& c, const std::string& w, const std::string& k) {
@@ -86,6 +87,14 @@ TEST(PolicyParseTest, ErrorsNameFileLineAndTheOffendingText) {
       {"[prod]\nuid:1 = reader\nuid:2 = bogus\nuid:x = reader\n",
        "policy.ini:3: unknown role 'bogus'"},  // the first error
       {"[prod]\nuid:1 = reader\x01\n", "policy.ini:2: unknown role 'reader\\x01'"},
+      {"[prod]\nunit:a.service & = reader\n",
+       "policy.ini:2: an empty condition in subject 'unit:a.service &'"},
+      {"[prod]\n&uid:1 = reader\n", "policy.ini:2: an empty condition in subject '&uid:1'"},
+      {"[prod]\n* & uid:1 = reader\n", "policy.ini:2: '* & uid:1': '*' cannot be joined with '&'"},
+      {"[prod]\nuid:1 & exe:nginx = reader\n",
+       "policy.ini:2: exe path must be absolute: 'exe:nginx'"},
+      {"[prod]\nuser:no-such-user-secretfs & usr:x = reader\n",
+       "policy.ini:2: unknown subject kind 'usr'"},  // checked even after a name that is missing
   };
   for (const Case& c : cases) {
     EXPECT_THAT(ParseError(c.text), StartsWith(c.message)) << c.text;
@@ -191,6 +200,42 @@ TEST(PolicyParseTest, ExePathsAndUnitsWithColonsAndSpaces) {
   c.unit = "app@1:2.service";
   EXPECT_EQ(RoleOn(*p, c, "prod", "K"), Role::kMember);  // both match; member is higher
   EXPECT_TRUE(p->needs_unit());
+}
+
+TEST(PolicyParseTest, ConditionsJoinedByAmpersandMustAllHold) {
+  auto p = MustParse(
+      "[prod]\nunit:nginx.service & exe:/usr/sbin/nginx = reader TLS_*\n"
+      "uid:33&gid:33 & group:nogroup = viewer\n");
+  EXPECT_THAT(p->warnings(), IsEmpty());
+  EXPECT_TRUE(p->needs_exe());
+  EXPECT_TRUE(p->needs_unit());
+  EXPECT_TRUE(p->needs_groups());
+  CallerFacts c = Uid(33, 33);
+  c.unit = "nginx.service";
+  EXPECT_EQ(RoleOn(*p, c, "prod", "TLS_KEY"), Role::kNone);  // no exe read: not both
+  c.exe = "/usr/sbin/nginx";
+  EXPECT_EQ(RoleOn(*p, c, "prod", "TLS_KEY"), Role::kReader);
+  EXPECT_EQ(RoleOn(*p, c, "prod", "DB_URL"), Role::kNone);  // the glob still applies
+  c.unit = "user@1000.service";  // the same program, run by a user rather than the service
+  EXPECT_EQ(RoleOn(*p, c, "prod", "TLS_KEY"), Role::kNone);
+  c.groups = std::vector<gid_t>{65534};
+  EXPECT_EQ(RoleOn(*p, c, "prod", "TLS_KEY"), Role::kViewer);
+  c.gid = 34;  // gid:33 is neither its primary group nor a supplementary one now
+  EXPECT_EQ(RoleOn(*p, c, "prod", "TLS_KEY"), Role::kNone);
+}
+
+TEST(PolicyParseTest, ConditionsThatNoCallerMeetsAtOnceAreWarnedAbout) {
+  auto p = MustParse(
+      "[prod]\nuid:1 & uid:2 = owner\nexe:/a & exe:/b = owner\nunit:a.service & unit:b.service = "
+      "owner\ngid:1 & gid:2 = viewer\nuser:no-such-user-secretfs & uid:1 = owner\n");
+  EXPECT_THAT(p->warnings(),
+              ElementsAre(StartsWith("policy.ini:2: 'uid:1 & uid:2' never matches"),
+                          StartsWith("policy.ini:3: 'exe:/a & exe:/b' never matches"),
+                          StartsWith("policy.ini:4: 'unit:a.service & unit:b.service' never"),
+                          "policy.ini:6: no user no-such-user-secretfs; this rule never matches"));
+  CallerFacts c = Uid(1, 1);
+  c.groups = std::vector<gid_t>{2};
+  EXPECT_EQ(RoleOn(*p, c, "prod", "K"), Role::kViewer);  // two groups at once are fine
 }
 
 class PolicyFileTest : public ::testing::Test {
