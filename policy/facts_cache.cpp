@@ -1,6 +1,5 @@
 #include "policy/facts_cache.h"
 
-#include <limits.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -100,14 +99,15 @@ std::shared_ptr<const ProcessFacts> ProcessFactsCache::Get(pid_t tid, uid_t uid,
                                                   Clock::now() - e->read_at <= options_.max_age) {
     const pid_t tgid = e->facts->pid;
     // A thread other than the main one must still belong to the process: its directory under
-    // the process's task/ exists. With an executable to compare, one readlink of the thread's
-    // own exe link checks both.
+    // the process's task/ exists. With an executable to compare, one statx of the thread's own
+    // exe link checks both: an execve keeps the pid, and the file it was judged by must still
+    // be the one it runs. The path is not compared: the same file by another path matches the
+    // same rules (they compare the file at the rule's path), and another file at the same path
+    // (a mount namespace of its own) must not.
     ProcPath path(tgid, tid);
     bool valid = true;
     if (e->facts->exe) {
-      char target[PATH_MAX];
-      const ssize_t n = readlink(path.With("/exe"), target, sizeof target);
-      valid = n > 0 && std::string_view(target, static_cast<size_t>(n)) == ExeLink(*e->facts);
+      valid = e->facts->exe_file && ExecutableFileOf(path.With("/exe")) == e->facts->exe_file;
     } else if (tgid != tid) {
       valid = access(path.With(""), F_OK) == 0;
     }

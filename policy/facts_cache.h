@@ -6,7 +6,8 @@
 //   - `tid` is still one of that process's threads (when it is not the process itself);
 //   - the request's uid and gid are the ones the entry was read with (a privilege drop, which
 //     usually changes groups too, is a miss);
-//   - the executable is unchanged (readlink, when the entry holds one): an execve is a new program;
+//   - the executable is the same file (device and inode, when the entry holds one): an execve is
+//     a new program, also one of another file at the same path;
 //   - it is younger than max_age: supplementary groups, comm and the cgroup can change without
 //     any of the above, and are believed for at most that long.
 // Otherwise the facts are read again. Thread-safe.

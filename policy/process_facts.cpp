@@ -114,8 +114,12 @@ std::optional<uint64_t> StatNumber(std::string_view stat, int n) {
 
 int PidfdOpen(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
 
-// Whether `path`, resolved in this process's mount namespace, names the process's executable
-// behind `exe_link` (/proc/PID/exe): the same device and inode.
+FileId FileIdOf(const struct statx& st) {
+  return FileId{st.stx_dev_major, st.stx_dev_minor, st.stx_ino};
+}
+
+// Whether `path`, resolved in this process's mount namespace, names `running`, the executable of
+// a process: the same device and inode.
 //
 // The path is the caller's to choose: mounted over, in a namespace of its own, it may lead here
 // through any filesystem, this daemon's own mount or a FUSE filesystem whose server is stopped.
@@ -124,9 +128,7 @@ int PidfdOpen(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 
 // Linux 5.12): no filesystem is asked. The directories above a running executable are always
 // cached (its file holds them); a path that is not, is not this process's view of that file.
 // Attributes are not synced (AT_STATX_DONT_SYNC): device and inode need no server either.
-bool IsExecutableAt(const char* exe_link, const std::string& path) {
-  struct statx running {};
-  if (statx(AT_FDCWD, exe_link, AT_STATX_DONT_SYNC, STATX_INO, &running) != 0) return false;
+bool IsFileAt(const FileId& running, const std::string& path) {
   open_how how{};
   how.flags = O_PATH | O_CLOEXEC;
   how.resolve = RESOLVE_CACHED;
@@ -134,19 +136,17 @@ bool IsExecutableAt(const char* exe_link, const std::string& path) {
   if (fd < 0) return false;  // not cached (EAGAIN), absent, or a kernel before 5.12
   struct statx named {};
   const bool same = statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_INO, &named) == 0 &&
-                    named.stx_ino == running.stx_ino &&
-                    named.stx_dev_major == running.stx_dev_major &&
-                    named.stx_dev_minor == running.stx_dev_minor;
+                    FileIdOf(named) == running;
   close(fd);
   return same;
 }
 
 }  // namespace
 
-std::string_view ExeLink(const ProcessFacts& facts) {
-  std::string_view link = facts.exe ? std::string_view(*facts.exe) : std::string_view();
-  if (link.ends_with(kNotTheFileThere)) link.remove_suffix(kNotTheFileThere.size());
-  return link;
+std::optional<FileId> ExecutableFileOf(const char* exe_link) {
+  struct statx running {};
+  if (statx(AT_FDCWD, exe_link, AT_STATX_DONT_SYNC, STATX_INO, &running) != 0) return std::nullopt;
+  return FileIdOf(running);
 }
 
 pid_t ProcessOfThread(pid_t tid) {
@@ -269,7 +269,8 @@ ProcessFacts ReadProcessFactsWithPidfd(pid_t tid, const FactsWanted& wanted, int
     const ssize_t n = readlink(path, target, sizeof target);
     if (n > 0 && static_cast<size_t>(n) < sizeof target) {
       facts.exe = std::string(target, static_cast<size_t>(n));
-      if (!IsExecutableAt(path, *facts.exe)) *facts.exe += kNotTheFileThere;
+      facts.exe_file = ExecutableFileOf(path);
+      if (!facts.exe_file || !IsFileAt(*facts.exe_file, *facts.exe)) *facts.exe += kNotTheFileThere;
     }
   }
   if (belongs && wanted.unit) {

@@ -12,6 +12,14 @@
 
 namespace secretfs::policy {
 
+// Which file: a device (major, minor) and an inode number on it.
+struct FileId {
+  uint32_t dev_major = 0;
+  uint32_t dev_minor = 0;
+  uint64_t ino = 0;
+  bool operator==(const FileId&) const = default;
+};
+
 struct ProcessFacts {
   pid_t pid = 0;                             // the process (thread group) of the calling thread
   std::optional<std::vector<gid_t>> groups;  // supplementary groups ("Groups:" in status)
@@ -23,13 +31,19 @@ struct ProcessFacts {
   // program of theirs over /usr/sbin/nginx there and run it, and its link reads
   // /usr/sbin/nginx. So do containers, with their own files.
   std::optional<std::string> exe;
+  // The device and inode of that executable, from the same reading as the comparison above. An
+  // execve keeps the pid: the facts cache compares these, not the path, to tell whether the
+  // process still runs the file it was judged by (in a namespace of its own, another file can be
+  // at the same path).
+  std::optional<FileId> exe_file;
   std::optional<std::string> unit;  // from /proc/PID/cgroup, see UnitFromCgroup
 };
 
-inline constexpr std::string_view kNotTheFileThere = " (not the file at this path)";
+// The device and inode of the executable behind /proc/PID/exe (or /proc/PID/task/TID/exe), read
+// without asking its filesystem; nullopt when it cannot be read.
+std::optional<FileId> ExecutableFileOf(const char* exe_link);
 
-// What readlink of the process's exe link gave: `exe` without kNotTheFileThere.
-std::string_view ExeLink(const ProcessFacts& facts);
+inline constexpr std::string_view kNotTheFileThere = " (not the file at this path)";
 
 // What to read; reading less is faster.
 struct FactsWanted {

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 #include <limits.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -82,6 +84,58 @@ TEST(FactsCacheTest, AnExecveIsANewProgram) {
   const ProcessFacts after = *cache.Get(child.pid(), getuid(), getgid(), {});
   EXPECT_EQ(after.exe, "/usr/bin/sleep");
   EXPECT_EQ(after.comm, "sleep");
+}
+
+// In a mount namespace of its own, a process can exec another file at the path it was started
+// from (a program bound over that path there): the link reads the same path, the file is not the
+// one the cache judged. The next answer must be about the file it runs now.
+TEST(FactsCacheTest, AnExecveOfAnotherFileAtTheSamePathIsANewProgram) {
+  const std::string self = Readlink("/proc/self/exe");
+  const std::optional<FileId> sleep_file = ExecutableFileOf("/usr/bin/sleep");
+  ASSERT_TRUE(sleep_file.has_value());
+  int go[2], ready[2];
+  ASSERT_EQ(pipe(go), 0);
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t child = fork();
+  if (child == 0) {
+    char c = 0;
+    // 'n': no namespace here (not root): the test is skipped.
+    const bool own = unshare(CLONE_NEWNS) == 0 &&
+                     mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 &&
+                     mount("/usr/bin/sleep", self.c_str(), nullptr, MS_BIND, nullptr) == 0;
+    c = own ? 'y' : 'n';
+    if (write(ready[1], &c, 1) != 1 || !own) _exit(1);
+    if (read(go[0], &c, 1) == 1) execl(self.c_str(), "sleep", "5", nullptr);
+    _exit(1);
+  }
+  ASSERT_GT(child, 0);
+  const auto reap = [&] {
+    kill(child, SIGKILL);
+    waitpid(child, nullptr, 0);
+  };
+  char own = 0;
+  ASSERT_EQ(read(ready[0], &own, 1), 1);
+  if (own != 'y') {
+    reap();
+    GTEST_SKIP() << "cannot make a mount namespace here (not root?)";
+  }
+
+  ProcessFactsCache cache(ProcessFactsCache::Options{std::chrono::hours(1), 16});
+  const ProcessFacts before = *cache.Get(child, getuid(), getgid(), {});
+  EXPECT_EQ(before.exe, self);  // the file at its path: no mark
+  ASSERT_EQ(write(go[1], "x", 1), 1);
+  const std::string exe_link = "/proc/" + std::to_string(child) + "/exe";
+  bool execed = false;
+  for (int i = 0; i < 500 && !execed; ++i) {
+    execed = ExecutableFileOf(exe_link.c_str()) == sleep_file;
+    if (!execed) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(execed);
+  const ProcessFacts after = *cache.Get(child, getuid(), getgid(), {});
+  EXPECT_EQ(after.exe, self + std::string(kNotTheFileThere));
+  EXPECT_EQ(after.exe_file, sleep_file);
+  reap();
+  for (int fd : {go[0], go[1], ready[0], ready[1]}) close(fd);
 }
 
 TEST(FactsCacheTest, AnExitedProcessHasNoFacts) {

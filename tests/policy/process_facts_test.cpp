@@ -70,24 +70,15 @@ TEST(ProcessFactsTest, ThisProcess) {
   const ProcessFacts f = ReadProcessFacts(getpid());
   EXPECT_EQ(f.pid, getpid());
   EXPECT_THAT(f.exe, Optional(Readlink("/proc/self/exe")));
-  // This process's executable is the file at its path: no kNotTheFileThere.
-  EXPECT_EQ(ExeLink(f), Readlink("/proc/self/exe"));
+  // This process's executable is the file at its path (no kNotTheFileThere), and that file.
+  EXPECT_EQ(f.exe_file, ExecutableFileOf("/proc/self/exe"));
+  EXPECT_TRUE(f.exe_file.has_value());
   std::string comm = ReadAll("/proc/self/comm");
   comm.pop_back();  // '\n'
   EXPECT_THAT(f.comm, Optional(comm));
   ASSERT_TRUE(f.groups.has_value());
   EXPECT_EQ(Sorted(*f.groups), MyGroups());
   EXPECT_EQ(f.unit, UnitFromCgroup(ReadAll("/proc/self/cgroup")));
-}
-
-// The facts cache compares the link itself, marked or not, with what readlink gives next time.
-TEST(ProcessFactsTest, ExeLinkIsThePathWithoutTheMark) {
-  ProcessFacts f;
-  EXPECT_EQ(ExeLink(f), "");
-  f.exe = "/usr/sbin/nginx";
-  EXPECT_EQ(ExeLink(f), "/usr/sbin/nginx");
-  f.exe = "/usr/sbin/nginx" + std::string(kNotTheFileThere);
-  EXPECT_EQ(ExeLink(f), "/usr/sbin/nginx");
 }
 
 TEST(ProcessFactsTest, OnlyWhatIsWantedIsRead) {
