@@ -41,8 +41,8 @@ int64_t ParseTimeArg(const std::string& option, const std::string& text, int64_t
   if (auto t = ParseRfc3339(text)) return *t;
   if (auto age = ParseAgeSeconds(text, INT64_MAX / kNsPerSec)) return now_ns - *age * kNsPerSec;
   throw UsageError{option + " '" + text +
-                   "': not a time; use RFC 3339 (2026-11-22T10:00:00Z, 2026-11-22) or an age "
-                   "(30s, 10m, 2h, 7d, 4w)"};
+                   "': not a time; use RFC 3339 (2026-11-22T10:00:00Z, 2026-11-22; from 1677-09-22 "
+                   "to 2262-04-11) or an age (30s, 10m, 2h, 7d, 4w)"};
 }
 
 // Human time: RFC 3339 UTC with milliseconds.

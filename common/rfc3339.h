@@ -40,7 +40,8 @@ inline int DaysIn(int year, int month) {
 
 // Nanoseconds since the epoch of 2026-11-22T10:00:00Z, 2026-11-22T10:00:00.5+01:00 (`t`, `z` and
 // a space in place of `T` too), or a bare date (midnight UTC); nullopt for anything else,
-// February 30th included. A leap second (:60) is the second after :59.
+// February 30th included, and for a time that 64-bit nanoseconds cannot hold (before 1677-09-21
+// or after 2262-04-11). A leap second (:60) is the second after :59.
 inline std::optional<int64_t> ParseRfc3339(std::string_view s) {
   using rfc3339_detail::Digits;
   using rfc3339_detail::Expect;
@@ -91,7 +92,13 @@ inline std::optional<int64_t> ParseRfc3339(std::string_view s) {
   t.tm_min = minute;
   t.tm_sec = second;
   const time_t secs = timegm(&t);  // normalises :60 to the next minute
-  return (int64_t{secs} - offset_s) * kNsPerSec + frac_ns;
+  // Nanoseconds since 1970 in 64 bits reach from 1677-09-21T00:12:44Z to 2262-04-11T23:47:16Z;
+  // past them the product wrapped around, and `--since 9999-12-31` read as a time in 1816.
+  int64_t ns = 0;
+  if (__builtin_mul_overflow(int64_t{secs} - offset_s, kNsPerSec, &ns) ||
+      __builtin_add_overflow(ns, frac_ns, &ns))
+    return std::nullopt;
+  return ns;
 }
 
 }  // namespace secretfs

@@ -65,7 +65,10 @@ inline std::string OctalMode(mode_t mode) {
 
 // RFC 3339 UTC: "2026-11-22T10:04:05Z", or with nanoseconds "2026-11-22T10:04:05.123456789Z".
 inline std::string FormatTime(int64_t ns, bool with_nanos = false) {
-  const time_t secs = static_cast<time_t>(ns / 1'000'000'000);
+  // Rounded down, also before 1970: -0.5 s is 23:59:59.5 on 1969-12-31, not 00:00:00.-5.
+  int64_t sub = ns % 1'000'000'000;
+  if (sub < 0) sub += 1'000'000'000;
+  const time_t secs = static_cast<time_t>((ns - sub) / 1'000'000'000);
   tm utc{};
   gmtime_r(&secs, &utc);
   char buf[64];
@@ -73,7 +76,7 @@ inline std::string FormatTime(int64_t ns, bool with_nanos = false) {
   std::string out = buf;
   if (with_nanos) {
     char frac[16];
-    snprintf(frac, sizeof frac, ".%09lld", static_cast<long long>(ns % 1'000'000'000));
+    snprintf(frac, sizeof frac, ".%09lld", static_cast<long long>(sub));
     out += frac;
   }
   return out + "Z";

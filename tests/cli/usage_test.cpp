@@ -128,6 +128,9 @@ TEST_F(UsageTest, BadCommandLinesExitTwoAndTouchNothing) {
       {"workspace", "create", "x", "--naming", "y"},           // unknown naming rule
       {"init", "--pwhash", "bogus"},                           // unknown Argon2id cost
       {"keyring", "add", "--new-key", "bogus"},                // not a key source
+      {"audit", "--since", "9999-12-31"},                      // past 2262: wrapped around to 1816
+      {"audit", "--until", "1600-01-01"},                      // before 1677
+      {"audit", "prune", "--before", "2300-01-01"},
   };
   for (const auto& args : bad) {
     std::string line;

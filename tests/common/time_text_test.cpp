@@ -49,6 +49,26 @@ TEST(Rfc3339Test, KnowsTheCalendar) {
   EXPECT_EQ(ParseRfc3339("2016-12-31T23:59:60Z"), ParseRfc3339("2017-01-01T00:00:00Z"));
 }
 
+TEST(Rfc3339Test, RefusesTimesThatNanosecondsSince1970CannotHold) {
+  EXPECT_EQ(ParseRfc3339("2262-04-11T23:47:16Z"), int64_t{9'223'372'036} * kSec);
+  EXPECT_EQ(ParseRfc3339("2262-04-11T23:47:16.854775807Z"), INT64_MAX);
+  EXPECT_EQ(ParseRfc3339("2262-04-11T23:47:16.854775808Z"), std::nullopt);
+  EXPECT_EQ(ParseRfc3339("2262-04-12"), std::nullopt);
+  EXPECT_EQ(ParseRfc3339("9999-12-31"), std::nullopt) << "wrapped around to 1816";
+  EXPECT_EQ(ParseRfc3339("1677-09-21T00:12:44Z"), int64_t{-9'223'372'036} * kSec);
+  EXPECT_EQ(ParseRfc3339("1677-09-21T00:12:43Z"), std::nullopt);
+  EXPECT_EQ(ParseRfc3339("0000-01-01"), std::nullopt);
+  EXPECT_EQ(ParseRfc3339("1970-01-01"), 0);
+}
+
+TEST(FormatTimeTest, RoundsDownBefore1970Too) {
+  EXPECT_EQ(FormatTime(-kSec / 2, true), "1969-12-31T23:59:59.500000000Z");
+  EXPECT_EQ(FormatTime(-kSec / 2), "1969-12-31T23:59:59Z");
+  EXPECT_EQ(FormatTime(-kSec, true), "1969-12-31T23:59:59.000000000Z");
+  EXPECT_EQ(FormatTime(kSec + 1, true), "1970-01-01T00:00:01.000000001Z");
+  EXPECT_EQ(ParseRfc3339(FormatTime(-kSec / 2, true)), -kSec / 2);
+}
+
 TEST(Rfc3339Test, RefusesWhatIsNotATime) {
   for (const char* text : {"",
                            "2026",
