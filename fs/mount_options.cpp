@@ -36,7 +36,8 @@ template <class T>
 Status ParseNumber(const std::string& name, const std::string& text, T& out, int base = 10) {
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out, base);
   if (ec != std::errc() || end != text.data() + text.size() || text.empty())
-    return Status(EINVAL, "mount option " + name + "=" + text + ": not a number");
+    return Status(EINVAL, "mount option " + name + "=" + text +
+                              (base == 8 ? ": not an octal number (022, 077)" : ": not a number"));
   return Status::Ok();
 }
 
@@ -104,6 +105,11 @@ Status ApplyOption(const std::string& name, const std::optional<std::string>& va
     SECRETFS_RETURN_IF_ERROR(need());
     uint32_t id = 0;
     SECRETFS_RETURN_IF_ERROR(ParseNumber(name, *value, id));
+    // (uid_t)-1 means "no id" to chown(2) and friends; no process runs with it (as in the policy).
+    if (id == UINT32_MAX)
+      return Status(EINVAL, "mount option " + name + "=" + *value + ": names no " +
+                                (name == "uid" ? "user" : "group") + " ((" + name +
+                                "_t)-1 means none)");
     (name == "uid" ? o.uid : o.gid) = id;
   } else if (name == "umask") {
     SECRETFS_RETURN_IF_ERROR(need());

@@ -4,7 +4,7 @@
 //   - a refused list or file is EINVAL (ENOENT only if the file cannot be opened);
 //   - whatever is accepted is within the documented ranges: max_size <= 64 MiB, umask <= 0777,
 //     timeouts finite in [0, 86400] s, audit_flush_ms in [1, 60000], audit_keep in [0, 100 years],
-//     role= a real role.
+//     role= a real role, uid= and gid= not (uid_t)-1.
 //
 // The file is a memfd, rewritten for every input and opened by its /proc/self/fd path (nothing
 // touches the disk). config=VALUE in the -o list is pointed at that memfd, so the list can
@@ -61,6 +61,7 @@ std::string PointConfigAtMemfd(const std::string& list) {
 void CheckRanges(const fs::MountOptions& o) {
   FUZZ_CHECK(o.max_size <= (size_t{64} << 20));
   FUZZ_CHECK(o.umask <= 0777);
+  FUZZ_CHECK(o.uid != UINT32_MAX && o.gid != UINT32_MAX);  // (uid_t)-1 is no one
   FUZZ_CHECK(std::isfinite(o.entry_timeout) && o.entry_timeout >= 0 && o.entry_timeout <= 86400);
   FUZZ_CHECK(std::isfinite(o.attr_timeout) && o.attr_timeout >= 0 && o.attr_timeout <= 86400);
   FUZZ_CHECK(o.audit_flush_ms >= 1 && o.audit_flush_ms <= 60000);

@@ -400,6 +400,25 @@ TEST_F(MountTest, UnknownMountOptionIsRefusedByName) {
   EXPECT_EQ(MountedType(mnt_), "");
 }
 
+TEST_F(MountTest, BadMountOptionValuesAreRefusedWithTheRule) {
+  ASSERT_NO_FATAL_FAILURE(Unmount(mnt_));
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"uid=4294967295", "uid=4294967295: names no user"},
+      {"gid=4294967295", "gid=4294967295: names no group"},
+      {"uid=-1", "uid=-1: not a number"},
+      {"umask=99", "umask=99: not an octal number"},
+      {"umask=1000", "umask=1000: not a umask"},
+      {"max_size=1e9", "max_size=1e9: not a number"},
+      {"audit_flush_ms=0", "audit_flush_ms=0: from 1 to 60000"},
+  };
+  for (const auto& [options, why] : bad) {
+    const ProcessResult r = MountAt(mnt_, options);
+    EXPECT_EQ(r.exit_code, 2) << options << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr("mount option " + why)) << options;
+    EXPECT_EQ(MountedType(mnt_), "") << options;
+  }
+}
+
 TEST_F(MountTest, KilledDaemonLeavesAStaleMountThatIsReportedAndLosesNoAcknowledgedWrite) {
   // Writes acknowledged by close() before the kill.
   std::vector<std::pair<std::string, std::string>> written;
