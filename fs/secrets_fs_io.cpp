@@ -317,6 +317,11 @@ int SecretsFs::Commit(const Caller& who, OpenFile& file, bool closing) {
   if (!result) {
     if (result.status().code() != EBUSY && result.status().code() != EEXIST)
       LogError("write " + file.node.workspace + "/" + file.node.key, result.status());
+    // The closer is told the value was not stored, and that is final: the release must not try
+    // it again (it did, later than any close when a child held the descriptor, and stored a
+    // value its writer had been told was lost over the one made under that name since). Bytes
+    // written after this (a child's, through the same handle) are tried at release afresh.
+    if (closing) file.dirty = false;
     return ToNegErrno(result.status());
   }
   file.dirty = false;

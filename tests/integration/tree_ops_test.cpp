@@ -3,8 +3,13 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
 
 #include "tests/integration/mount_fixture.h"
 
@@ -88,6 +93,41 @@ TEST_F(TreeOpsTest, AWriterCannotBringBackASecretRemovedOrRenamedWhileItWasOpen)
   EXPECT_EQ(moved.Close(), ENOENT);
   EXPECT_EQ(ReadPath(M("dev/OLD")).error, ENOENT);
   EXPECT_EQ(ReadPath(M("dev/NEW")).bytes, "v1");
+}
+
+// A close that said the value was not stored is final. A child that inherited the descriptor
+// holds the handle open past that close; its release used to try the value again, and stored it
+// over the secret made under that name since (an rm to revoke it, then a new value, undone by a
+// writer that had been told it failed). And the failed close is one event, not two.
+TEST_F(TreeOpsTest, AValueWhoseCloseFailedIsNotStoredLaterByTheRelease) {
+  Put("dev/ROTATED", "old");
+  Fd fd(open(M("dev/ROTATED").c_str(), O_WRONLY | O_TRUNC));  // inherited by the child below
+  ASSERT_TRUE(fd.ok()) << strerror(errno);
+  int hold[2];
+  ASSERT_EQ(pipe(hold), 0);
+  const pid_t child = fork();
+  if (child == 0) {
+    char c;
+    close(hold[1]);
+    (void)!read(hold[0], &c, 1);  // holds the inherited descriptor until the pipe closes
+    _exit(0);
+  }
+  ASSERT_GT(child, 0);
+  close(hold[0]);
+  ASSERT_EQ(WriteFd(fd.get(), "stale"), 0);
+  ASSERT_EQ(unlink(M("dev/ROTATED").c_str()), 0);
+  EXPECT_EQ(fd.Close(), ENOENT) << "the close must say the value was not stored";
+  Put("dev/ROTATED", "fresh");
+
+  close(hold[1]);  // the child exits: the handle's last descriptor goes, and its release comes
+  ASSERT_EQ(waitpid(child, nullptr, 0), child);
+  // The release is sent after the child's exit, without anyone waiting for it: give it time.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(ReadPath(M("dev/ROTATED")).bytes, "fresh");
+  EXPECT_THAT(Versions("dev/ROTATED"), ElementsAre(1, 2));
+  const std::string log = Cli({"audit", "--op", "write", "dev/ROTATED"}).out;
+  EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 1) << log;
+  EXPECT_THAT(log, HasSubstr("write ENOENT dev/ROTATED"));
 }
 
 // Two writers make the same new name at once: the second opens the name the first created and
