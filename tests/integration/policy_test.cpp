@@ -638,6 +638,10 @@ class TestCgroups {
     made_.push_back(path);
     return path;
   }
+  // Makes the cgroup of unit `name` in the slice; "" when it cannot.
+  std::string MakeUnit(const std::string& name) {
+    return slice_.empty() ? "" : Make(slice_ + "/" + name);
+  }
   // Removes `path` too, a cgroup someone else makes.
   void Remove(const std::string& path) { made_.push_back(path); }
 
@@ -651,8 +655,7 @@ TEST_F(PolicyTest, UnitRuleAdmitsTheProcessesOfThatUnitOnly) {
   // /proc/PID/cgroup, whoever made the cgroup.
   TestCgroups cgroups;
   const std::string unit = "secretfs-test-" + std::to_string(getpid()) + ".service";
-  const std::string cgroup =
-      cgroups.slice().empty() ? "" : cgroups.Make(cgroups.slice() + "/" + unit);
+  const std::string cgroup = cgroups.MakeUnit(unit);
   if (cgroup.empty()) GTEST_SKIP() << cgroups.why_not();
 
   Put("prod/API_KEY", "unit-only");
@@ -678,8 +681,7 @@ TEST_F(PolicyTest, UnitRuleAdmitsTheProcessesOfThatUnitOnly) {
 TEST_F(PolicyTest, AUnitAndExeRuleAdmitsOnlyThatProgramInsideThatUnit) {
   TestCgroups cgroups;
   const std::string unit = "secretfs-test-" + std::to_string(getpid()) + ".service";
-  const std::string cgroup =
-      cgroups.slice().empty() ? "" : cgroups.Make(cgroups.slice() + "/" + unit);
+  const std::string cgroup = cgroups.MakeUnit(unit);
   if (cgroup.empty()) GTEST_SKIP() << cgroups.why_not();
   const std::string allowed_cat = Local("allowed-cat");
   std::filesystem::copy_file("/bin/cat", allowed_cat);
@@ -719,8 +721,7 @@ TEST_F(PolicyTest, AUnitNameMadeInsideADelegatedCgroupDoesNotMatch) {
   TestCgroups cgroups;
   const std::string id = std::to_string(getpid());
   const std::string unit = "secretfs-test-" + id + ".service";
-  const std::string delegated =
-      cgroups.slice().empty() ? "" : cgroups.Make(cgroups.slice() + "/user@" + id + ".service");
+  const std::string delegated = cgroups.MakeUnit("user@" + id + ".service");
   if (delegated.empty()) GTEST_SKIP() << cgroups.why_not();
   const TestUser& user = User("none");
   // What systemd does for Delegate=yes with User=: the directory and its interface files become
