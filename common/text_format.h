@@ -13,30 +13,36 @@
 
 namespace secretfs {
 
-// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or code points past
-// U+10FFFF) without control characters (C0, DEL, C1): text that a terminal shows as it is, and
-// JSON can carry.
+// The length of the printable character at the start of `s`: a printable ASCII byte, or a
+// well-formed UTF-8 sequence (no overlong forms, surrogates or code points past U+10FFFF) that
+// is not a C1 control (U+0080..U+009F); 0 for anything else (a control character, a byte that is
+// not part of well-formed UTF-8, an empty `s`).
+inline size_t PrintableCharLength(std::string_view s) {
+  if (s.empty()) return 0;
+  const auto byte = [&](size_t at) { return static_cast<unsigned char>(s[at]); };
+  const unsigned char lead = byte(0);
+  if (lead < 0x80) return lead < 0x20 || lead == 0x7f ? 0 : 1;
+  const size_t length = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 0;
+  if (length == 0 || lead > 0xf4 || length > s.size()) return 0;
+  uint32_t code = lead & (0x7f >> length);
+  for (size_t k = 1; k < length; ++k) {
+    if ((byte(k) & 0xc0) != 0x80) return 0;
+    code = (code << 6) | (byte(k) & 0x3f);
+  }
+  constexpr uint32_t kLeast[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (code < kLeast[length] || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff) ||
+      (code >= 0x80 && code <= 0x9f))
+    return 0;
+  return length;
+}
+
+// Whether `text` is well-formed UTF-8 without control characters (C0, DEL, C1): text that a
+// terminal shows as it is, and JSON can carry.
 inline bool IsPrintableUtf8(std::string_view text) {
   for (size_t i = 0; i < text.size();) {
-    const auto byte = [&](size_t at) { return static_cast<unsigned char>(text[at]); };
-    const unsigned char lead = byte(i);
-    if (lead < 0x80) {
-      if (lead < 0x20 || lead == 0x7f) return false;
-      ++i;
-      continue;
-    }
-    const size_t length = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 0;
-    if (length == 0 || lead > 0xf4 || i + length > text.size()) return false;
-    uint32_t code = lead & (0x7f >> length);
-    for (size_t k = 1; k < length; ++k) {
-      if ((byte(i + k) & 0xc0) != 0x80) return false;
-      code = (code << 6) | (byte(i + k) & 0x3f);
-    }
-    constexpr uint32_t kLeast[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (code < kLeast[length] || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff) ||
-        (code >= 0x80 && code <= 0x9f))
-      return false;
-    i += length;
+    const size_t n = PrintableCharLength(text.substr(i));
+    if (n == 0) return false;
+    i += n;
   }
   return true;
 }
@@ -98,21 +104,26 @@ inline std::string UserLabel(uid_t uid) {
   return name ? "user:" + *name : "uid:" + std::to_string(uid);
 }
 
-// `text` with control bytes shown as \xNN, so a name from a file or a caller cannot break a
-// message into several lines or send escape sequences to a terminal or a log.
+// `text` with control characters shown as \xNN, so a name from a file or a caller cannot break a
+// message into several lines or send escape sequences to a terminal or a log: C0 controls and
+// DEL, the C1 controls U+0080 to U+009F as UTF-8 writes them (U+009B is CSI to a terminal that
+// honours them), and every byte that is not part of well-formed UTF-8 (a lone 0x9b is CSI to a
+// terminal that reads Latin-1). Other UTF-8 passes as it is.
 inline std::string EscapeControl(std::string_view text) {
   static const char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(text.size());
-  for (char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == 0x7f) {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    } else {
-      out += ch;
+  for (size_t i = 0; i < text.size();) {
+    if (const size_t n = PrintableCharLength(text.substr(i)); n != 0) {
+      out.append(text, i, n);
+      i += n;
+      continue;
     }
+    // One byte at a time: a C1 control's second byte is then a byte that is not UTF-8 either.
+    const auto c = static_cast<unsigned char>(text[i++]);
+    out += "\\x";
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
   }
   return out;
 }
