@@ -5,13 +5,15 @@
 //   key, env       ^[A-Z][A-Z0-9_]{0,254}$
 // Also: ParseSecretPath accepts exactly "W/K" with W a workspace name and K a default key name
 // (split at the first '/') and gives back the same text; ParseNaming knows "default" and "env";
-// every refusal is EINVAL; QuoteName never lets a control byte through and stays short.
+// every refusal is EINVAL; QuoteName lets no control character or byte outside UTF-8 through, keeps
+// printable UTF-8 as it is, and stays short.
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "common/text_format.h"
 #include "fuzz_fixtures.h"
 #include "store/names.h"
 
@@ -54,17 +56,12 @@ void CheckStatus(const Status& s, bool expected_ok) {
 
 void CheckQuote(std::string_view name) {
   const std::string q = QuoteName(name);
-  for (char ch : q) {
-    const auto c = static_cast<unsigned char>(ch);
-    FUZZ_CHECK(c >= 0x20 && c != 0x7f);
-  }
+  // What a terminal shows as it is: no C0, DEL or C1 control, no byte outside UTF-8 (a name
+  // cut at 64 bytes inside a character has that character's bytes escaped).
+  FUZZ_CHECK(IsPrintableUtf8(q));
   // 64 bytes shown, each at most 4 characters (\xNN), quotes, "..." and the length note.
   FUZZ_CHECK(q.size() <= 64 * 4 + 5 + 32);
-  if (name.size() <= 64 && AllOf(name, [](char c) {
-        const auto u = static_cast<unsigned char>(c);
-        return u >= 0x20 && u != 0x7f;
-      }))
-    FUZZ_CHECK(q == "'" + std::string(name) + "'");
+  if (name.size() <= 64 && IsPrintableUtf8(name)) FUZZ_CHECK(q == "'" + std::string(name) + "'");
 }
 
 }  // namespace
