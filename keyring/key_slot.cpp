@@ -220,10 +220,11 @@ Result<KeySlot> MakeSlot(const MasterKey& master, std::span<const uint8_t> store
     slot.memlimit = limits.memlimit;
   } else {
     if (material.bytes.size() < kMinKeyFileBytes)
-      return Status(EINVAL, material.origin + " holds " + std::to_string(material.bytes.size()) +
-                                " bytes; a key file needs at least " +
-                                std::to_string(kMinKeyFileBytes) +
-                                " random bytes (make one with: head -c 32 /dev/urandom > FILE; chmod 600 FILE)");
+      return Status(
+          EINVAL,
+          material.origin + " holds " + std::to_string(material.bytes.size()) +
+              " bytes; a key file needs at least " + std::to_string(kMinKeyFileBytes) +
+              " random bytes (make one with: head -c 32 /dev/urandom > FILE; chmod 600 FILE)");
     slot.kind = SlotKind::kKeyFile;
   }
   auto kek = DeriveKek(slot, material);

@@ -7,6 +7,7 @@ packages=(
   build-essential cmake pkg-config
   libsodium-dev liblmdb-dev libinih-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev
+  clang-format  # tests/docs/format_test.sh: the sources are formatted as .clang-format says
   libbenchmark-dev  # tests/bench/micro_bench.cpp (Google Benchmark), built when installed
   libfuse3-dev fuse3 libsystemd-dev
   attr lmdb-utils

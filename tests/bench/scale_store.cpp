@@ -111,10 +111,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "scale_store: %s\n", (store ? s : store.status()).message().c_str());
     return 1;
   }
-  std::printf("built in %.1f s: %d secrets in %d workspaces + %d in `big`, %d versions of %d of "
-              "them, %d audit events\n",
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
-              kWorkspaces * kKeysPerWorkspace, kWorkspaces, kBigKeys, kVersions,
-              kKeysPerWorkspace, kEvents);
+  std::printf(
+      "built in %.1f s: %d secrets in %d workspaces + %d in `big`, %d versions of %d of "
+      "them, %d audit events\n",
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+      kWorkspaces * kKeysPerWorkspace, kWorkspaces, kBigKeys, kVersions, kKeysPerWorkspace,
+      kEvents);
   return 0;
 }

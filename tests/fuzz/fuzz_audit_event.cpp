@@ -26,9 +26,9 @@ namespace {
 
 bool SameEvent(const Event& a, const Event& b) {
   return a.seq == b.seq && a.time_ns == b.time_ns && a.op == b.op && a.result == b.result &&
-         a.workspace == b.workspace && a.key == b.key && a.version == b.version &&
-         a.uid == b.uid && a.gid == b.gid && a.pid == b.pid && a.comm == b.comm &&
-         a.exe == b.exe && a.unit == b.unit && a.origin == b.origin && a.detail == b.detail;
+         a.workspace == b.workspace && a.key == b.key && a.version == b.version && a.uid == b.uid &&
+         a.gid == b.gid && a.pid == b.pid && a.comm == b.comm && a.exe == b.exe &&
+         a.unit == b.unit && a.origin == b.origin && a.detail == b.detail;
 }
 
 void FuzzEvent(std::span<const uint8_t> in) {
@@ -68,8 +68,8 @@ void FuzzEncode(std::span<const uint8_t> in) {
   auto back = Decode(Encode(e));
   FUZZ_CHECK(back.ok());
   Event cut = e;
-  for (std::string* s : {&cut.op, &cut.workspace, &cut.key, &cut.comm, &cut.exe, &cut.unit,
-                         &cut.detail})
+  for (std::string* s :
+       {&cut.op, &cut.workspace, &cut.key, &cut.comm, &cut.exe, &cut.unit, &cut.detail})
     if (s->size() > kBound) s->resize(kBound);
   FUZZ_CHECK(SameEvent(*back, cut));
 }

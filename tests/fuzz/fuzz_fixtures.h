@@ -60,12 +60,12 @@ inline std::span<const uint8_t> Bytes(const uint8_t* data, size_t size) { return
 // A property that does not hold: a finding, reported as a crash with a stack.
 // The failed condition is printed first, then __builtin_trap (SIGILL) makes libFuzzer print the
 // stack and save the input.
-#define FUZZ_CHECK(cond)                                                                     \
-  do {                                                                                       \
-    if (!(cond)) {                                                                           \
+#define FUZZ_CHECK(cond)                                                                   \
+  do {                                                                                     \
+    if (!(cond)) {                                                                         \
       std::fprintf(stderr, "FUZZ_CHECK failed: %s at %s:%d\n", #cond, __FILE__, __LINE__); \
-      __builtin_trap();                                                                      \
-    }                                                                                        \
+      __builtin_trap();                                                                    \
+    }                                                                                      \
   } while (0)
 
 }  // namespace secretfs::fuzz

@@ -8,9 +8,9 @@
 //     version records of format 2, key slots), field for field for secret records (whose tag map
 //     drops duplicates) and format 1 version records (written again as format 2);
 //   - a record opens only at its own size (SealedSize/PlainSize agree with what opened).
-#include <cstddef>
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -50,16 +50,16 @@ void FuzzVersion(std::span<const uint8_t> in) {
     FUZZ_CHECK(rec.status().code() == EIO);
     return;
   }
-  FUZZ_CHECK(rec->sealed.data() >= in.data() && rec->sealed.data() + rec->sealed.size() ==
-                                                    in.data() + in.size());
+  FUZZ_CHECK(rec->sealed.data() >= in.data() &&
+             rec->sealed.data() + rec->sealed.size() == in.data() + in.size());
   const std::vector<uint8_t> encoded = rec->Encode();
   if (in[0] == 1) {  // a format 1 record re-encodes as format 2, with the same fields
     auto again = store::VersionRecord::Decode(encoded);
     FUZZ_CHECK(again.ok());
-    FUZZ_CHECK(again->created_ns == rec->created_ns && again->author == rec->author &&
-               again->key_generation == rec->key_generation &&
-               SameBytes(std::vector<uint8_t>(again->sealed.begin(), again->sealed.end()),
-                         rec->sealed));
+    FUZZ_CHECK(
+        again->created_ns == rec->created_ns && again->author == rec->author &&
+        again->key_generation == rec->key_generation &&
+        SameBytes(std::vector<uint8_t>(again->sealed.begin(), again->sealed.end()), rec->sealed));
   } else {
     FUZZ_CHECK(SameBytes(encoded, in));
   }

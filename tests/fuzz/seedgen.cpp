@@ -28,7 +28,8 @@ void Write(const std::filesystem::path& dir, const std::string& name,
            const std::vector<uint8_t>& bytes) {
   std::filesystem::create_directories(dir);
   std::ofstream out(dir / name, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
   if (!out) {
     std::fprintf(stderr, "cannot write %s\n", (dir / name).c_str());
     std::exit(1);
@@ -55,7 +56,8 @@ keyring::KeyMaterial Material(keyring::KeyMaterial::Kind kind, std::string_view 
 void Records(const std::filesystem::path& dir) {
   const keyring::DataKey key = fuzz::FixedDataKey();
   const std::string value = "s3cr3t-value";
-  const std::vector<uint8_t> sealed = keyring::SealRecord(key, fuzz::FixedAddress(), AsBytes(value));
+  const std::vector<uint8_t> sealed =
+      keyring::SealRecord(key, fuzz::FixedAddress(), AsBytes(value));
   Write(dir, "sealed_record.bin", sealed);
   Write(dir, "sealed_empty.bin", keyring::SealRecord(key, fuzz::FixedAddress(), {}));
 
