@@ -404,8 +404,9 @@ ProcessResult MountedTest::Cli(const std::vector<std::string>& args, const std::
   return Spawn(argv, input, all);
 }
 
-ProcessResult MountedTest::Shell(const std::string& script) const {
-  return Spawn({"/bin/sh", "-c", script}, "", ToolEnv());
+ProcessResult MountedTest::Shell(const std::string& script,
+                                 std::chrono::milliseconds timeout) const {
+  return Spawn({"/bin/sh", "-c", script}, "", ToolEnv(), timeout);
 }
 
 ProcessResult MountedTest::Program(const std::vector<std::string>& argv) const {

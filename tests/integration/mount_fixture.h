@@ -130,7 +130,8 @@ class MountedTest : public ::testing::Test {
   ProcessResult Cli(const std::vector<std::string>& args, const std::string& input = "",
                     const std::map<std::string, std::string>& env = {}) const;
   // /bin/sh -c SCRIPT, with the build directory first in PATH.
-  ProcessResult Shell(const std::string& script) const;
+  ProcessResult Shell(const std::string& script,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(60)) const;
   // Any program (argv[0] is looked up in PATH, the build directory first).
   ProcessResult Program(const std::vector<std::string>& argv) const;
 
