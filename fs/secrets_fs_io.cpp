@@ -63,6 +63,10 @@ int SecretsFs::OpenForWrite(const Caller& who, const Node& node, uint64_t ino, i
   if (flags & O_TRUNC) {
     if (!locked_.Take(who.uid, 0, file->claim))
       return Audit(who, audit::op::kWrite, node, OverBudget(who.uid, 0));
+    // No record (being created, or gone since the lookup): nothing to tell apart, and the
+    // commit's only_if_live decides.
+    if (auto current = store_.Stat(node.workspace, node.key))
+      file->last_deleted_ns = current->record.deleted_ns;
     file->pending = std::make_unique<keyring::SecretBuilder>(options_.max_size);
     file->dirty = true;  // `: > file` stores an empty value
   } else {
@@ -78,6 +82,7 @@ int SecretsFs::OpenForWrite(const Caller& who, const Node& node, uint64_t ino, i
       return Audit(who, audit::op::kRead, node, OverBudget(who.uid, pending->capacity()));
     if (int rc = Audit(who, audit::op::kRead, node, 0, current->version); rc != 0) return rc;
     file->version = current->version;
+    file->last_deleted_ns = current->last_deleted_ns;
     file->pending = std::move(pending);
   }
   RegisterWriter(*file);
@@ -305,8 +310,10 @@ int SecretsFs::Commit(const Caller& who, OpenFile& file, bool closing) {
   request.expect_version = file.expect_version;
   request.create_only = file.create_only;
   // A handle opened on a live secret writes that secret: after an rm (or an mv away) of it, a
-  // writer still running must not bring it back (an rm that revokes a secret would be undone).
+  // writer still running must not bring it back (an rm that revokes a secret would be undone),
+  // nor write over a secret made under its name since (the rotation after that rm).
   request.only_if_live = !file.creating;
+  request.last_deleted_ns = file.last_deleted_ns;
   request.metadata = file.metadata;
   // A writer that may not read (a member) must not learn from the version number whether the
   // value it wrote was already there.
@@ -326,6 +333,7 @@ int SecretsFs::Commit(const Caller& who, OpenFile& file, bool closing) {
   }
   file.dirty = false;
   file.version = result->version;
+  file.last_deleted_ns = result->last_deleted_ns;  // a creating handle's secret from now on
   file.create_only = false;
   file.metadata = {};
   if (file.expect_version) file.expect_version = result->version;

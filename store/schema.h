@@ -52,6 +52,8 @@ struct SecretRecord {
   bool deleted = false;
   int64_t created_ns = 0;
   int64_t updated_ns = 0;  // when the current version was written
+  // When it was last deleted (rm, or mv away), kept when it is live again (0: never): a writer
+  // tells the secret it opened from one made under the same name since by this (WriteRequest).
   int64_t deleted_ns = 0;
   std::string updated_by;
   std::string description;

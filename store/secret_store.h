@@ -92,9 +92,13 @@ struct WriteRequest {
   std::span<const uint8_t> value;
   std::string author;  // recorded as updated_by and in the version
   std::optional<uint64_t>
-      expect_version;         // check-and-set: EBUSY unless this is current (0: absent)
-  bool create_only = false;   // EEXIST when the secret is live
-  bool only_if_live = false;  // ENOENT unless the secret is live (it was when opened)
+      expect_version;        // check-and-set: EBUSY unless this is current (0: absent)
+  bool create_only = false;  // EEXIST when the secret is live
+  // ENOENT unless the secret is live and was not deleted since it was opened: its last deletion
+  // is still `last_deleted_ns` (SecretRecord::deleted_ns as read at open). A secret removed and
+  // made again meanwhile is another secret, whatever its name.
+  bool only_if_live = false;
+  int64_t last_deleted_ns = 0;
   MetadataUpdate metadata;
   // A new version even when the value equals the current one. For a writer that may not read
   // the value: "unchanged, no new version" would tell it that its guess was right.
@@ -102,13 +106,15 @@ struct WriteRequest {
 };
 
 struct WriteResult {
-  uint64_t version = 0;    // the current version after the write
-  bool created = false;    // the secret was not live before
-  bool unchanged = false;  // same value as the current version: no new version was made
+  uint64_t version = 0;         // the current version after the write
+  bool created = false;         // the secret was not live before
+  bool unchanged = false;       // same value as the current version: no new version was made
+  int64_t last_deleted_ns = 0;  // SecretRecord::deleted_ns after the write
 };
 
 struct OpenedValue {
   uint64_t version = 0;
+  int64_t last_deleted_ns = 0;  // SecretRecord::deleted_ns (for WriteRequest::only_if_live)
   keyring::SecretBuffer value;
 };
 

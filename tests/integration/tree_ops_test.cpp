@@ -95,6 +95,58 @@ TEST_F(TreeOpsTest, AWriterCannotBringBackASecretRemovedOrRenamedWhileItWasOpen)
   EXPECT_EQ(ReadPath(M("dev/NEW")).bytes, "v1");
 }
 
+// A secret removed and made again under the same name while a writer had it open is another
+// secret: the writer's close must not write over the value made since (an rm to revoke a leaked
+// secret, then a put of its replacement, undone by a writer of the old one). Whatever the writer
+// opened it with, and also when the writer made the secret itself, and when the rm was undone.
+TEST_F(TreeOpsTest, AWriterDoesNotWriteOverASecretMadeUnderItsNameSinceItOpened) {
+  Put("dev/TRUNCATED", "leaked");
+  Fd truncating(open(M("dev/TRUNCATED").c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+  ASSERT_TRUE(truncating.ok()) << strerror(errno);
+  ASSERT_TRUE(Succeeded(Cli({"rm", "dev/TRUNCATED"})));
+  Put("dev/TRUNCATED", "rotated");
+  ASSERT_EQ(WriteFd(truncating.get(), "stale"), 0);
+  EXPECT_EQ(truncating.Close(), ENOENT) << "the close must say the value was not stored";
+  EXPECT_EQ(ReadPath(M("dev/TRUNCATED")).bytes, "rotated");
+
+  Put("dev/APPENDED", "leaked");
+  Fd appending(open(M("dev/APPENDED").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+  ASSERT_TRUE(appending.ok()) << strerror(errno);
+  ASSERT_EQ(unlink(M("dev/APPENDED").c_str()), 0);
+  Put("dev/APPENDED", "rotated");
+  ASSERT_EQ(WriteFd(appending.get(), "-more"), 0);
+  EXPECT_EQ(appending.Close(), ENOENT);
+  EXPECT_EQ(ReadPath(M("dev/APPENDED")).bytes, "rotated");
+
+  Fd creating(open(M("dev/MADE").c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  ASSERT_TRUE(creating.ok()) << strerror(errno);
+  ASSERT_EQ(WriteFd(creating.get(), "first"), 0);
+  ASSERT_EQ(ErrnoOf(fsync(creating.get())), 0);  // stored: the handle's secret from now on
+  ASSERT_TRUE(Succeeded(Cli({"rm", "dev/MADE"})));
+  Put("dev/MADE", "rotated");
+  ASSERT_EQ(WriteFd(creating.get(), "second"), 0);
+  EXPECT_EQ(creating.Close(), ENOENT);
+  EXPECT_EQ(ReadPath(M("dev/MADE")).bytes, "rotated");
+
+  // Undone: the same secret again, but the rm revoked this writer all the same.
+  Put("dev/RESTORED", "kept");
+  Fd restored(open(M("dev/RESTORED").c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+  ASSERT_TRUE(restored.ok()) << strerror(errno);
+  ASSERT_TRUE(Succeeded(Cli({"rm", "dev/RESTORED"})));
+  ASSERT_TRUE(Succeeded(Cli({"undelete", "dev/RESTORED"})));
+  ASSERT_EQ(WriteFd(restored.get(), "stale"), 0);
+  EXPECT_EQ(restored.Close(), ENOENT);
+  EXPECT_EQ(ReadPath(M("dev/RESTORED")).bytes, "kept");
+
+  // Without an rm a new value is no new secret: the last close wins, as on any filesystem.
+  Fd last(open(M("dev/RESTORED").c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+  ASSERT_TRUE(last.ok()) << strerror(errno);
+  Put("dev/RESTORED", "put-meanwhile");
+  ASSERT_EQ(WriteFd(last.get(), "closed-last"), 0);
+  EXPECT_EQ(last.Close(), 0);
+  EXPECT_EQ(ReadPath(M("dev/RESTORED")).bytes, "closed-last");
+}
+
 // A close that said the value was not stored is final. A child that inherited the descriptor
 // holds the handle open past that close; its release used to try the value again, and stored it
 // over the secret made under that name since (an rm to revoke it, then a new value, undone by a

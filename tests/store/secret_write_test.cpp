@@ -134,6 +134,36 @@ TEST_F(SecretWriteTest, CreateOnlyRefusesALiveSecret) {
   EXPECT_EQ(Get("dev", "NEW"), "second");
 }
 
+// only_if_live writes the secret a writer opened: not a name whose secret was removed since,
+// nor one removed and made again (its last deletion is no longer the one read at open).
+TEST_F(SecretWriteTest, OnlyIfLiveWritesOnlyTheSecretAsItWasOpened) {
+  ASSERT_TRUE(Put("dev", "LIVE", "v1").ok());
+  WriteRequest request;
+  request.workspace = "dev";
+  request.key = "LIVE";
+  request.only_if_live = true;
+  request.last_deleted_ns = StatOk("LIVE").record.deleted_ns;  // as a writer reads it at open
+  request.value = AsBytes("v2");
+  auto written = store_->Write(request);
+  ASSERT_TRUE(written.ok()) << written.status().message();
+  EXPECT_EQ(written->last_deleted_ns, request.last_deleted_ns);
+
+  ASSERT_TRUE(store_->Remove("dev", "LIVE", "tester").ok());
+  request.value = AsBytes("after rm");
+  EXPECT_EQ(store_->Write(request).status().code(), ENOENT);
+
+  ASSERT_TRUE(Put("dev", "LIVE", "made again").ok());
+  EXPECT_EQ(store_->Write(request).status().code(), ENOENT);
+  EXPECT_EQ(Get("dev", "LIVE"), "made again");
+  EXPECT_EQ(HistorySize("LIVE"), 3u);
+
+  // A writer that opened the secret made again writes it.
+  request.last_deleted_ns = StatOk("LIVE").record.deleted_ns;
+  EXPECT_NE(request.last_deleted_ns, 0);
+  ASSERT_TRUE(store_->Write(request).ok());
+  EXPECT_EQ(Get("dev", "LIVE"), "after rm");
+}
+
 TEST_F(SecretWriteTest, ExpectVersionMismatchIsEbusyAndStoresNothing) {
   ASSERT_TRUE(Put("dev", "CAS", "v1").ok());
   ASSERT_TRUE(Put("dev", "CAS", "v2").ok());
