@@ -76,9 +76,9 @@ struct OpenFile {
   bool create_only = false;  // O_EXCL: the commit fails with EEXIST if the key became live
   bool creating = false;     // made by create and not yet committed: counted in creating_
   bool may_read = false;     // the opener may read the value (else every commit is a version)
-  // The secret's last deletion as of the open (SecretRecord::deleted_ns): a commit stores only
-  // into that same secret, not one removed and made again under its name since.
-  int64_t last_deleted_ns = 0;
+  // The secret opened: a commit stores only into it, not into one removed or destroyed and made
+  // again under its name since.
+  store::Incarnation incarnation;
   // Guards the fields below, and `snapshot`. The kernel already orders the requests of one
   // handle (open before read, the last read before release), but they run on different threads
   // and ThreadSanitizer cannot see the kernel's order; taking the mutex in each makes it visible.

@@ -66,7 +66,7 @@ int SecretsFs::OpenForWrite(const Caller& who, const Node& node, uint64_t ino, i
     // No record (being created, or gone since the lookup): nothing to tell apart, and the
     // commit's only_if_live decides.
     if (auto current = store_.Stat(node.workspace, node.key))
-      file->last_deleted_ns = current->record.deleted_ns;
+      file->incarnation = current->record.incarnation();
     file->pending = std::make_unique<keyring::SecretBuilder>(options_.max_size);
     file->dirty = true;  // `: > file` stores an empty value
   } else {
@@ -82,7 +82,7 @@ int SecretsFs::OpenForWrite(const Caller& who, const Node& node, uint64_t ino, i
       return Audit(who, audit::op::kRead, node, OverBudget(who.uid, pending->capacity()));
     if (int rc = Audit(who, audit::op::kRead, node, 0, current->version); rc != 0) return rc;
     file->version = current->version;
-    file->last_deleted_ns = current->last_deleted_ns;
+    file->incarnation = current->incarnation;
     file->pending = std::move(pending);
   }
   RegisterWriter(*file);
@@ -313,7 +313,7 @@ int SecretsFs::Commit(const Caller& who, OpenFile& file, bool closing) {
   // writer still running must not bring it back (an rm that revokes a secret would be undone),
   // nor write over a secret made under its name since (the rotation after that rm).
   request.only_if_live = !file.creating;
-  request.last_deleted_ns = file.last_deleted_ns;
+  request.opened = file.incarnation;
   request.metadata = file.metadata;
   // A writer that may not read (a member) must not learn from the version number whether the
   // value it wrote was already there.
@@ -333,7 +333,7 @@ int SecretsFs::Commit(const Caller& who, OpenFile& file, bool closing) {
   }
   file.dirty = false;
   file.version = result->version;
-  file.last_deleted_ns = result->last_deleted_ns;  // a creating handle's secret from now on
+  file.incarnation = result->incarnation;  // a creating handle's secret from now on
   file.create_only = false;
   file.metadata = {};
   if (file.expect_version) file.expect_version = result->version;

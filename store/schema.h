@@ -47,13 +47,22 @@ struct WorkspaceRecord {
   static Result<WorkspaceRecord> Decode(std::span<const uint8_t> bytes);
 };
 
+// Which secret a name holds: a secret removed and made again under its name keeps its record
+// with another `deleted_ns`; one destroyed and made again has a new record, made at another
+// `created_ns`. A writer stores only into the secret it opened (WriteRequest::only_if_live).
+struct Incarnation {
+  int64_t created_ns = 0;
+  int64_t deleted_ns = 0;
+  bool operator==(const Incarnation&) const = default;
+};
+
 struct SecretRecord {
   uint64_t version = 0;  // the current version; also the highest number given out
   bool deleted = false;
   int64_t created_ns = 0;
   int64_t updated_ns = 0;  // when the current version was written
-  // When it was last deleted (rm, or mv away), kept when it is live again (0: never): a writer
-  // tells the secret it opened from one made under the same name since by this (WriteRequest).
+  // When it was last deleted (rm, or mv away), kept when it is live again (0: never): part of
+  // its Incarnation.
   int64_t deleted_ns = 0;
   std::string updated_by;
   std::string description;
@@ -61,6 +70,7 @@ struct SecretRecord {
   Tags tags;
   uint64_t size = 0;  // plaintext bytes of the current version: stat never decrypts
 
+  Incarnation incarnation() const { return {created_ns, deleted_ns}; }
   std::vector<uint8_t> Encode() const;
   static Result<SecretRecord> Decode(std::span<const uint8_t> bytes);
 };

@@ -118,7 +118,7 @@ Result<WriteResult> SecretStore::PutValue(Txn& txn, std::string_view workspace,
         ApplyMetadata(*meta, metadata);
         SECRETFS_RETURN_IF_ERROR(txn.Put(Db::kSecrets, SecretKey(workspace, key), meta->Encode()));
       }
-      return WriteResult{meta->version, false, true, meta->deleted_ns};
+      return WriteResult{meta->version, false, true, meta->incarnation()};
     }
   }
   const int64_t now = NowNs();
@@ -146,7 +146,7 @@ Result<WriteResult> SecretStore::PutValue(Txn& txn, std::string_view workspace,
   meta->updated_by = author;
   meta->size = value.size();
   SECRETFS_RETURN_IF_ERROR(txn.Put(Db::kSecrets, SecretKey(workspace, key), meta->Encode()));
-  return WriteResult{version, !live, false, meta->deleted_ns};
+  return WriteResult{version, !live, false, meta->incarnation()};
 }
 
 Result<SecretInfo> SecretStore::Stat(std::string_view workspace, std::string_view key) {
@@ -189,7 +189,7 @@ Result<OpenedValue> SecretStore::Read(std::string_view workspace, std::string_vi
     auto meta = version ? LoadSecret(txn, workspace, key) : LoadLiveSecret(txn, workspace, key);
     if (!meta) return meta.status();
     out.version = version.value_or(meta->version);
-    out.last_deleted_ns = meta->deleted_ns;
+    out.incarnation = meta->incarnation();
     auto plain = OpenVersion(txn, workspace, key, out.version);
     if (!plain) return plain.status();
     out.value = std::move(*plain);
@@ -220,7 +220,7 @@ Result<WriteResult> SecretStore::Write(const WriteRequest& request) {
     const bool live = meta && !meta->deleted;
     if (request.create_only && live)
       return Status(EEXIST, PathText(workspace, key) + " already exists");
-    if (request.only_if_live && (!live || meta->deleted_ns != request.last_deleted_ns))
+    if (request.only_if_live && (!live || meta->incarnation() != request.opened))
       return Status(ENOENT, PathText(workspace, key) + " was deleted or renamed while open");
     if (request.expect_version && *request.expect_version != (live ? meta->version : 0))
       return Status(EBUSY, PathText(workspace, key) + " is at version " +
@@ -337,7 +337,7 @@ Result<WriteResult> SecretStore::Rename(std::string_view workspace, std::string_
     auto source = LoadLiveSecret(txn, workspace, from);
     if (!source) return source.status();
     if (from == to) {
-      result = WriteResult{source->version, false, true, source->deleted_ns};
+      result = WriteResult{source->version, false, true, source->incarnation()};
       return Status::Ok();
     }
     std::optional<SecretRecord> target;

@@ -94,11 +94,10 @@ struct WriteRequest {
   std::optional<uint64_t>
       expect_version;        // check-and-set: EBUSY unless this is current (0: absent)
   bool create_only = false;  // EEXIST when the secret is live
-  // ENOENT unless the secret is live and was not deleted since it was opened: its last deletion
-  // is still `last_deleted_ns` (SecretRecord::deleted_ns as read at open). A secret removed and
-  // made again meanwhile is another secret, whatever its name.
+  // ENOENT unless the secret is live and is the one opened: its incarnation is still `opened`
+  // (read at open). A secret removed or destroyed and made again meanwhile is another secret.
   bool only_if_live = false;
-  int64_t last_deleted_ns = 0;
+  Incarnation opened;
   MetadataUpdate metadata;
   // A new version even when the value equals the current one. For a writer that may not read
   // the value: "unchanged, no new version" would tell it that its guess was right.
@@ -106,15 +105,15 @@ struct WriteRequest {
 };
 
 struct WriteResult {
-  uint64_t version = 0;         // the current version after the write
-  bool created = false;         // the secret was not live before
-  bool unchanged = false;       // same value as the current version: no new version was made
-  int64_t last_deleted_ns = 0;  // SecretRecord::deleted_ns after the write
+  uint64_t version = 0;     // the current version after the write
+  bool created = false;     // the secret was not live before
+  bool unchanged = false;   // same value as the current version: no new version was made
+  Incarnation incarnation;  // the secret's after the write
 };
 
 struct OpenedValue {
   uint64_t version = 0;
-  int64_t last_deleted_ns = 0;  // SecretRecord::deleted_ns (for WriteRequest::only_if_live)
+  Incarnation incarnation;  // for WriteRequest::opened
   keyring::SecretBuffer value;
 };
 

@@ -98,7 +98,8 @@ TEST_F(TreeOpsTest, AWriterCannotBringBackASecretRemovedOrRenamedWhileItWasOpen)
 // A secret removed and made again under the same name while a writer had it open is another
 // secret: the writer's close must not write over the value made since (an rm to revoke a leaked
 // secret, then a put of its replacement, undone by a writer of the old one). Whatever the writer
-// opened it with, and also when the writer made the secret itself, and when the rm was undone.
+// opened it with, also when the writer made the secret itself, when the secret was destroyed
+// rather than removed, and when the rm was undone.
 TEST_F(TreeOpsTest, AWriterDoesNotWriteOverASecretMadeUnderItsNameSinceItOpened) {
   Put("dev/TRUNCATED", "leaked");
   Fd truncating(open(M("dev/TRUNCATED").c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
@@ -127,6 +128,15 @@ TEST_F(TreeOpsTest, AWriterDoesNotWriteOverASecretMadeUnderItsNameSinceItOpened)
   ASSERT_EQ(WriteFd(creating.get(), "second"), 0);
   EXPECT_EQ(creating.Close(), ENOENT);
   EXPECT_EQ(ReadPath(M("dev/MADE")).bytes, "rotated");
+
+  Put("dev/DESTROYED", "leaked");  // never deleted: its record goes, and a new one comes
+  Fd destroyed(open(M("dev/DESTROYED").c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+  ASSERT_TRUE(destroyed.ok()) << strerror(errno);
+  ASSERT_TRUE(Succeeded(Cli({"destroy", "dev/DESTROYED"})));
+  Put("dev/DESTROYED", "rotated");
+  ASSERT_EQ(WriteFd(destroyed.get(), "stale"), 0);
+  EXPECT_EQ(destroyed.Close(), ENOENT);
+  EXPECT_EQ(ReadPath(M("dev/DESTROYED")).bytes, "rotated");
 
   // Undone: the same secret again, but the rm revoked this writer all the same.
   Put("dev/RESTORED", "kept");

@@ -135,18 +135,18 @@ TEST_F(SecretWriteTest, CreateOnlyRefusesALiveSecret) {
 }
 
 // only_if_live writes the secret a writer opened: not a name whose secret was removed since,
-// nor one removed and made again (its last deletion is no longer the one read at open).
+// nor one removed, or destroyed, and made again (another incarnation than the one read at open).
 TEST_F(SecretWriteTest, OnlyIfLiveWritesOnlyTheSecretAsItWasOpened) {
   ASSERT_TRUE(Put("dev", "LIVE", "v1").ok());
   WriteRequest request;
   request.workspace = "dev";
   request.key = "LIVE";
   request.only_if_live = true;
-  request.last_deleted_ns = StatOk("LIVE").record.deleted_ns;  // as a writer reads it at open
+  request.opened = StatOk("LIVE").record.incarnation();  // as a writer reads it at open
   request.value = AsBytes("v2");
   auto written = store_->Write(request);
   ASSERT_TRUE(written.ok()) << written.status().message();
-  EXPECT_EQ(written->last_deleted_ns, request.last_deleted_ns);
+  EXPECT_EQ(written->incarnation, request.opened);
 
   ASSERT_TRUE(store_->Remove("dev", "LIVE", "tester").ok());
   request.value = AsBytes("after rm");
@@ -158,10 +158,20 @@ TEST_F(SecretWriteTest, OnlyIfLiveWritesOnlyTheSecretAsItWasOpened) {
   EXPECT_EQ(HistorySize("LIVE"), 3u);
 
   // A writer that opened the secret made again writes it.
-  request.last_deleted_ns = StatOk("LIVE").record.deleted_ns;
-  EXPECT_NE(request.last_deleted_ns, 0);
+  request.opened = StatOk("LIVE").record.incarnation();
+  EXPECT_NE(request.opened.deleted_ns, 0);
   ASSERT_TRUE(store_->Write(request).ok());
   EXPECT_EQ(Get("dev", "LIVE"), "after rm");
+
+  // Destroyed and made again: a new record, never deleted, like the one a writer opened first.
+  ASSERT_TRUE(Put("dev", "NEVER_DELETED", "v1").ok());
+  request.key = "NEVER_DELETED";
+  request.opened = StatOk("NEVER_DELETED").record.incarnation();
+  ASSERT_TRUE(store_->Destroy("dev", "NEVER_DELETED", std::nullopt).ok());
+  ASSERT_TRUE(Put("dev", "NEVER_DELETED", "made again").ok());
+  EXPECT_EQ(StatOk("NEVER_DELETED").record.deleted_ns, request.opened.deleted_ns);
+  EXPECT_EQ(store_->Write(request).status().code(), ENOENT);
+  EXPECT_EQ(Get("dev", "NEVER_DELETED"), "made again");
 }
 
 TEST_F(SecretWriteTest, ExpectVersionMismatchIsEbusyAndStoresNothing) {
