@@ -217,9 +217,12 @@ class SecretsFs {
   // database shows in new versions after at most kAuthorTtl.
   std::string Author(const Caller& who) const;
   static constexpr std::chrono::seconds kAuthorTtl{10};
-  // Opens a secret for writing; `initial` holds the current value unless the open truncates.
+  // Whether a write open builds on a live secret or joins the creation of its name.
+  enum class WriteOpen { kExisting, kCreating };
+  // Opens a secret for writing; the handle holds the current value unless the open truncates.
+  // A creating handle always truncates and counts among its inode's creators (JoinCreation).
   int OpenForWrite(const Caller& who, const Node& node, uint64_t ino, int flags,
-                   std::unique_ptr<OpenFile>& out);
+                   std::unique_ptr<OpenFile>& out, WriteOpen kind = WriteOpen::kExisting);
   // Writes `value` as the next version of `node` right away (truncate by path). A caller that
   // may not read gets a new version even for an unchanged value (see WriteRequest).
   int WriteNow(const Caller& who, const Node& node, std::span<const uint8_t> value, bool may_read);

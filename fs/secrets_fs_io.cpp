@@ -45,7 +45,8 @@ void SecretsFs::RegisterWriter(OpenFile& file) {
 }
 
 int SecretsFs::OpenForWrite(const Caller& who, const Node& node, uint64_t ino, int flags,
-                            std::unique_ptr<OpenFile>& out) {
+                            std::unique_ptr<OpenFile>& out, WriteOpen kind) {
+  if (kind == WriteOpen::kCreating) flags |= O_TRUNC;  // nothing to build on
   if (int rc = CheckWritable(); rc != 0) return rc;
   if (int rc = Check(who, node, Access::kWrite); rc != 0)
     return Audit(who, audit::op::kWrite, node, rc);
@@ -63,10 +64,12 @@ int SecretsFs::OpenForWrite(const Caller& who, const Node& node, uint64_t ino, i
   if (flags & O_TRUNC) {
     if (!locked_.Take(who.uid, 0, file->claim))
       return Audit(who, audit::op::kWrite, node, OverBudget(who.uid, 0));
-    // No record (being created, or gone since the lookup): nothing to tell apart, and the
-    // commit's only_if_live decides.
-    if (auto current = store_.Stat(node.workspace, node.key))
-      file->incarnation = current->record.incarnation();
+    // A creating handle takes its incarnation from its first commit. Without a record (gone
+    // since the lookup) there is nothing to tell apart, and the commit's only_if_live decides.
+    if (kind == WriteOpen::kExisting) {
+      if (auto current = store_.Stat(node.workspace, node.key))
+        file->incarnation = current->record.incarnation();
+    }
     file->pending = std::make_unique<keyring::SecretBuilder>(options_.max_size);
     file->dirty = true;  // `: > file` stores an empty value
   } else {
@@ -86,6 +89,7 @@ int SecretsFs::OpenForWrite(const Caller& who, const Node& node, uint64_t ino, i
     file->pending = std::move(pending);
   }
   RegisterWriter(*file);
+  if (kind == WriteOpen::kCreating) JoinCreation(*file);
   out = std::move(file);
   return 0;
 }
@@ -105,10 +109,8 @@ int SecretsFs::Open(const Caller& who, uint64_t ino, int flags, std::unique_ptr<
     // A name another create(2) made and has not committed yet is an empty file (Attributes):
     // a writer that opens it joins that creation. As an ordinary write it would need a live
     // secret and fail with ENOENT whenever it closed first (two `echo x > NEW` at once).
-    if (!BeingCreated(*node, ino)) return OpenForWrite(who, *node, ino, flags, out);
-    int rc = OpenForWrite(who, *node, ino, flags | O_TRUNC, out);  // nothing to build on
-    if (rc == 0) JoinCreation(*out);
-    return rc;
+    return OpenForWrite(who, *node, ino, flags, out,
+                        BeingCreated(*node, ino) ? WriteOpen::kCreating : WriteOpen::kExisting);
   } else if (int rc = Check(who, *node, Access::kRead); rc != 0) {
     return Audit(who, op, *node, rc);
   }
@@ -159,16 +161,10 @@ int SecretsFs::Create(const Caller& who, uint64_t parent, const std::string& nam
   if (live && (flags & O_EXCL)) return -EEXIST;
 
   const uint64_t ino = inodes_.Acquire(node);
-  int rc = 0;
-  if (live) {
-    rc = OpenForWrite(who, node, ino, flags, out);  // it appeared meanwhile: an ordinary open
-  } else {
-    rc = OpenForWrite(who, node, ino, flags | O_TRUNC, out);
-    if (rc == 0) {
-      out->create_only = (flags & O_EXCL) != 0;
-      JoinCreation(*out);
-    }
-  }
+  // A live name appeared meanwhile: an ordinary open.
+  int rc =
+      OpenForWrite(who, node, ino, flags, out, live ? WriteOpen::kExisting : WriteOpen::kCreating);
+  if (rc == 0 && !live) out->create_only = (flags & O_EXCL) != 0;
   if (rc == 0) rc = Attributes(node, ino, entry.attr);
   if (rc != 0) {
     if (out) Release(std::move(out));
