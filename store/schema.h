@@ -47,9 +47,10 @@ struct WorkspaceRecord {
   static Result<WorkspaceRecord> Decode(std::span<const uint8_t> bytes);
 };
 
-// Which secret a name holds: a secret removed and made again under its name keeps its record
-// with another `deleted_ns`; one destroyed and made again has a new record, made at another
-// `created_ns`. A writer stores only into the secret it opened (WriteRequest::only_if_live).
+// Which secret a name holds: a secret removed (or replaced by a rename) and made again under its
+// name keeps its record with another `deleted_ns`; one destroyed and made again has a new record,
+// made at another `created_ns`. A writer stores only into the secret it opened
+// (WriteRequest::only_if_live).
 struct Incarnation {
   int64_t created_ns = 0;
   int64_t deleted_ns = 0;
@@ -61,8 +62,8 @@ struct SecretRecord {
   bool deleted = false;
   int64_t created_ns = 0;
   int64_t updated_ns = 0;  // when the current version was written
-  // When it was last deleted (rm, or mv away), kept when it is live again (0: never): part of
-  // its Incarnation.
+  // When it was last deleted (rm, mv away, or replaced by a mv onto it), kept when it is live
+  // again (0: never): part of its Incarnation.
   int64_t deleted_ns = 0;
   std::string updated_by;
   std::string description;

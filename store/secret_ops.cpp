@@ -360,9 +360,20 @@ Result<WriteResult> SecretStore::Rename(std::string_view workspace, std::string_
         for (const auto& [name, tag_value] : target->tags) carried.tags[name] = std::nullopt;
       for (const auto& [name, tag_value] : source->tags) carried.tags[name] = tag_value;
     }
+    // A live target is replaced, as rename(2) unlinks it: like an rm, that keeps a writer who
+    // opened it from storing over the moved value at its close (WriteRequest::opened).
+    std::optional<SecretRecord> replaced;
+    if (target && !target->deleted) {
+      target->deleted_ns = NowNs();
+      replaced = *target;
+    }
     result = PutValue(txn, workspace, to, *ws, std::move(target), value->bytes(), author, carried,
                       even_if_unchanged);
     if (!result) return result.status();
+    if (replaced && result->unchanged) {  // no version written, so no record either
+      SECRETFS_RETURN_IF_ERROR(txn.Put(Db::kSecrets, SecretKey(workspace, to), replaced->Encode()));
+      result->incarnation = replaced->incarnation();
+    }
     source->deleted = true;
     source->deleted_ns = NowNs();
     return txn.Put(Db::kSecrets, SecretKey(workspace, from), source->Encode());

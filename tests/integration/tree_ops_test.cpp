@@ -99,7 +99,7 @@ TEST_F(TreeOpsTest, AWriterCannotBringBackASecretRemovedOrRenamedWhileItWasOpen)
 // secret: the writer's close must not write over the value made since (an rm to revoke a leaked
 // secret, then a put of its replacement, undone by a writer of the old one). Whatever the writer
 // opened it with, also when the writer made the secret itself, when the secret was destroyed
-// rather than removed, and when the rm was undone.
+// rather than removed or replaced by a rename, and when the rm was undone.
 TEST_F(TreeOpsTest, AWriterDoesNotWriteOverASecretMadeUnderItsNameSinceItOpened) {
   Put("dev/TRUNCATED", "leaked");
   Fd truncating(open(M("dev/TRUNCATED").c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
@@ -147,6 +147,16 @@ TEST_F(TreeOpsTest, AWriterDoesNotWriteOverASecretMadeUnderItsNameSinceItOpened)
   ASSERT_EQ(WriteFd(restored.get(), "stale"), 0);
   EXPECT_EQ(restored.Close(), ENOENT);
   EXPECT_EQ(ReadPath(M("dev/RESTORED")).bytes, "kept");
+
+  // Replaced by a rename (an editor saving through a temporary file): rename(2) unlinks it.
+  Put("dev/SAVED", "old");
+  Fd replaced(open(M("dev/SAVED").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+  ASSERT_TRUE(replaced.ok()) << strerror(errno);
+  Put("dev/SAVED.tmp", "saved");
+  ASSERT_EQ(rename(M("dev/SAVED.tmp").c_str(), M("dev/SAVED").c_str()), 0) << strerror(errno);
+  ASSERT_EQ(WriteFd(replaced.get(), "-more"), 0);
+  EXPECT_EQ(replaced.Close(), ENOENT);
+  EXPECT_EQ(ReadPath(M("dev/SAVED")).bytes, "saved");
 
   // Without an rm a new value is no new secret: the last close wins, as on any filesystem.
   Fd last(open(M("dev/RESTORED").c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));

@@ -172,6 +172,21 @@ TEST_F(SecretWriteTest, OnlyIfLiveWritesOnlyTheSecretAsItWasOpened) {
   EXPECT_EQ(StatOk("NEVER_DELETED").record.deleted_ns, request.opened.deleted_ns);
   EXPECT_EQ(store_->Write(request).status().code(), ENOENT);
   EXPECT_EQ(Get("dev", "NEVER_DELETED"), "made again");
+
+  // Replaced by a rename, with another value and then the same one (no new version is made):
+  // the secret opened is gone either way.
+  for (const char* moved : {"moved value", "moved value"}) {
+    SCOPED_TRACE(moved);
+    request.opened = StatOk("NEVER_DELETED").record.incarnation();
+    ASSERT_TRUE(Put("dev", "TEMP", moved).ok());
+    auto renamed = store_->Rename("dev", "TEMP", "NEVER_DELETED", false, "tester");
+    ASSERT_TRUE(renamed.ok()) << renamed.status().message();
+    EXPECT_NE(renamed->incarnation, request.opened);
+    EXPECT_EQ(StatOk("NEVER_DELETED").record.incarnation(), renamed->incarnation);
+    EXPECT_EQ(store_->Write(request).status().code(), ENOENT);
+    EXPECT_EQ(Get("dev", "NEVER_DELETED"), moved);
+  }
+  EXPECT_EQ(HistorySize("NEVER_DELETED"), 2u);
 }
 
 TEST_F(SecretWriteTest, ExpectVersionMismatchIsEbusyAndStoresNothing) {
