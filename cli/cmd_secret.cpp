@@ -34,7 +34,8 @@ Result<store::MetadataUpdate> MetadataFrom(const PutArgs& a) {
     // NAME= (an empty value) removes the tag.
     std::optional<std::string> value;
     if (eq + 1 < t.size()) value = t.substr(eq + 1);
-    m.tags[t.substr(0, eq)] = value;
+    if (!m.tags.emplace(t.substr(0, eq), value).second)
+      return Status(EINVAL, "--tag " + t.substr(0, eq) + " is given twice: give each tag once");
   }
   SECRETFS_RETURN_IF_ERROR(store::ValidateMetadata(m));
   return m;

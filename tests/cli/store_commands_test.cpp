@@ -267,6 +267,14 @@ TEST_F(StoreCommandsTest, TextThatIsNotPrintableUtf8IsRefusedWhereItIsStored) {
   EXPECT_TRUE(Succeeded(Run({"keyring", "list", "--json"})));
 }
 
+// `--tag a=1 --tag a=2` kept a=2 without a word: which value was meant is the caller's to say.
+TEST_F(StoreCommandsTest, ATagGivenTwiceIsRefused) {
+  const ProcessResult twice = RunWithInput({"put", "prod/K", "--tag", "a=1", "--tag", "a=2"}, "v");
+  EXPECT_TRUE(FailedWithUsage(twice)) << Describe(twice);
+  EXPECT_THAT(twice.err, ::testing::HasSubstr("--tag a is given twice"));
+  EXPECT_THAT(Keys("prod"), IsEmpty());
+}
+
 // A slip of the year (2099 for 2009) removed the whole audit log.
 TEST_F(StoreCommandsTest, AuditPruneBeforeATimeToComeIsRefused) {
   const ProcessResult r = Run({"audit", "prune", "--before", "2099-01-01T00:00:00Z"});

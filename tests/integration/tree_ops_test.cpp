@@ -371,6 +371,9 @@ TEST_F(TreeOpsTest, SetfattrEditsDescriptionTagsAndType) {
   // An unknown type is refused; metadata edits make no new version.
   EXPECT_EQ(ErrnoOf(setxattr(f.c_str(), "user.secretfs.type", "bogus", 5, 0)), EINVAL);
   EXPECT_EQ(GetXattr(f, "user.secretfs.type"), "database");
+  // A tag given twice: which value was meant is unclear, so nothing changes.
+  EXPECT_EQ(ErrnoOf(setxattr(f.c_str(), "user.secretfs.tags", "env=dev,env=prod", 16, 0)), EINVAL);
+  EXPECT_EQ(GetXattr(f, "user.secretfs.tags"), "env=prod,team=pay");
   EXPECT_NE(ErrnoOf(setxattr(f.c_str(), "user.secretfs.version", "9", 1, 0)), 0);
   EXPECT_EQ(GetXattr(f, "user.secretfs.version"), "1");
   EXPECT_THAT(Versions("dev/DB_URL"), ElementsAre(1));
