@@ -1,6 +1,7 @@
 // SecretsFs: names, attributes, listings, access and statfs.
 #include "fs/secrets_fs.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "common/text_format.h"
@@ -240,7 +241,16 @@ int SecretsFs::StatFs(const Caller& who, struct statvfs& out) {
     for (const auto& w : *list) {
       if (!options_.workspace.empty() && w.name != options_.workspace) continue;
       if (Check(who, {NodeKind::kWorkspace, w.name, "", 0}, Access::kList) != 0) continue;
-      secrets += w.live_secrets + w.deleted_secrets + w.damaged_secrets;
+      if (SeesEveryKey(who, w.name)) {
+        secrets += w.live_secrets + w.deleted_secrets + w.damaged_secrets;
+        continue;
+      }
+      // Rules with key globs: the keys outside them are not there for the caller, nor is their
+      // number (df -i).
+      if (auto keys = store_.List(w.name))
+        secrets += std::count_if(keys->begin(), keys->end(), [&](const auto& s) {
+          return Check(who, {NodeKind::kSecret, s.workspace, s.key, 0}, Access::kList) == 0;
+        });
     }
   // Capacity: the store's map; used: what LMDB has written.
   const auto usage = store_.Usage();

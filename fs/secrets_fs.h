@@ -162,6 +162,8 @@ class SecretsFs {
   // 0 when `who` may do `access` on the workspace/key of `node`; -ENOENT where the name must not
   // leak, -EACCES otherwise.
   int Check(const Caller& who, const Node& node, Access access) const;
+  // Whether `who` may list every key of `workspace` (a rule without key globs), not only some.
+  bool SeesEveryKey(const Caller& who, std::string_view workspace) const;
   // The caller as the policy sees it, reading /proc only for what the policy's rules need.
   policy::CallerFacts FactsFor(const Caller& who, const policy::Policy& policy) const;
   // The process facts of `who`, reading what `wanted` adds to what this request already read.

@@ -77,6 +77,12 @@ int SecretsFs::Check(const Caller& who, const Node& node, Access access) const {
   return decision.Allows(policy::Action::kSee) ? -EACCES : -ENOENT;
 }
 
+bool SecretsFs::SeesEveryKey(const Caller& who, std::string_view workspace) const {
+  const std::shared_ptr<const policy::Policy> rules = policy();
+  // An empty key counts only the rules without globs, which match every key.
+  return rules->Decide(FactsFor(who, *rules), workspace, "", caps_).Allows(policy::Action::kSee);
+}
+
 audit::Event SecretsFs::EventFor(const Caller& who, std::string_view op, const Node& node,
                                  std::string detail) const {
   const policy::ProcessFacts& p = FactsOf(who, kEventFacts);

@@ -296,16 +296,22 @@ INSTANTIATE_TEST_SUITE_P(PolicyRoles, PolicyMatrixTest, ::testing::Range(0, 6),
 // ---- Rules narrower than a whole workspace. ----
 
 // statfs (df -i) counts the secrets of the workspaces the caller may list, nobody else's: it
-// counted the whole store for any caller, one with no role included.
-TEST_F(PolicyTest, StatfsCountsOnlyTheWorkspacesTheCallerMayList) {
+// counted the whole store for any caller, one with no role included. Where rules with key globs
+// show the caller some keys only, it counts those: it counted the whole workspace.
+TEST_F(PolicyTest, StatfsCountsOnlyTheSecretsTheCallerMayList) {
   Put("dev/ONE", "1");
   Put("dev/TWO", "2");
   Put("prod/THREE", "3");
+  Put("prod/FOUR", "4");
+  Put("prod/FIVE", "5");
+  ASSERT_TRUE(Succeeded(Cli({"rm", "prod/FIVE"})));
   ASSERT_NO_FATAL_FAILURE(MountWithPolicy(R"ini(
 [*]
 user:root = owner
 [dev]
 user:sfs_reader = reader
+[prod]
+user:sfs_viewer = viewer THREE
 )ini"));
   const std::string mnt = mnt_;
   const auto files_as = [&](const TestUser& user) {
@@ -316,10 +322,11 @@ user:sfs_reader = reader
     });
   };
   EXPECT_EQ(files_as(User("reader")), "2");
+  EXPECT_EQ(files_as(User("viewer")), "1");
   EXPECT_EQ(files_as(User("none")), "0");
   struct statvfs st {};
   ASSERT_EQ(statvfs(mnt_.c_str(), &st), 0) << strerror(errno);
-  EXPECT_EQ(st.f_files - st.f_ffree, 3u);
+  EXPECT_EQ(st.f_files - st.f_ffree, 5u) << "a removed secret is still one (under .versions)";
 }
 
 TEST_F(PolicyTest, KeyGlobsShowOnlyTheMatchingKeys) {
