@@ -196,7 +196,9 @@ void SecretsFs::NoteWriter(OpenFile& file, pid_t thread) {
   file.last_writer_thread = thread;
   std::vector<pid_t>& known = file.writer_processes;
   if (known.size() > kMaxWriterProcesses) return;  // every process counts already
-  const pid_t process = policy::ProcessOfThread(thread);
+  // The opening thread's process is known (as in Commit): asking /proc cost a failed pidfd_open
+  // and a read of /proc/TID/status on each write from a thread that is not a main thread.
+  const pid_t process = thread == file.caller.pid ? file.opener : policy::ProcessOfThread(thread);
   if (std::find(known.begin(), known.end(), process) == known.end()) known.push_back(process);
 }
 
