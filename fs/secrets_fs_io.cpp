@@ -161,7 +161,7 @@ int SecretsFs::Create(const Caller& who, uint64_t parent, const std::string& nam
   if (live && (flags & O_EXCL)) return -EEXIST;
 
   const uint64_t ino = inodes_.Acquire(node);
-  // A live name appeared meanwhile: an ordinary open.
+  // A name that is live (made meanwhile) gets an ordinary open; otherwise this handle creates it.
   int rc =
       OpenForWrite(who, node, ino, flags, out, live ? WriteOpen::kExisting : WriteOpen::kCreating);
   if (rc == 0 && !live) out->create_only = (flags & O_EXCL) != 0;

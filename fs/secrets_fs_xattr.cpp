@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <set>
 
 #include "common/text_format.h"
 #include "fs/proc_info.h"
@@ -29,14 +28,15 @@ std::string TagsText(const store::Tags& tags) {
 // was meant is the writer's to say.
 bool ParseTags(std::string_view text, const store::Tags& old, store::MetadataUpdate& update) {
   for (const auto& [k, v] : old) update.tags[k] = std::nullopt;
-  std::set<std::string_view> named;
   while (!text.empty()) {
     const size_t comma = text.find(',');
     const std::string_view item = text.substr(0, comma);
     const size_t eq = item.find('=');
     if (eq == std::string_view::npos || eq == 0) return false;
-    if (!named.insert(item.substr(0, eq)).second) return false;
-    update.tags[std::string(item.substr(0, eq))] = std::string(item.substr(eq + 1));
+    // Old tags are removals (nullopt) until named here; a name given here holds a value.
+    std::optional<std::string>& value = update.tags[std::string(item.substr(0, eq))];
+    if (value) return false;
+    value = std::string(item.substr(eq + 1));
     text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
   }
   return true;

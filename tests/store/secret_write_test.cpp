@@ -176,7 +176,7 @@ TEST_F(SecretWriteTest, OnlyIfLiveWritesOnlyTheSecretAsItWasOpened) {
   // Replaced by a rename, with another value and then the same one (no new version is made):
   // the secret opened is gone either way.
   for (const char* moved : {"moved value", "moved value"}) {
-    SCOPED_TRACE(moved);
+    SCOPED_TRACE(Get("dev", "NEVER_DELETED") == moved ? "the same value" : "another value");
     request.opened = StatOk("NEVER_DELETED").record.incarnation();
     ASSERT_TRUE(Put("dev", "TEMP", moved).ok());
     auto renamed = store_->Rename("dev", "TEMP", "NEVER_DELETED", false, "tester");
