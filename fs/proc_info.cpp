@@ -81,6 +81,15 @@ bool ReadFdInfo(int dir, const char* name, FdInfo& out) {
 // long. Ample for a loaded machine's scheduling delays otherwise.
 constexpr std::chrono::milliseconds kKcmpWait{100};
 
+// The most descriptors a close reads the fdinfo of; a process holding more counts as one whose
+// descriptors cannot be seen. Each costs about 10 µs, and the close reads them holding the lock
+// that every open and release of a written secret takes (SecretsFs::Commit): unbounded, a
+// process holding a million descriptors (a user may raise its own soft limit to the hard one)
+// would stall every writer of the mount for seconds at each of its closes. Shells, scripts and
+// editors hold a handful; a server holding more than this many sockets commits at each close
+// after a write, which is what it means by one.
+constexpr size_t kMaxScannedDescriptors = 256;
+
 // How many distinct open file descriptions `fds` of process `pid` are: descriptors kcmp finds
 // to be the same file count once. -1 when kcmp has not answered within kKcmpWait. It runs on a
 // thread of its own, left to finish (once the exec is done) when it is not waited for.
@@ -136,12 +145,22 @@ int WriteDescriptionsOf(pid_t pid, dev_t dev, uint64_t ino) {
   snprintf(path, sizeof path, "/proc/%d/fdinfo", static_cast<int>(pid));
   DIR* d = opendir(path);
   if (d == nullptr) return errno == ENOENT ? 0 : -1;  // gone: it holds nothing any more
-  std::vector<int> fds;
-  std::optional<std::vector<int>> mounts;  // read once a descriptor of the inode shows up
+  // Listed first, read after: a process holding more than kMaxScannedDescriptors is answered
+  // without reading any of them (see there).
+  std::vector<int> listed;
   while (dirent* e = readdir(d)) {
     if (e->d_name[0] == '.') continue;
+    if (listed.size() == kMaxScannedDescriptors) {
+      closedir(d);
+      return -1;
+    }
+    listed.push_back(atoi(e->d_name));
+  }
+  std::vector<int> fds;
+  std::optional<std::vector<int>> mounts;  // read once a descriptor of the inode shows up
+  for (int fd : listed) {
     FdInfo info;
-    if (!ReadFdInfo(dirfd(d), e->d_name, info)) {
+    if (!ReadFdInfo(dirfd(d), std::to_string(fd).c_str(), info)) {
       // Each entry opens only with ptrace access to the process (a daemon that is not root and
       // another user's process; a process that is not dumpable).
       if (errno != EACCES && errno != EPERM) continue;  // closed meanwhile
@@ -154,8 +173,7 @@ int WriteDescriptionsOf(pid_t pid, dev_t dev, uint64_t ino) {
     }
     if (info.ino != ino || (info.flags & O_ACCMODE) == O_RDONLY) continue;
     if (!mounts) mounts = MountIdsOf(pid, dev);
-    if (std::find(mounts->begin(), mounts->end(), info.mnt_id) != mounts->end())
-      fds.push_back(atoi(e->d_name));
+    if (std::find(mounts->begin(), mounts->end(), info.mnt_id) != mounts->end()) fds.push_back(fd);
   }
   closedir(d);
   return fds.size() < 2 ? static_cast<int>(fds.size()) : DistinctDescriptions(pid, std::move(fds));

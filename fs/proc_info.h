@@ -22,7 +22,8 @@ namespace secretfs::fs {
 // descriptors cannot be seen: /proc/PID/fdinfo is closed to a daemon that is not root for
 // another user's process, and for any process that is not dumpable (PR_SET_DUMPABLE 0; the
 // default after a setuid program drops privileges); on kernels before 5.14, whose fdinfo names
-// no inode; and when kcmp did not answer in time (an exec, most likely).
+// no inode; when kcmp did not answer in time (an exec, most likely); and when the process holds
+// more descriptors than a close may take the time to read (proc_info.cpp).
 int WriteDescriptionsOf(pid_t pid, dev_t dev, uint64_t ino);
 
 struct MountInfo {
