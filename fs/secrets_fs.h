@@ -14,6 +14,7 @@
 #include <sys/statvfs.h>
 #include <sys/types.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -246,6 +247,12 @@ class SecretsFs {
   // The other handles open for writing on file's inode by the same process (not yet released).
   // The caller holds expect_mutex_.
   int OtherWritersOf(const OpenFile& file);
+  // WriteDescriptionsOf the opener of `file`, counted while no handle of its inode joined or
+  // left writers_; -1, as when the descriptors cannot be seen, when handles kept doing so through
+  // kSettleAttempts counts. `writers` (on expect_mutex_) is not held on entry and is held on
+  // return, so the count may be compared with OtherWritersOf.
+  int SettledWriteDescriptions(const OpenFile& file, std::unique_lock<std::mutex>& writers);
+  static constexpr int kSettleAttempts = 3;
 
   // Makes room for one more pending expect_version of `uid`: drops those whose process is gone,
   // once their number has doubled since the last time (and at every call while the table, or
@@ -277,7 +284,7 @@ class SecretsFs {
   LockedBudget locked_;
   mutable std::atomic<int64_t> over_budget_logged_ns_{0};
 
-  // Guards expected_versions_ and writers_.
+  // Guards expected_versions_, writers_ and writer_changes_.
   std::mutex expect_mutex_;
   // check-and-set versions set with setxattr before the process opened the file, by (inode,
   // pid), with the process's start time: a process that sets one and exits without opening
@@ -290,6 +297,8 @@ class SecretsFs {
   std::map<std::pair<uint64_t, pid_t>, ExpectedVersion> expected_versions_;
   size_t prune_expectations_at_ = 64;
   std::multimap<uint64_t, OpenFile*> writers_;  // open write handles by inode
+  // Joins and leaves of writers_, by inode modulo the size (SettledWriteDescriptions).
+  std::array<uint64_t, 64> writer_changes_{};
   // Files being created: they have an inode but no version until their first commit.
   struct Creation {
     int handles = 0;        // open handles creating it

@@ -42,6 +42,7 @@ void SecretsFs::RegisterWriter(OpenFile& file) {
     }
   }
   writers_.emplace(file.ino, &file);
+  ++writer_changes_[file.ino % writer_changes_.size()];
 }
 
 int SecretsFs::OpenForWrite(const Caller& who, const Node& node, uint64_t ino, int flags,
@@ -224,6 +225,30 @@ long SecretsFs::Write(const Caller& who, OpenFile& file, std::span<const uint8_t
   return static_cast<long>(data.size());
 }
 
+int SecretsFs::SettledWriteDescriptions(const OpenFile& file,
+                                        std::unique_lock<std::mutex>& writers) {
+  // The descriptors are counted without expect_mutex_: the count reads /proc (up to 256 files,
+  // and kcmp waits up to 100 ms for a writer inside execve), and every open and release of a
+  // handle open for writing takes that lock. A count is kept only when no handle of the inode
+  // joined or left writers_ meanwhile, so that every descriptor seen belongs to a handle
+  // counted in writers_: counted apart, another thread's release and reopen of the same secret
+  // made its new descriptor look like a second reference to this handle, the close skipped its
+  // commit and returned 0, and a kill -9 before the release lost an acknowledged write
+  // (tests/stress/crash_test.cpp, under ASan).
+  const uint64_t& changes = writer_changes_[file.ino % writer_changes_.size()];
+  for (int attempt = 0; attempt < kSettleAttempts; ++attempt) {
+    writers.lock();
+    const uint64_t before = changes;
+    writers.unlock();
+    const int descriptions = WriteDescriptionsOf(file.opener, mount_dev_, file.ino);
+    writers.lock();
+    if (changes == before) return descriptions;
+    writers.unlock();
+  }
+  writers.lock();
+  return -1;  // handles of the inode kept coming and going: as if the descriptors were unseen
+}
+
 int SecretsFs::OtherWritersOf(const OpenFile& file) {
   auto [first, last] = writers_.equal_range(file.ino);
   int others = 0;
@@ -262,24 +287,20 @@ int SecretsFs::Commit(const Caller& who, OpenFile& file, bool closing) {
   if (closing) {
     if (int rc = CancelIfKilled(who, file); rc != 0) return rc;
   }
-  // A close decides under expect_mutex_ (taken before a file's mutex, as elsewhere): no handle
-  // joins or leaves writers_ while the closing process's descriptors are counted, so every
-  // descriptor seen belongs to a handle counted in writers_. Counted apart, another thread's
-  // release and reopen of the same secret in between made its new descriptor look like a
-  // second reference to this handle: the close skipped its commit, returned 0, and a kill -9
-  // before the release lost an acknowledged write (tests/stress/crash_test.cpp, under ASan).
-  std::unique_lock writers(expect_mutex_, std::defer_lock);
-  if (closing) writers.lock();
-  std::lock_guard lock(file.mutex);
-  if (file.error != 0) return -file.error;
-  if (!file.dirty) return 0;
   // The open file description's last close is not visible to FUSE, so a close commits when it
   // is the opener's and no descriptor of the opener still refers to this description. The
   // opener's write descriptions of the file beyond its other open handles here (other threads'
   // own opens) are this one, still reachable (a shell's dup2 to stdout): then the close does not
   // commit. Children that inherited the descriptor (a command run while the file is open) never
   // commit a half value; whatever a close leaves uncommitted is committed at release.
+  std::unique_lock writers(expect_mutex_, std::defer_lock);
+  int descriptions = 0;
   if (closing) {
+    {
+      std::lock_guard lock(file.mutex);
+      if (file.error != 0) return -file.error;
+      if (!file.dirty) return 0;  // nothing to store: no need to ask /proc
+    }
     // A closing thread whose id is the opener's process id is that process' main thread; one
     // whose id is the opening thread's is that thread (its id could be another's only after
     // it ended, and a process that inherited the descriptor later is judged by the opener's
@@ -290,7 +311,12 @@ int SecretsFs::Commit(const Caller& who, OpenFile& file, bool closing) {
     const bool by_opener = who.pid == file.opener || who.pid == file.caller.pid ||
                            policy::ProcessOfThread(who.pid) == file.opener;
     if (!by_opener) return 0;
-    const int descriptions = WriteDescriptionsOf(file.opener, mount_dev_, file.ino);
+    descriptions = SettledWriteDescriptions(file, writers);  // expect_mutex_ is held from here
+  }
+  std::lock_guard lock(file.mutex);  // after expect_mutex_, as elsewhere
+  if (file.error != 0) return -file.error;
+  if (!file.dirty) return 0;  // another close or an fsync committed it meanwhile
+  if (closing) {
     // When the opener's descriptors cannot be seen, a handle nothing was written to waits for
     // its release: that is the first close of a shell's `cmd > f`, whose commit would store an
     // empty version that readers could get before cmd's value. `: > f` is stored at release.
@@ -387,6 +413,7 @@ void SecretsFs::Release(std::shared_ptr<OpenFile> file) {
     for (auto it = first; it != last; ++it)
       if (it->second == file.get()) {
         writers_.erase(it);
+        ++writer_changes_[file->ino % writer_changes_.size()];
         break;
       }
   }

@@ -251,6 +251,52 @@ TEST_F(ConcurrencyTest, AWriterThatExecsWithDupsOfItsDescriptorOpenIsAnswered) {
   ExpectAnExecWhileWritingIsAnswered(2);
 }
 
+// The close of a writer inside execve waits up to 100 ms for kcmp (above). Other writers must
+// go on meanwhile: that wait once held the lock every open and release of a written secret
+// takes, so a member exec'ing in a loop held up every writer of the mount.
+TEST_F(ConcurrencyTest, OtherWritersGoOnWhileAnExecingWritersCloseWaits) {
+  int ready[2];
+  ASSERT_EQ(pipe2(ready, O_CLOEXEC), 0) << strerror(errno);  // below the child's descriptors
+  const std::string path = M("dev/EXEC");
+  const pid_t child = fork();
+  ASSERT_GE(child, 0) << strerror(errno);
+  if (child == 0) {
+    close(ready[0]);
+    const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, "by-exec", 7) != 7) _exit(2);
+    if (dup3(fd, fd + 1, O_CLOEXEC) < 0 || dup3(fd, fd + 2, O_CLOEXEC) < 0) _exit(4);
+    // The exec closes `ready` first (the parent sees EOF), then the secret's descriptors.
+    execl("/bin/sleep", "sleep", "30", static_cast<char*>(nullptr));
+    _exit(3);
+  }
+  close(ready[1]);
+  struct Reap {
+    pid_t pid;
+    ~Reap() {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  } reap{child};
+  char c;
+  ASSERT_EQ(read(ready[0], &c, 1), 0) << "the child wrote to the pipe";
+  close(ready[0]);
+  const std::string comm = "/proc/" + std::to_string(child) + "/comm";
+  auto inside_exec = [&] {
+    std::ifstream in(comm);
+    std::string name;
+    return std::getline(in, name) && name != "sleep";  // the exec names it after its closes
+  };
+  // By now the exec's close of the secret waits for kcmp, for 100 ms from when it asked.
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  ASSERT_TRUE(inside_exec()) << "the exec's close did not wait for kcmp: nothing to test";
+  ASSERT_TRUE(WritePath(M("dev/OTHER"), "other").ok());
+  EXPECT_TRUE(inside_exec()) << "the write waited for the exec'ing writer's close";
+  for (int i = 0; i < 1000 && inside_exec(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_FALSE(inside_exec()) << "the exec was never let go on";
+  EXPECT_EQ(Get("dev/EXEC"), "by-exec");
+}
+
 // A close looks at the writer's other descriptors (is one of them still this file?). A writer
 // that also holds a file of another FUSE filesystem whose server has stopped answering must
 // still get its close answered: that descriptor is judged from its fdinfo, never by asking its
