@@ -2,8 +2,11 @@
 // prints ops/s, p50 and p99 per target. With --write, writes them instead: open(O_TRUNC) + a
 // 64-byte write of a new value each time + close (on secretfs, one durable version each); each
 // thread writes its own files. Usage:
-//   read_bench [--write] --threads 1,4 --seconds 3 NAME=DIR [NAME=DIR ...]
-// Every DIR must hold the same file names (the first DIR's listing is used).
+//   read_bench [--write] --threads 1,4 --seconds 3 [--rounds R] NAME=DIR [NAME=DIR ...]
+// Every DIR must hold the same file names (the first DIR's listing is used). With R rounds each
+// target runs R times for SECONDS / R, the targets taking turns, and each figure is the median of
+// its rounds; the ratio to secretfs is the median of the rounds' own ratios. A VM whose speed
+// drifts within a run then slows every target alike, not just the ones that ran last.
 #include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -99,11 +102,17 @@ Result Run(const std::string& dir, const std::vector<std::string>& names, int th
   return r;
 }
 
+double Median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values.empty() ? 0 : values[values.size() / 2];
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<int> thread_counts = {1, 4};
   double seconds = 3;
+  int rounds = 1;
   bool writes = false;
   std::vector<std::pair<std::string, std::string>> targets;
   for (int i = 1; i < argc; ++i) {
@@ -116,11 +125,14 @@ int main(int argc, char** argv) {
       writes = true;
     } else if (a == "--seconds" && i + 1 < argc) {
       seconds = std::atof(argv[++i]);
+    } else if (a == "--rounds" && i + 1 < argc) {
+      rounds = std::max(1, std::atoi(argv[++i]));
     } else if (a.find('=') != std::string::npos) {
       targets.emplace_back(a.substr(0, a.find('=')), a.substr(a.find('=') + 1));
     } else {
       std::fprintf(stderr,
-                   "usage: read_bench [--write] [--threads 1,4] [--seconds S] NAME=DIR...\n");
+                   "usage: read_bench [--write] [--threads 1,4] [--seconds S] [--rounds R] "
+                   "NAME=DIR...\n");
       return 2;
     }
   }
@@ -130,22 +142,37 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "read_bench: no files in %s\n", targets[0].second.c_str());
     return 1;
   }
-  std::printf("open+%s+close of %zu files, %.0f s per run\n", writes ? "write" : "read",
-              names.size(), seconds);
-  std::printf("%-12s %7s %12s %9s %9s %8s %14s\n", "target", "threads", "ops/s", "p50 us", "p99 us",
-              "errors", "vs secretfs");
+  std::printf("open+%s+close of %zu files, %.0f s per run", writes ? "write" : "read", names.size(),
+              seconds);
+  if (rounds > 1) std::printf(" (%d rounds of %.2f s, medians)", rounds, seconds / rounds);
+  std::printf("\n%-12s %7s %12s %9s %9s %8s %14s\n", "target", "threads", "ops/s", "p50 us",
+              "p99 us", "errors", "vs secretfs");
   for (int threads : thread_counts) {
-    std::vector<std::pair<std::string, Result>> results;
-    for (const auto& [name, dir] : targets)
-      results.emplace_back(name, Run(dir, names, threads, seconds, writes));
-    double reference = 0;
-    for (const auto& [name, r] : results)
-      if (name == "secretfs") reference = r.ops_per_s;
-    for (const auto& [name, r] : results) {
+    // results[target][round]
+    std::vector<std::vector<Result>> results(targets.size());
+    for (int round = 0; round < rounds; ++round)
+      for (size_t t = 0; t < targets.size(); ++t)
+        results[t].push_back(Run(targets[t].second, names, threads, seconds / rounds, writes));
+    const auto reference = std::find_if(targets.begin(), targets.end(),
+                                        [](const auto& t) { return t.first == "secretfs"; });
+    for (size_t t = 0; t < targets.size(); ++t) {
+      std::vector<double> ops, p50, p99, ratios;
+      long errors = 0;
+      for (int round = 0; round < rounds; ++round) {
+        const Result& r = results[t][round];
+        ops.push_back(r.ops_per_s);
+        p50.push_back(r.p50_us);
+        p99.push_back(r.p99_us);
+        errors += r.errors;
+        if (reference != targets.end()) {
+          const double base = results[reference - targets.begin()][round].ops_per_s;
+          if (base > 0) ratios.push_back(r.ops_per_s / base);
+        }
+      }
       char ratio[32] = "-";
-      if (reference > 0) std::snprintf(ratio, sizeof ratio, "%.2fx", r.ops_per_s / reference);
-      std::printf("%-12s %7d %12.0f %9.1f %9.1f %8ld %14s\n", name.c_str(), threads, r.ops_per_s,
-                  r.p50_us, r.p99_us, r.errors, ratio);
+      if (!ratios.empty()) std::snprintf(ratio, sizeof ratio, "%.2fx", Median(ratios));
+      std::printf("%-12s %7d %12.0f %9.1f %9.1f %8ld %14s\n", targets[t].first.c_str(), threads,
+                  Median(ops), Median(p50), Median(p99), errors, ratio);
     }
   }
   return 0;

@@ -9,10 +9,13 @@
 # Each thread count gets fresh secretfs mounts, so the daemons' own count of audit events per
 # LMDB commit (logged at unmount) belongs to that thread count: group commit at work.
 # Usage: tests/bench/run_read_bench.sh [BUILD_DIR] [SECONDS] [THREADS...]
+# Each target runs in BENCH_ROUNDS (default 3) turns of SECONDS / BENCH_ROUNDS, the targets
+# taking turns; the figures are the rounds' medians (tests/bench/read_bench.cpp).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build}
 seconds=${2:-3}
+rounds=${BENCH_ROUNDS:-3}
 thread_counts=("${@:3}")
 [ ${#thread_counts[@]} -gt 0 ] || thread_counts=(1 4 8)
 source tests/bench/bench_setup.sh
@@ -55,8 +58,8 @@ echo "$(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, $(uname -r)"
 for threads in "${thread_counts[@]}"; do
   mount_secretfs durable audit=durable
   mount_secretfs buffered audit=buffered,audit_flush_ms=50
-  "$build/tests/bench/read_bench" --threads "$threads" --seconds "$seconds" "${targets[@]}" \
-    "secretfs=$work/durable/bench" "sfs-buffered=$work/buffered/bench"
+  "$build/tests/bench/read_bench" --threads "$threads" --seconds "$seconds" --rounds "$rounds" \
+    "${targets[@]}" "secretfs=$work/durable/bench" "sfs-buffered=$work/buffered/bench"
   unmount_secretfs durable
   unmount_secretfs buffered
   for name in durable buffered; do

@@ -10,10 +10,13 @@
 # (store/group_commit.h), so throughput grows; the daemon's count of changes per LMDB commit
 # (logged at unmount) is printed for each thread count.
 # Usage: tests/bench/run_write_bench.sh [BUILD_DIR] [SECONDS] [THREADS...]
+# Each target runs in BENCH_ROUNDS (default 3) turns of SECONDS / BENCH_ROUNDS, the targets
+# taking turns; the figures are the rounds' medians (tests/bench/read_bench.cpp).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build}
 seconds=${2:-3}
+rounds=${BENCH_ROUNDS:-3}
 thread_counts=("${@:3}")
 [ ${#thread_counts[@]} -gt 0 ] || thread_counts=(1 4)
 source tests/bench/bench_setup.sh
@@ -34,7 +37,7 @@ mounts+=("$work/floor")
 echo "$(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, $(uname -r); store on $(df --output=fstype "$work" | tail -1)"
 for threads in "${thread_counts[@]}"; do
   mount_secretfs mnt audit=durable
-  "$build/tests/bench/read_bench" --write --threads "$threads" --seconds "$seconds" \
+  "$build/tests/bench/read_bench" --write --threads "$threads" --seconds "$seconds" --rounds "$rounds" \
     "tmpfs=$work/tmpfs" "fuse-floor=$work/floor" "secretfs=$work/mnt/bench"
   unmount_secretfs mnt
   stats=$(batching_of mnt store)
