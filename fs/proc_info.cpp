@@ -82,10 +82,11 @@ bool ReadFdInfo(int dir, const char* name, FdInfo& out) {
 constexpr std::chrono::milliseconds kKcmpWait{100};
 
 // The most descriptors a close reads the fdinfo of; a process holding more counts as one whose
-// descriptors cannot be seen. Each costs about 10 µs: unbounded, a process holding a million
-// descriptors (a user may raise its own soft limit to the hard one) took a daemon thread for
-// seconds at each of its closes. Shells, scripts and editors hold a handful; a server holding
-// more than this many sockets commits at each close after a write, which is what it means by one.
+// descriptors cannot be seen. Each costs about 10 µs: unbounded, a process holding half a
+// million descriptors (a user may raise its own soft limit to the hard one) would take a daemon
+// thread for about 5 s at each of its closes. Shells, scripts and editors hold a handful; a server
+// holding more than this many sockets commits at each close after a write, which is what it means
+// by one.
 constexpr size_t kMaxScannedDescriptors = 256;
 
 // How many distinct open file descriptions `fds` of process `pid` are: descriptors kcmp finds

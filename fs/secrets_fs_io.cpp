@@ -236,16 +236,14 @@ int SecretsFs::SettledWriteDescriptions(const OpenFile& file,
   // commit and returned 0, and a kill -9 before the release lost an acknowledged write
   // (tests/stress/crash_test.cpp, under ASan).
   const uint64_t& changes = writer_changes_[file.ino % writer_changes_.size()];
+  writers.lock();
   for (int attempt = 0; attempt < kSettleAttempts; ++attempt) {
-    writers.lock();
     const uint64_t before = changes;
     writers.unlock();
     const int descriptions = WriteDescriptionsOf(file.opener, mount_dev_, file.ino);
     writers.lock();
     if (changes == before) return descriptions;
-    writers.unlock();
   }
-  writers.lock();
   return -1;  // handles of the inode kept coming and going: as if the descriptors were unseen
 }
 

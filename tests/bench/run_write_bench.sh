@@ -37,8 +37,8 @@ mounts+=("$work/floor")
 echo "$(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, $(uname -r); store on $(df --output=fstype "$work" | tail -1)"
 for threads in "${thread_counts[@]}"; do
   mount_secretfs mnt audit=durable
-  "$build/tests/bench/read_bench" --write --threads "$threads" --seconds "$seconds" --rounds "$rounds" \
-    "tmpfs=$work/tmpfs" "fuse-floor=$work/floor" "secretfs=$work/mnt/bench"
+  "$build/tests/bench/read_bench" --write --threads "$threads" --seconds "$seconds" \
+    --rounds "$rounds" "tmpfs=$work/tmpfs" "fuse-floor=$work/floor" "secretfs=$work/mnt/bench"
   unmount_secretfs mnt
   stats=$(batching_of mnt store)
   echo "  secretfs, $threads thread(s): ${stats:-no store statistics logged}"
