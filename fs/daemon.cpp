@@ -234,6 +234,7 @@ int Serve(Served& served, const MountRequest& r) {
   fuse_loop_cfg_set_max_threads(config, 64);
   const int rc = fuse_session_loop_mt(served.session, config);  // until unmounted or SIGTERM
   fuse_loop_cfg_destroy(config);
+  CloseHandlesLeftOpen(served.session_data);  // before the unmount event, which ends the record
   Notify("STOPPING=1\nSTATUS=unmounting " + r.mountpoint);
   LogInfo("unmounting " + r.mountpoint);
   if (Status s = served.audit->Record(DaemonEvent(audit::op::kUnmount, r.mountpoint)); !s.ok())

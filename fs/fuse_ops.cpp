@@ -47,4 +47,13 @@ fuse_lowlevel_ops SecretsFsOperations() {
   return table;
 }
 
+void CloseHandlesLeftOpen(SessionData& data) {
+  std::vector<ops::FileRef> files = data.files.TakeAll();
+  if (!files.empty())
+    LogInfo("closing " + std::to_string(files.size()) +
+            " handles of files still open (their RELEASE never came)");
+  for (ops::FileRef& file : files) data.fs->Abandon(std::move(file));
+  (void)data.listings.TakeAll();
+}
+
 }  // namespace secretfs::fs

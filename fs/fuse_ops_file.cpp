@@ -14,13 +14,11 @@ void ReplyOpened(fuse_req_t req, fuse_file_info* fi, std::unique_ptr<OpenFile> f
   fi->direct_io = 1;
   fi->keep_cache = 0;
   fi->noflush = file->writable ? 0 : 1;
-  auto ref = std::make_unique<FileRef>(std::move(file));
-  fi->fh = reinterpret_cast<uintptr_t>(ref.get());
-  if ((entry ? fuse_reply_create(req, entry, fi) : fuse_reply_open(req, fi)) != 0) {
-    FsOf(req).Release(std::move(*ref));  // the opener went away (interrupted)
-    return;
-  }
-  ref.release();  // the kernel's now; freed in Release
+  KernelHandles<FileRef>& files = DataOf(req).files;
+  fi->fh = files.Add(std::move(file));  // the kernel's now; taken back in Release
+  SecretsFs& fs = FsOf(req);            // `req` is gone after the reply
+  if ((entry ? fuse_reply_create(req, entry, fi) : fuse_reply_open(req, fi)) != 0)
+    fs.Release(files.Take(fi->fh));  // the opener went away (interrupted)
 }
 
 void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -105,10 +103,10 @@ void DropPageCache(fuse_session* session, fuse_ino_t ino) {
 }
 
 void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  const std::unique_ptr<FileRef> ref(RefOf(fi));
-  const bool page_cached = (*ref)->page_cached;
+  FileRef file = DataOf(req).files.Take(fi->fh);
+  const bool page_cached = file->page_cached;
   fuse_session* session = DataOf(req).session;  // `req` is gone after the reply
-  FsOf(req).Release(std::move(*ref));           // the last reference wipes the plaintext
+  FsOf(req).Release(std::move(file));           // the last reference wipes the plaintext
   fuse_reply_err(req, 0);
   if (page_cached) DropPageCache(session, ino);
 }

@@ -34,7 +34,7 @@ inline Caller CallerOf(fuse_req_t req) {
 using FileRef = std::shared_ptr<OpenFile>;
 
 inline FileRef* RefOf(const fuse_file_info* fi) {
-  return fi ? reinterpret_cast<FileRef*>(static_cast<uintptr_t>(fi->fh)) : nullptr;
+  return fi ? &KernelHandles<FileRef>::At(fi->fh) : nullptr;
 }
 
 inline OpenFile* FileOf(const fuse_file_info* fi) {

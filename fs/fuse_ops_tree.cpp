@@ -50,17 +50,18 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
 
 void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Guard(req, "opendir", [&] {
-    auto entries = std::make_unique<std::vector<DirEntry>>();
-    if (int rc = FsOf(req).ReadDir(CallerOf(req), ino, *entries); rc != 0) return rc;
-    fi->fh = reinterpret_cast<uintptr_t>(entries.release());
-    fuse_reply_open(req, fi);
+    std::vector<DirEntry> entries;
+    if (int rc = FsOf(req).ReadDir(CallerOf(req), ino, entries); rc != 0) return rc;
+    KernelHandles<std::vector<DirEntry>>& listings = DataOf(req).listings;
+    fi->fh = listings.Add(std::move(entries));
+    if (fuse_reply_open(req, fi) != 0) (void)listings.Take(fi->fh);  // the opener went away
     return 0;
   });
 }
 
 void ReadDir(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_info* fi) {
   Guard(req, "readdir", [&] {
-    const auto& entries = *reinterpret_cast<std::vector<DirEntry>*>(fi->fh);
+    const auto& entries = KernelHandles<std::vector<DirEntry>>::At(fi->fh);
     std::vector<char> buf(size);
     size_t used = 0;
     for (size_t i = static_cast<size_t>(offset); i < entries.size(); ++i) {
@@ -79,7 +80,7 @@ void ReadDir(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_in
 }
 
 void ReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  delete reinterpret_cast<std::vector<DirEntry>*>(fi->fh);
+  (void)DataOf(req).listings.Take(fi->fh);
   fuse_reply_err(req, 0);
 }
 

@@ -137,6 +137,9 @@ class SecretsFs {
   // Drops the kernel's reference to the handle (the last reference wipes its plaintext);
   // commits what a skipped close left uncommitted.
   void Release(std::shared_ptr<OpenFile> file);
+  // Drops a handle whose RELEASE never came because the session ended. Its close never returned
+  // (the writer is told ENOTCONN), so what it left uncommitted is not stored: logged and audited.
+  void Abandon(std::shared_ptr<OpenFile> file);
   // The device of this mount (for matching the files behind /proc/PID/fd), once mounted.
   void SetMountDevice(dev_t dev) { mount_dev_ = dev; }
 
@@ -236,6 +239,8 @@ class SecretsFs {
   void JoinCreation(OpenFile& file);
   // Its first commit or its release: `file` no longer creates its inode.
   void LeaveCreation(OpenFile& file);
+  // Takes a released write handle out of writers_ and creating_.
+  void ForgetWriter(OpenFile& file);
   // Whether a file in `workspace` is being created.
   bool CreatingIn(std::string_view workspace);
   // Notes the process of thread `thread` among file's writers. The caller holds file.mutex.

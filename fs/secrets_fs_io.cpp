@@ -405,17 +405,33 @@ void SecretsFs::Release(std::shared_ptr<OpenFile> file) {
       LogError("write " + file->node.workspace + "/" + file->node.key + " at release",
                Status(-rc, "not stored"));
   }
+  ForgetWriter(*file);
+}
+
+void SecretsFs::Abandon(std::shared_ptr<OpenFile> file) {
+  if (!file) return;
+  { std::lock_guard lock(file->mutex); }  // see OpenFile::mutex
+  if (!file->writable) return;
+  if (file->dirty && file->error == 0) {
+    const std::string why = "still open when the daemon stopped: nothing stored";
+    LogWarning("write " + file->node.workspace + "/" + file->node.key, Status(ENOTCONN, why));
+    Audit(file->caller, audit::op::kWrite, file->node, -ENOTCONN, 0, why);
+  }
+  ForgetWriter(*file);
+}
+
+void SecretsFs::ForgetWriter(OpenFile& file) {
   {
     std::lock_guard lock(expect_mutex_);
-    auto [first, last] = writers_.equal_range(file->ino);
+    auto [first, last] = writers_.equal_range(file.ino);
     for (auto it = first; it != last; ++it)
-      if (it->second == file.get()) {
+      if (it->second == &file) {
         writers_.erase(it);
-        ++writer_changes_[file->ino % writer_changes_.size()];
+        ++writer_changes_[file.ino % writer_changes_.size()];
         break;
       }
   }
-  LeaveCreation(*file);
+  LeaveCreation(file);
 }
 
 int SecretsFs::WriteNow(const Caller& who, const Node& node, std::span<const uint8_t> value,
