@@ -308,6 +308,20 @@ pid_t DaemonPid(const std::string& mountpoint) {
   return 0;
 }
 
+int WaitExit(pid_t& pid) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  pid = 0;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void KillChild(pid_t& pid) {
+  if (pid <= 0) return;
+  kill(pid, SIGKILL);
+  (void)WaitExit(pid);
+}
+
 bool ForceUnmount(const std::string& mountpoint, pid_t daemon) {
   if (!MountedType(mountpoint).empty()) {
     Spawn({Which("fusermount3"), "-u", mountpoint}, "", ToolEnv(), 20s);

@@ -101,6 +101,10 @@ std::string MountedType(const std::string& path);
 std::vector<std::string> MountPointsUnder(const std::string& prefix);
 // The pid of the secretfs daemon serving `mountpoint` (found in /proc), or 0.
 pid_t DaemonPid(const std::string& mountpoint);
+// Reaps the test's child `pid`: its exit code, or -1 when a signal ended it. `pid` becomes 0.
+int WaitExit(pid_t& pid);
+// Kills the test's child `pid` (SIGKILL) and reaps it, when it is still running (`pid` > 0).
+void KillChild(pid_t& pid);
 // Unmounts `mountpoint` (fusermount3 -u, else umount -l) and waits up to 10 s for `daemon` (if
 // not 0) to exit, killing it after that. True when nothing is mounted there any more.
 bool ForceUnmount(const std::string& mountpoint, pid_t daemon);

@@ -6,7 +6,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -53,8 +52,7 @@ class NotifyTest : public MountedTest {
 
   void TearDown() override {
     if (daemon_ > 0) {
-      kill(daemon_, SIGKILL);
-      waitpid(daemon_, nullptr, 0);
+      KillChild(daemon_);
       ForceUnmount(point_, 0);
     }
     MountedTest::TearDown();
@@ -91,14 +89,6 @@ class NotifyTest : public MountedTest {
     return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
   }
 
-  // Exit code of the daemon (waits), or -1 when it was killed.
-  int WaitExit() {
-    int status = 0;
-    waitpid(daemon_, &status, 0);
-    daemon_ = 0;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-
   std::string socket_path_, credentials_, point_, config_;
   std::optional<Fd> listener_;
   pid_t daemon_ = 0;
@@ -125,7 +115,7 @@ TEST_F(NotifyTest, ReadyOnlyOnceTheMountAnswersReloadFramedStoppingOnSigterm) {
   // overtake it. The daemon lets go of such handles itself (LeakSanitizer checks it).
   ASSERT_EQ(kill(daemon_, SIGTERM), 0);  // systemctl stop
   EXPECT_THAT(Next(), HasSubstr("STOPPING=1"));
-  EXPECT_EQ(WaitExit(), 0);
+  EXPECT_EQ(WaitExit(daemon_), 0);
   EXPECT_EQ(MountedType(point_), "") << "a clean stop leaves no mount behind";
 
   const ProcessResult audit = Cli({"audit", "--op", "unmount", "--json"});
@@ -136,7 +126,7 @@ TEST_F(NotifyTest, ReadyOnlyOnceTheMountAnswersReloadFramedStoppingOnSigterm) {
 TEST_F(NotifyTest, AWrongCredentialExitsWithAnErrorAndNeverSaysReady) {
   WriteLocalFile(credentials_ + "/secretfs.key", RandomBytes(32));
   ASSERT_NO_FATAL_FAILURE(StartService());
-  EXPECT_EQ(WaitExit(), 1);
+  EXPECT_EQ(WaitExit(daemon_), 1);
   const timeval short_wait{0, 200'000};
   setsockopt(listener_->get(), SOL_SOCKET, SO_RCVTIMEO, &short_wait, sizeof short_wait);
   EXPECT_THAT(Next(), ::testing::Not(HasSubstr("READY=1")));

@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -34,10 +33,7 @@ class StopTest : public MountedTest {
   }
 
   void TearDown() override {
-    if (daemon_ > 0) {
-      kill(daemon_, SIGKILL);
-      waitpid(daemon_, nullptr, 0);
-    }
+    KillChild(daemon_);
     ForceUnmount(point_, 0);
     MountedTest::TearDown();
   }
@@ -63,10 +59,7 @@ class StopTest : public MountedTest {
   // systemctl stop: SIGTERM, then the daemon's exit code (-1 when a signal ended it).
   int Stop() {
     kill(daemon_, SIGTERM);
-    int status = 0;
-    waitpid(daemon_, &status, 0);
-    daemon_ = 0;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return WaitExit(daemon_);
   }
 
   std::string DaemonLog() {
