@@ -230,8 +230,12 @@ class SecretsFs {
   int OpenForWrite(const Caller& who, const Node& node, uint64_t ino, int flags,
                    std::unique_ptr<OpenFile>& out, WriteOpen kind = WriteOpen::kExisting);
   // Writes `value` as the next version of `node` right away (truncate by path). A caller that
-  // may not read gets a new version even for an unchanged value (see WriteRequest).
-  int WriteNow(const Caller& who, const Node& node, std::span<const uint8_t> value, bool may_read);
+  // may not read gets a new version even for an unchanged value (see WriteRequest). With
+  // `checked`, the incarnation seen when the truncate was checked, it writes only that secret:
+  // ENOENT when it was removed meanwhile (a `secretfs rm` is not serialised with it by the
+  // kernel's inode lock, as an unlink through the mount is), instead of making it again.
+  int WriteNow(const Caller& who, const Node& node, std::span<const uint8_t> value, bool may_read,
+               std::optional<store::Incarnation> checked);
   void RegisterWriter(OpenFile& file);
   // Whether `node` (inode `ino`) is a name another create(2) made and has not committed yet.
   bool BeingCreated(const Node& node, uint64_t ino);

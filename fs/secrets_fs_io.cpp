@@ -435,13 +435,17 @@ void SecretsFs::ForgetWriter(OpenFile& file) {
 }
 
 int SecretsFs::WriteNow(const Caller& who, const Node& node, std::span<const uint8_t> value,
-                        bool may_read) {
+                        bool may_read, std::optional<store::Incarnation> checked) {
   store::WriteRequest request;
   request.workspace = node.workspace;
   request.key = node.key;
   request.value = value;
   request.author = Author(who);
   request.even_if_unchanged = !may_read;  // as in Commit
+  if (checked) {
+    request.only_if_live = true;
+    request.opened = *checked;
+  }
   auto result = Audited(who, audit::op::kWrite, node, [&] { return store_.Write(request); });
   return result ? 0 : ToNegErrno(result.status());
 }
@@ -478,7 +482,16 @@ int SecretsFs::SetAttr(const Caller& who, uint64_t ino, const AttrChange& change
     return Audit(who, audit::op::kWrite, *node, rc);
   if (size == 0) {
     const bool may_read = Check(who, *node, Access::kRead) == 0;
-    if (int rc = WriteNow(who, *node, {}, may_read); rc != 0) return rc;
+    // The secret checked above, unless the name is being created: that one the truncate makes,
+    // as its commit would.
+    std::optional<store::Incarnation> live;
+    if (!BeingCreated(*node, ino)) {
+      auto info = store_.Stat(node->workspace, node->key);
+      if (!info) return ToNegErrno(info.status());
+      if (info->record.deleted) return -ENOENT;  // removed since
+      live = info->record.incarnation();
+    }
+    if (int rc = WriteNow(who, *node, {}, may_read, live); rc != 0) return rc;
   } else {
     if (int rc = Check(who, *node, Access::kRead); rc != 0)
       return Audit(who, audit::op::kRead, *node, rc == -ENOENT ? -EACCES : rc);
@@ -487,7 +500,9 @@ int SecretsFs::SetAttr(const Caller& who, uint64_t ino, const AttrChange& change
     if (int rc = Audit(who, audit::op::kRead, *node, 0, current->version); rc != 0) return rc;
     keyring::SecretBuilder value(options_.max_size, current->value.bytes());
     if (!value.Resize(size)) return -EFBIG;
-    if (int rc = WriteNow(who, *node, value.bytes(), /*may_read=*/true); rc != 0) return rc;
+    if (int rc = WriteNow(who, *node, value.bytes(), /*may_read=*/true, current->incarnation);
+        rc != 0)
+      return rc;
   }
   return Attributes(*node, ino, out);
 }

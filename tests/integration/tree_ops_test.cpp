@@ -1,6 +1,7 @@
 // The tree (SPEC §3, §4): rename, workspaces as directories, history under .versions, the
 // operations that are refused, and metadata as extended attributes.
 #include <fcntl.h>
+#include <lmdb.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -93,6 +94,37 @@ TEST_F(TreeOpsTest, AWriterCannotBringBackASecretRemovedOrRenamedWhileItWasOpen)
   EXPECT_EQ(moved.Close(), ENOENT);
   EXPECT_EQ(ReadPath(M("dev/OLD")).error, ENOENT);
   EXPECT_EQ(ReadPath(M("dev/NEW")).bytes, "v1");
+}
+
+// truncate(2) by path writes at once, once it has checked that the secret is there. A `secretfs
+// rm` landing between that check and the write (the kernel's inode lock orders it against an
+// unlink through the mount, not against the CLI) must not be undone by the truncate. The test
+// holds the store's writer lock, so that the rm and then the truncate, past its check, wait for
+// it: the rm goes first when it is let go (its wait began first).
+TEST_F(TreeOpsTest, ATruncateByPathDoesNotBringBackASecretRemovedMeanwhile) {
+  Put("dev/REVOKED", "v1");
+  ASSERT_EQ(ReadPath(M("dev/REVOKED")).bytes, "v1");
+  MDB_env* env = nullptr;
+  ASSERT_EQ(mdb_env_create(&env), 0);
+  ASSERT_EQ(mdb_env_open(env, store_.c_str(), 0, 0600), 0);
+  MDB_txn* writer_lock = nullptr;
+  ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &writer_lock), 0);
+
+  ProcessResult removed;
+  std::thread rm([&] { removed = Cli({"rm", "dev/REVOKED"}); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  int truncated = -1;
+  std::thread truncate_by_path([&] { truncated = ErrnoOf(truncate(M("dev/REVOKED").c_str(), 0)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  mdb_txn_abort(writer_lock);
+  rm.join();
+  truncate_by_path.join();
+  mdb_env_close(env);
+
+  EXPECT_TRUE(Succeeded(removed)) << Describe(removed);
+  EXPECT_THAT(truncated, ::testing::AnyOf(ENOENT, 0)) << "ENOENT: removed since its check";
+  EXPECT_EQ(ReadPath(M("dev/REVOKED")).error, ENOENT) << "the truncate brought it back";
+  EXPECT_TRUE(FailedCleanly(Cli({"get", "dev/REVOKED"})));
 }
 
 // A secret removed and made again under the same name while a writer had it open is another
