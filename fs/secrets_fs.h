@@ -137,8 +137,9 @@ class SecretsFs {
   // Drops the kernel's reference to the handle (the last reference wipes its plaintext);
   // commits what a skipped close left uncommitted.
   void Release(std::shared_ptr<OpenFile> file);
-  // Drops a handle whose RELEASE never came because the session ended. Its close never returned
-  // (the writer is told ENOTCONN), so what it left uncommitted is not stored: logged and audited.
+  // Drops a handle whose RELEASE never came because the session ended. Its last close never came
+  // either (the writer's close is told ENOTCONN), so what it left uncommitted is not stored:
+  // logged and audited.
   void Abandon(std::shared_ptr<OpenFile> file);
   // The device of this mount (for matching the files behind /proc/PID/fd), once mounted.
   void SetMountDevice(dev_t dev) { mount_dev_ = dev; }
