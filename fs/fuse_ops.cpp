@@ -52,7 +52,7 @@ void CloseHandlesLeftOpen(SessionData& data) {
   if (!files.empty())
     LogInfo("closing " + std::to_string(files.size()) +
             " handles of files still open (their RELEASE never came)");
-  for (ops::FileRef& file : files) data.fs->Abandon(std::move(file));
+  for (ops::FileRef& file : files) data.fs->Release(std::move(file), /*session_ended=*/true);
   (void)data.listings.TakeAll();
 }
 

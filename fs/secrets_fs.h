@@ -135,12 +135,10 @@ class SecretsFs {
   // descriptor must not store half a value when it exits.
   int Commit(const Caller& who, OpenFile& file, bool closing);
   // Drops the kernel's reference to the handle (the last reference wipes its plaintext);
-  // commits what a skipped close left uncommitted.
-  void Release(std::shared_ptr<OpenFile> file);
-  // Drops a handle whose RELEASE never came because the session ended. Its last close never came
-  // either (the writer's close is told ENOTCONN), so what it left uncommitted is not stored:
-  // logged and audited.
-  void Abandon(std::shared_ptr<OpenFile> file);
+  // commits what a skipped close left uncommitted. With `session_ended` (the handle's RELEASE
+  // never came: fs/kernel_handles.h), its last close never came either, so what it left
+  // uncommitted is not stored: that is logged and audited.
+  void Release(std::shared_ptr<OpenFile> file, bool session_ended = false);
   // The device of this mount (for matching the files behind /proc/PID/fd), once mounted.
   void SetMountDevice(dev_t dev) { mount_dev_ = dev; }
 
@@ -244,8 +242,6 @@ class SecretsFs {
   void JoinCreation(OpenFile& file);
   // Its first commit or its release: `file` no longer creates its inode.
   void LeaveCreation(OpenFile& file);
-  // Takes a released write handle out of writers_ and creating_.
-  void ForgetWriter(OpenFile& file);
   // Whether a file in `workspace` is being created.
   bool CreatingIn(std::string_view workspace);
   // Notes the process of thread `thread` among file's writers. The caller holds file.mutex.

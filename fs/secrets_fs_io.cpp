@@ -394,44 +394,35 @@ bool SecretsFs::CreatingIn(std::string_view workspace) {
                      [&](const auto& entry) { return entry.second.workspace == workspace; });
 }
 
-void SecretsFs::Release(std::shared_ptr<OpenFile> file) {
+void SecretsFs::Release(std::shared_ptr<OpenFile> file, bool session_ended) {
   if (!file) return;
   { std::lock_guard lock(file->mutex); }  // after every request on it: see OpenFile::mutex
   if (!file->writable) return;
   if (file->dirty && file->error == 0) {
-    // A close skipped its commit because another descriptor was open, and that one belonged to
-    // another open file description. Store it now; nobody is left to hear of an error.
-    if (int rc = Commit(file->caller, *file, /*closing=*/false); rc != 0)
-      LogError("write " + file->node.workspace + "/" + file->node.key + " at release",
-               Status(-rc, "not stored"));
+    const auto what = [&] { return "write " + file->node.workspace + "/" + file->node.key; };
+    if (session_ended) {
+      // Its last close never came either (the writer's close is told ENOTCONN): the value may
+      // be half written.
+      const std::string why = "still open when the daemon stopped: nothing stored";
+      LogWarning(what(), Status(ENOTCONN, why));
+      Audit(file->caller, audit::op::kWrite, file->node, -ENOTCONN, 0, why);
+    } else if (int rc = Commit(file->caller, *file, /*closing=*/false); rc != 0) {
+      // A close skipped its commit because another descriptor was open, and that one belonged
+      // to another open file description. Store it now; nobody is left to hear of an error.
+      LogError(what() + " at release", Status(-rc, "not stored"));
+    }
   }
-  ForgetWriter(*file);
-}
-
-void SecretsFs::Abandon(std::shared_ptr<OpenFile> file) {
-  if (!file) return;
-  { std::lock_guard lock(file->mutex); }  // see OpenFile::mutex
-  if (!file->writable) return;
-  if (file->dirty && file->error == 0) {
-    const std::string why = "still open when the daemon stopped: nothing stored";
-    LogWarning("write " + file->node.workspace + "/" + file->node.key, Status(ENOTCONN, why));
-    Audit(file->caller, audit::op::kWrite, file->node, -ENOTCONN, 0, why);
-  }
-  ForgetWriter(*file);
-}
-
-void SecretsFs::ForgetWriter(OpenFile& file) {
   {
     std::lock_guard lock(expect_mutex_);
-    auto [first, last] = writers_.equal_range(file.ino);
+    auto [first, last] = writers_.equal_range(file->ino);
     for (auto it = first; it != last; ++it)
-      if (it->second == &file) {
+      if (it->second == file.get()) {
         writers_.erase(it);
-        ++writer_changes_[file.ino % writer_changes_.size()];
+        ++writer_changes_[file->ino % writer_changes_.size()];
         break;
       }
   }
-  LeaveCreation(file);
+  LeaveCreation(*file);
 }
 
 int SecretsFs::WriteNow(const Caller& who, const Node& node, std::span<const uint8_t> value,

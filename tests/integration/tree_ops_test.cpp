@@ -250,6 +250,22 @@ TEST_F(TreeOpsTest, TwoWritersCreatingOneNameAtOnceBothStore) {
   EXPECT_THAT(Versions("dev/NEWKEY"), ElementsAre(1, 2));
 }
 
+// truncate(2) by path of a name that another process created and has not closed yet: the
+// file is there (empty), so the truncate stores it, as that creator's close would, also for a
+// name removed earlier (whose record stays, marked deleted).
+TEST_F(TreeOpsTest, ATruncateByPathOfAFileBeingCreatedStoresIt) {
+  Put("dev/GONE", "old");
+  ASSERT_EQ(unlink(M("dev/GONE").c_str()), 0);
+  for (const std::string name : {"dev/FRESH", "dev/GONE"}) {
+    Fd creator(open(M(name).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    ASSERT_TRUE(creator.ok()) << name << ": " << strerror(errno);
+    EXPECT_EQ(ErrnoOf(truncate(M(name).c_str(), 0)), 0) << name;
+    EXPECT_TRUE(Succeeded(Cli({"get", name}))) << name << ": stored by the truncate";
+    EXPECT_EQ(creator.Close(), 0) << name;
+    EXPECT_EQ(ReadPath(M(name)).bytes, "") << name;
+  }
+}
+
 // A file created and not yet closed is an entry of its workspace: rmdir of the workspace is
 // ENOTEMPTY until the close stores it (it succeeded, and the close then lost the value).
 TEST_F(TreeOpsTest, AWorkspaceWithAFileBeingCreatedIsNotEmpty) {
