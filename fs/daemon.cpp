@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -22,6 +23,7 @@
 #include "common/text_format.h"
 #include "fs/audit_retention.h"
 #include "fs/fuse_ops.h"
+#include "fs/graceful_stop.h"
 #include "fs/log.h"
 #include "fs/notify.h"
 #include "fs/policy_reloader.h"
@@ -61,6 +63,13 @@ void RaiseOpenFileLimit() {
   limit.rlim_cur = limit.rlim_max;
   setrlimit(RLIMIT_NOFILE, &limit);
 }
+
+// How long a stop (SIGTERM) waits for the files being written to be closed: long enough for
+// any `echo > f`, an editor's save or a script's write in progress; short next to the unit's
+// TimeoutStopSec=30, and a `systemctl restart` waits at most this long for a writer that holds
+// its file open. Those still open then are not stored, and their writers are told
+// (fs/graceful_stop.h).
+constexpr std::chrono::seconds kStopGrace{5};
 
 // Everything the serving process owns, torn down in reverse order.
 struct Served {
@@ -232,7 +241,12 @@ int Serve(Served& served, const MountRequest& r) {
   fuse_loop_config* config = fuse_loop_cfg_create();
   fuse_loop_cfg_set_idle_threads(config, 8);
   fuse_loop_cfg_set_max_threads(config, 64);
-  const int rc = fuse_session_loop_mt(served.session, config);  // until unmounted or SIGTERM
+  int rc = 0;
+  {
+    GracefulStop stop(
+        served.session, [&served] { return served.fs->UnsavedWrites(); }, kStopGrace);
+    rc = fuse_session_loop_mt(served.session, config);  // until unmounted or SIGTERM
+  }
   fuse_loop_cfg_destroy(config);
   CloseHandlesLeftOpen(served.session_data);  // before the unmount event, which ends the record
   Notify("STOPPING=1\nSTATUS=unmounting " + r.mountpoint);
@@ -243,8 +257,9 @@ int Serve(Served& served, const MountRequest& r) {
   LogBatching("audit", stats.events, "events", stats.commits);
   const store::Env::WriteStats writes = served.store->env().write_stats();
   LogBatching("store", writes.changes, "changes", writes.commits);
-  // libfuse's loop returns the signal that ended it: SIGTERM (systemctl stop) and SIGINT are a
-  // clean stop, not a failure that Restart=on-failure would answer with a restart.
+  // SIGTERM (systemctl stop) and SIGINT are a clean stop, not a failure that Restart=on-failure
+  // would answer with a restart. libfuse's loop returns the signal that ended it when its own
+  // handlers took it (before GracefulStop took over).
   return rc == 0 || rc == SIGTERM || rc == SIGINT ? 0 : 1;
 }
 

@@ -134,6 +134,10 @@ class SecretsFs {
   // original, and that first close must not store an empty version; a child that inherited the
   // descriptor must not store half a value when it exits.
   int Commit(const Caller& who, OpenFile& file, bool closing);
+  // The handles open for writing that hold a value not yet stored (written, or opened with
+  // O_TRUNC, and neither closed nor synced since): what a graceful stop waits for. A handle busy
+  // with a request counts too.
+  size_t UnsavedWrites();
   // Drops the kernel's reference to the handle (the last reference wipes its plaintext);
   // commits what a skipped close left uncommitted. With `session_ended` (the handle's RELEASE
   // never came: fs/kernel_handles.h), its last close never came either, so what it left

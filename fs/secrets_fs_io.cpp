@@ -425,6 +425,17 @@ void SecretsFs::Release(std::shared_ptr<OpenFile> file, bool session_ended) {
   LeaveCreation(*file);
 }
 
+size_t SecretsFs::UnsavedWrites() {
+  std::lock_guard lock(expect_mutex_);
+  size_t unsaved = 0;
+  for (const auto& [ino, file] : writers_) {
+    // try_lock: a commit holds a handle's mutex while it takes expect_mutex_.
+    std::unique_lock handle(file->mutex, std::try_to_lock);
+    if (!handle.owns_lock() || (file->dirty && file->error == 0)) ++unsaved;
+  }
+  return unsaved;
+}
+
 int SecretsFs::WriteNow(const Caller& who, const Node& node, std::span<const uint8_t> value,
                         bool may_read, std::optional<store::Incarnation> checked) {
   store::WriteRequest request;
