@@ -45,11 +45,13 @@ void AddMountCommands(CLI::App& app, CliContext& ctx, Action& action) {
   mount->add_option("MOUNTPOINT", args->mountpoint,
                     "An existing directory (or mountpoint= in the options or config file)");
   mount
-      ->add_option("-o", args->option_lists,
-                   "Mount options: ro, workspace=W, key=SOURCE, max_size=BYTES, max_locked=BYTES, "
-                   "uid=, gid=, umask=, entry_timeout=, attr_timeout=, config=FILE, policy=FILE, "
-                   "role=ROLE, audit=durable|buffered, audit_flush_ms=N, audit_list=0|1, "
-                   "audit_journal=0|1, audit_keep=AGE, store=DIR, mountpoint=DIR, allow_other, ...")
+      ->add_option(
+          "-o", args->option_lists,
+          "Mount options: ro, workspace=W, key=SOURCE, max_size=BYTES, max_locked=BYTES, "
+          "uid=, gid=, umask=, entry_timeout=, attr_timeout=, config=FILE, policy=FILE, "
+          "role=ROLE, audit=durable|buffered, audit_flush_ms=N, audit_list=0|1, "
+          "audit_journal=0|1, audit_keep=AGE, stop_grace=SECONDS, store=DIR, mountpoint=DIR, "
+          "allow_other, ...")
       ->allow_extra_args(false);
   mount->add_flag("-f,--foreground", args->foreground, "Stay in the foreground");
   mount->callback([&ctx, &action, args] { action = [&ctx, args] { return Mount(ctx, *args); }; });

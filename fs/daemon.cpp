@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <climits>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -63,13 +64,6 @@ void RaiseOpenFileLimit() {
   limit.rlim_cur = limit.rlim_max;
   setrlimit(RLIMIT_NOFILE, &limit);
 }
-
-// How long a stop (SIGTERM) waits for the files being written to be closed: long enough for
-// any `echo > f`, an editor's save or a script's write in progress; short next to the unit's
-// TimeoutStopSec=30, and a `systemctl restart` waits at most this long for a writer that holds
-// its file open. Those still open then are not stored, and their writers are told
-// (fs/graceful_stop.h).
-constexpr std::chrono::seconds kStopGrace{5};
 
 // Everything the serving process owns, torn down in reverse order.
 struct Served {
@@ -243,8 +237,9 @@ int Serve(Served& served, const MountRequest& r) {
   fuse_loop_cfg_set_max_threads(config, 64);
   int rc = 0;
   {
+    const auto grace = std::chrono::milliseconds(std::llround(r.options.stop_grace * 1000));
     GracefulStop stop(
-        served.session, [&served] { return served.fs->UnsavedWrites(); }, kStopGrace);
+        served.session, [&served] { return served.fs->UnsavedWrites(); }, grace);
     rc = fuse_session_loop_mt(served.session, config);  // until unmounted or SIGTERM
   }
   fuse_loop_cfg_destroy(config);

@@ -98,6 +98,7 @@ void GracefulStop::Loop() {
 }
 
 void GracefulStop::Drain(int sig) {
+  if (grace_.count() <= 0) return;  // stop_grace=0
   size_t open = unsaved_writes_();
   if (open == 0) return;
   const auto seconds = std::chrono::duration<double>(grace_).count();

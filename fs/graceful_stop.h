@@ -2,10 +2,11 @@
 //
 // libfuse's own handlers end the session at once: a value being written then is not stored, and
 // its writer's close fails with ENOTCONN. Here the first signal lets the files being written (a
-// value not yet stored) be closed first, for up to `grace`, while the mount goes on serving
-// everything; then, or at once when there are none, the session ends as before. A second signal
-// ends it at once. Unmounting
-// (`secretfs umount`, `fusermount -u`) is not affected: the kernel refuses it while files are open.
+// value not yet stored) be closed first, for up to `grace` (the mount option stop_grace=, 5 s by
+// default), while the mount goes on serving everything; then, or at once when there are none or
+// the grace is 0, the session ends as before. A second signal ends it at once. Unmounting
+// (`secretfs umount`, `fusermount -u`) is not affected: the kernel refuses it while files are
+// open.
 #pragma once
 
 #include <fuse_lowlevel.h>

@@ -121,6 +121,11 @@ Status ApplyOption(const std::string& name, const std::optional<std::string>& va
   } else if (name == "attr_timeout") {
     SECRETFS_RETURN_IF_ERROR(need());
     SECRETFS_RETURN_IF_ERROR(ParseSeconds(name, *value, o.attr_timeout));
+  } else if (name == "stop_grace") {
+    SECRETFS_RETURN_IF_ERROR(need());
+    SECRETFS_RETURN_IF_ERROR(ParseSeconds(name, *value, o.stop_grace));
+    if (o.stop_grace > 300)
+      return Status(EINVAL, "mount option stop_grace=" + *value + ": from 0 to 300 seconds");
   } else if (name == "config") {
     SECRETFS_RETURN_IF_ERROR(need());
     SECRETFS_RETURN_IF_ERROR(ApplyConfigFile(*value, o));

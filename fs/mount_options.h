@@ -33,6 +33,12 @@ struct MountOptions {
   bool audit_journal = false;  // also send each committed event to the systemd journal
   // audit_keep=AGE: the daemon prunes events older than this (fs/audit_retention.h); 0 keeps all.
   int64_t audit_keep_seconds = 0;
+  // stop_grace=SECONDS: how long a SIGTERM waits for the files being written to be closed
+  // (fs/graceful_stop.h); 0 stops at once. The default is long enough for any `echo > f`, an
+  // editor's save or a script's write in progress, and short next to the unit's
+  // TimeoutStopSec=30 (past which systemd kills the daemon and leaves a stale mount): a
+  // `systemctl restart` waits at most this long for a writer that holds its file open.
+  double stop_grace = 5.0;
   // store= and mountpoint=: what a config file names for `secretfs mount -o config=FILE` (the
   // systemd unit's form); store= wins over -s, as key= wins over -k.
   std::string store_dir;

@@ -410,6 +410,8 @@ TEST_F(MountTest, BadMountOptionValuesAreRefusedWithTheRule) {
       {"umask=1000", "umask=1000: not a umask"},
       {"max_size=1e9", "max_size=1e9: not a number"},
       {"audit_flush_ms=0", "audit_flush_ms=0: from 1 to 60000"},
+      {"stop_grace=301", "stop_grace=301: from 0 to 300 seconds"},
+      {"stop_grace=-1", "stop_grace=-1: not a number of seconds"},
   };
   for (const auto& [options, why] : bad) {
     const ProcessResult r = MountAt(mnt_, options);
