@@ -57,7 +57,7 @@ std::optional<std::string> UnknownCommand(const std::vector<std::string>& args) 
     if (!kSubcommands.count(a)) return a;
     // Subcommands with subcommands of their own: the next word must be one of them.
     static const std::map<std::string, std::set<std::string>> kNested = {
-        {"workspace", {"create", "list", "delete"}},
+        {"workspace", {"create", "list", "set", "delete"}},
         {"keyring", {"list", "add", "remove", "rotate", "host-key"}}};
     auto nested = kNested.find(a);
     if (nested == kNested.end()) return std::nullopt;

@@ -1,5 +1,5 @@
-// secretfs workspace create W [--naming env] | list [--json] | delete W [--purge] [--yes];
-// secretfs rekey W
+// secretfs workspace create W [--naming env] | list [--json] | delete W [--purge] [--yes] |
+// set W --keep-versions N; secretfs rekey W
 #include <unistd.h>
 
 #include <algorithm>
@@ -53,14 +53,17 @@ int List(CliContext& ctx, bool json) {
                      {"deleted_secrets", w.deleted_secrets},
                      {"damaged_secrets", w.damaged_secrets},
                      {"key_generation", w.key_generation},
+                     {"keep_versions", w.keep_versions},
                      {"created", FormatTime(w.created_ns, true)}});
     std::cout << JsonText(out) << "\n";
     return report_damaged();
   }
-  Table table({"WORKSPACE", "NAMING", "SECRETS", "DELETED", "CREATED"});
+  Table table({"WORKSPACE", "NAMING", "SECRETS", "DELETED", "VERSIONS", "CREATED"});
   for (const auto& w : *list)
     table.Add({w.name, std::string(store::NamingName(w.naming)), std::to_string(w.live_secrets),
-               std::to_string(w.deleted_secrets), FormatTime(w.created_ns)});
+               std::to_string(w.deleted_secrets),
+               w.keep_versions == 0 ? "all" : "last " + std::to_string(w.keep_versions),
+               FormatTime(w.created_ns)});
   table.Print(std::cout);
   return report_damaged();
 }
@@ -93,6 +96,29 @@ int Delete(CliContext& ctx, const std::string& name, bool purge, bool yes) {
   return kExitOk;
 }
 
+// How many versions of each secret W keeps. Erasing history is an owner's action (SPEC §5), and
+// lowering the number erases versions at once.
+int Set(CliContext& ctx, const std::string& name, uint32_t keep) {
+  if (Status s = store::ValidateWorkspaceName(name); !s.ok()) throw UsageError{s.message()};
+  const std::string what = "workspace set " + name;
+  auto store = ctx.OpenFor("workspace set", policy::Action::kOwn, name);
+  if (!store) return CliContext::Fail(what, store.status());
+  audit::Event event = CliContext::CliEvent("workspace set", name);
+  event.detail = "keep_versions=" + std::to_string(keep);
+  auto erased = CliContext::FreeingSpace(**store, [&] {
+    return CliContext::Audited(**store, event,
+                               [&] { return (*store)->SetKeepVersions(name, keep); });
+  });
+  if (!erased) return CliContext::Fail(what, erased.status());
+  if (keep == 0)
+    std::cout << "workspace " << name << " keeps every version of each secret\n";
+  else
+    std::cout << "workspace " << name << " keeps the last " << keep << " version"
+              << (keep == 1 ? "" : "s") << " of each secret; " << *erased << " older version"
+              << (*erased == 1 ? "" : "s") << " erased\n";
+  return kExitOk;
+}
+
 // secretfs rekey W: a new data key for W, every version re-encrypted (an owner's action: it
 // manages keys).
 int Rekey(CliContext& ctx, const std::string& name) {
@@ -119,7 +145,7 @@ int Rekey(CliContext& ctx, const std::string& name) {
 }  // namespace
 
 void AddWorkspaceCommands(CLI::App& app, CliContext& ctx, Action& action) {
-  auto* ws = app.add_subcommand("workspace", "Create, list and delete workspaces");
+  auto* ws = app.add_subcommand("workspace", "Create, list, change and delete workspaces");
   ws->require_subcommand(1);
 
   auto* create = ws->add_subcommand("create", "Create workspace W with its own data key");
@@ -147,6 +173,19 @@ void AddWorkspaceCommands(CLI::App& app, CliContext& ctx, Action& action) {
   del->add_flag("--yes", *yes, "Do not ask for confirmation");
   del->callback([&ctx, &action, del_name, purge, yes] {
     action = [&ctx, del_name, purge, yes] { return Delete(ctx, *del_name, *purge, *yes); };
+  });
+
+  auto* set = ws->add_subcommand("set", "Change workspace W's settings");
+  auto set_name = std::make_shared<std::string>();
+  auto keep = std::make_shared<uint32_t>(0);
+  set->add_option("W", *set_name, "Workspace name")->required();
+  set->add_option("--keep-versions", *keep,
+                  "Keep only the last N versions of each secret, erasing older ones now and at "
+                  "each new version (0: keep every version)")
+      ->required()
+      ->check(CLI::Range(0u, 1000000u));
+  set->callback([&ctx, &action, set_name, keep] {
+    action = [&ctx, set_name, keep] { return Set(ctx, *set_name, *keep); };
   });
 
   auto* rekey = app.add_subcommand(

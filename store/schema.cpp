@@ -6,6 +6,10 @@ namespace secretfs::store {
 namespace {
 
 constexpr uint8_t kRecordFormat = 1;
+// Workspace records of format 2 end with keep_versions; format 1 ones (stores of formats 1 and
+// 2) keep every version.
+constexpr uint8_t kWorkspaceRecordFormat1 = 1;
+constexpr uint8_t kWorkspaceRecordFormat = 2;
 // Versions are the bulk of a store, so their records shed the fixed-width fields that are
 // nearly always small: format 2 writes the author's length and the data-key generation as
 // varints (6 bytes less per version: one byte each instead of four). Format 1 version records,
@@ -47,11 +51,12 @@ std::vector<uint8_t> SecretKeyWithRoom(std::string_view workspace, std::string_v
 
 std::vector<uint8_t> WorkspaceRecord::Encode() const {
   ByteWriter w;
-  w.U8(kRecordFormat);
+  w.U8(kWorkspaceRecordFormat);
   w.U8(static_cast<uint8_t>(naming));
   w.I64(created_ns);
   w.U32(key_generation);
   w.Bytes(wrapped_key);
+  w.U32(keep_versions);
   return std::move(w).bytes();
 }
 
@@ -65,7 +70,10 @@ Result<WorkspaceRecord> WorkspaceRecord::Decode(std::span<const uint8_t> bytes) 
   r.I64(rec.created_ns);
   r.U32(rec.key_generation);
   r.Bytes(wrapped);
-  if (!r.AtEnd() || format != kRecordFormat || naming > 1) return Damaged("workspace");
+  if (format == kWorkspaceRecordFormat) r.U32(rec.keep_versions);
+  if (!r.AtEnd() || (format != kWorkspaceRecordFormat && format != kWorkspaceRecordFormat1) ||
+      naming > 1)
+    return Damaged("workspace");
   rec.naming = static_cast<Naming>(naming);
   rec.wrapped_key.assign(wrapped.begin(), wrapped.end());
   return rec;

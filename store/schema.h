@@ -3,7 +3,8 @@
 //   meta        "format" -> u32 kFormatVersion, "store_id" -> 16 random bytes,
 //               "created" -> i64 ns, "next_slot" -> u32
 //   slots       u32 big-endian slot id -> keyring::KeySlot::Encode()
-//   workspaces  name -> WorkspaceRecord (naming, data-key generation, wrapped data key)
+//   workspaces  name -> WorkspaceRecord (naming, data-key generation, wrapped data key, how many
+//               versions of each secret it keeps)
 //   secrets     ws \0 key -> SecretRecord (current version, deleted flag, metadata, size)
 //   versions    ws \0 key \0 u64 big-endian version -> VersionRecord (sealed value)
 //   audit       (written by the audit layer: u64 big-endian seq -> event || MAC)
@@ -14,10 +15,10 @@
 // LMDB's byte order the numeric order: a prefix scan lists a workspace's secrets, or a secret's
 // versions, in order. A change to any encoding bumps kFormatVersion.
 //
-// Format history: 1, the first; 2, version records in record format 2 (schema.cpp). A format 2
-// store may hold version records of both formats, so opening a format 1 store upgrades it by
-// setting "format" to 2 and rewrites nothing; older secretfs then refuse it instead of reading
-// format 2 records as damaged.
+// Format history: 1, the first; 2, version records in record format 2 (schema.cpp); 3, workspace
+// records in record format 2 (with keep_versions). A store may hold records of every format up
+// to its own, so opening an older store upgrades it by setting "format" and rewrites nothing;
+// older secretfs then refuse it instead of reading newer records as damaged.
 #pragma once
 
 #include <cstdint>
@@ -32,7 +33,7 @@
 
 namespace secretfs::store {
 
-inline constexpr uint32_t kFormatVersion = 2;
+inline constexpr uint32_t kFormatVersion = 3;
 inline constexpr uint32_t kOldestFormatVersion = 1;  // opened, and upgraded to kFormatVersion
 
 using Tags = std::map<std::string, std::string>;
@@ -42,6 +43,9 @@ struct WorkspaceRecord {
   int64_t created_ns = 0;
   uint32_t key_generation = 1;
   std::vector<uint8_t> wrapped_key;
+  // How many versions of each secret are kept: a new version erases those older than the newest
+  // keep_versions (SecretStore::SetKeepVersions). 0 keeps every version.
+  uint32_t keep_versions = 0;
 
   std::vector<uint8_t> Encode() const;
   static Result<WorkspaceRecord> Decode(std::span<const uint8_t> bytes);

@@ -138,6 +138,8 @@ Result<WriteResult> SecretStore::PutValue(Txn& txn, std::string_view workspace,
   rec.sealed = sealed;
   SECRETFS_RETURN_IF_ERROR(
       txn.Put(Db::kVersions, VersionKey(workspace, key, version), rec.Encode()));
+  size_t erased = 0;
+  SECRETFS_RETURN_IF_ERROR(PruneVersions(txn, workspace, key, version, ws.keep_versions, erased));
 
   ApplyMetadata(*meta, metadata);
   meta->version = version;
@@ -379,6 +381,27 @@ Result<WriteResult> SecretStore::Rename(std::string_view workspace, std::string_
     return txn.Put(Db::kSecrets, SecretKey(workspace, from), source->Encode());
   }));
   return result;
+}
+
+Status SecretStore::PruneVersions(Txn& txn, std::string_view workspace, std::string_view key,
+                                  uint64_t current, uint32_t keep, size_t& erased) {
+  if (keep == 0 || current <= keep) return Status::Ok();
+  const uint64_t oldest_kept = current - keep + 1;
+  // Version keys sort by number: the scan stops at the first one kept, so a write to a secret
+  // already within its limit visits one key.
+  std::vector<std::vector<uint8_t>> doomed;
+  SECRETFS_RETURN_IF_ERROR(
+      txn.Scan(Db::kVersions, VersionPrefix(workspace, key), [&](Bytes k, Bytes) {
+        std::string ws, name;
+        uint64_t version = 0;
+        if (!SplitVersionKey(k, ws, name, version)) return true;  // damaged: verify names it
+        if (version >= oldest_kept) return false;
+        doomed.emplace_back(k.begin(), k.end());
+        return true;
+      }));
+  for (const auto& k : doomed) SECRETFS_RETURN_IF_ERROR(txn.Del(Db::kVersions, k));
+  erased += doomed.size();
+  return Status::Ok();
 }
 
 Status SecretStore::Destroy(std::string_view workspace, std::string_view key,

@@ -320,6 +320,7 @@ Result<std::vector<WorkspaceInfo>> SecretStore::ListWorkspaces() {
       }
       out.push_back({std::string(k.begin(), k.end()), rec->naming, rec->created_ns,
                      rec->key_generation, 0, 0});
+      out.back().keep_versions = rec->keep_versions;
       return true;
     }));
     SECRETFS_RETURN_IF_ERROR(damaged);
@@ -336,9 +337,42 @@ Result<WorkspaceInfo> SecretStore::GetWorkspace(std::string_view name) {
     auto rec = LoadWorkspace(txn, name);
     if (!rec) return rec.status();
     info = {std::string(name), rec->naming, rec->created_ns, rec->key_generation, 0, 0};
+    info.keep_versions = rec->keep_versions;
     return CountSecrets(txn, info);
   }));
   return info;
+}
+
+Result<size_t> SecretStore::SetKeepVersions(std::string_view workspace, uint32_t keep) {
+  SECRETFS_RETURN_IF_ERROR(ValidateWorkspaceName(workspace));
+  size_t erased = 0;
+  SECRETFS_RETURN_IF_ERROR(env_->Write([&](Txn& txn) -> Status {
+    erased = 0;  // a retried transaction counts again
+    auto rec = LoadWorkspace(txn, workspace);
+    if (!rec) return rec.status();
+    rec->keep_versions = keep;
+    SECRETFS_RETURN_IF_ERROR(txn.Put(Db::kWorkspaces, AsBytes(workspace), rec->Encode()));
+    if (keep == 0) return Status::Ok();
+    // Collect first: an LMDB cursor must not be used across deletes made outside it.
+    std::vector<std::pair<std::string, uint64_t>> secrets;
+    Status damaged;
+    SECRETFS_RETURN_IF_ERROR(txn.Scan(Db::kSecrets, SecretPrefix(workspace), [&](Bytes k, Bytes v) {
+      std::string ws, key;
+      auto secret = SecretRecord::Decode(v);
+      if (!SplitSecretKey(k, ws, key) || !secret) {
+        damaged = Status(EIO, "a secret record of workspace " + std::string(workspace) +
+                                  " is damaged (see secretfs verify); nothing was changed");
+        return false;
+      }
+      secrets.emplace_back(std::move(key), secret->version);
+      return true;
+    }));
+    SECRETFS_RETURN_IF_ERROR(damaged);
+    for (const auto& [key, current] : secrets)
+      SECRETFS_RETURN_IF_ERROR(PruneVersions(txn, workspace, key, current, keep, erased));
+    return Status::Ok();
+  }));
+  return erased;
 }
 
 Status SecretStore::DeleteWorkspace(std::string_view name, bool purge) {

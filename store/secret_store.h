@@ -54,6 +54,7 @@ struct WorkspaceInfo {
   size_t live_secrets = 0;
   size_t deleted_secrets = 0;
   size_t damaged_secrets = 0;  // records that do not decode (secretfs verify names them)
+  uint32_t keep_versions = 0;  // versions kept of each secret; 0: every one
 };
 
 struct SecretInfo {
@@ -203,6 +204,12 @@ class SecretStore {
   Result<std::vector<WorkspaceInfo>> ListWorkspaces();
   Result<WorkspaceInfo> GetWorkspace(std::string_view name);
   Status DeleteWorkspace(std::string_view name, bool purge);
+  // From now on each new version of a secret of `workspace` (a write, rollback or rename through
+  // any process) erases, in its transaction, the versions numbered below the newest `keep`:
+  // versions N-keep+1 to N stay. 0 keeps every version (a new workspace's setting). In the same
+  // transaction, the versions already beyond `keep` are erased from every secret of the
+  // workspace, live or deleted. Returns how many versions were erased.
+  Result<size_t> SetKeepVersions(std::string_view workspace, uint32_t keep);
 
   // Secrets. Stat and List include soft-deleted secrets (record.deleted); List includes damaged
   // ones (SecretInfo::damaged), and skips only a name too damaged to split.
@@ -285,6 +292,10 @@ class SecretStore {
                                const WorkspaceRecord& ws, std::optional<SecretRecord> meta,
                                std::span<const uint8_t> value, const std::string& author,
                                const MetadataUpdate& metadata, bool even_if_unchanged = false);
+  // Erases the versions of W/K numbered below current - keep + 1 (none when keep is 0); adds
+  // how many to `erased`.
+  static Status PruneVersions(Txn& txn, std::string_view workspace, std::string_view key,
+                              uint64_t current, uint32_t keep, size_t& erased);
   Status RequireUnlocked() const;
 
   std::string dir_;

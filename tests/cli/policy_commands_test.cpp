@@ -47,11 +47,13 @@ TEST_F(PolicyCommandsTest, LsShowsOnlyTheKeysTheRulesName) {
 
 TEST_F(PolicyCommandsTest, OwnerOnlyActionsAreRefusedToAnAdmin) {
   const std::string admin = "[*]\nME = admin\n";
-  for (const std::vector<std::string>& args : {std::vector<std::string>{"audit"},
-                                               {"audit", "verify"},
-                                               {"destroy", "prod/API_KEY"},
-                                               {"keyring", "list"},
-                                               {"rekey", "prod"}}) {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"audit"},
+        {"audit", "verify"},
+        {"destroy", "prod/API_KEY"},
+        {"keyring", "list"},
+        {"rekey", "prod"},
+        {"workspace", "set", "prod", "--keep-versions", "1"}}) {
     SCOPED_TRACE(args[0] + (args.size() > 1 ? " " + args[1] : ""));
     const ProcessResult r = RunUnder(admin, args);
     EXPECT_TRUE(FailedWithOneLine(r)) << Describe(r);
@@ -62,6 +64,7 @@ TEST_F(PolicyCommandsTest, OwnerOnlyActionsAreRefusedToAnAdmin) {
   const std::string owner = "[*]\nME = owner\n";
   EXPECT_TRUE(Succeeded(RunUnder(owner, {"audit", "verify"})));
   EXPECT_TRUE(Succeeded(RunUnder(owner, {"keyring", "list"})));
+  EXPECT_TRUE(Succeeded(RunUnder(owner, {"workspace", "set", "prod", "--keep-versions", "5"})));
   // Each refusal is on record, with its errno.
   const ProcessResult denials = Run({"audit", "--json", "--op", "destroy"});
   ASSERT_TRUE(Succeeded(denials)) << Describe(denials);

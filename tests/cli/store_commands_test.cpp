@@ -1,4 +1,4 @@
-// workspace create | list | delete, ls, backup and verify.
+// workspace create | list | set | delete, ls, backup and verify.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -140,6 +140,46 @@ TEST_F(StoreCommandsTest, WorkspaceListJson) {
   EXPECT_EQ(doc[1].at("secrets"), 1);
   EXPECT_EQ(doc[1].at("deleted_secrets"), 1);
   EXPECT_EQ(doc[0].at("secrets"), 0);
+}
+
+// A workspace that keeps the last N versions: `workspace set` erases the older ones at once, and
+// each new version erases the one that falls out; 0 keeps every version again.
+TEST_F(StoreCommandsTest, WorkspaceSetKeepVersions) {
+  for (const char* v : {"1", "2", "3", "4"}) Put("prod/K", v);
+  ProcessResult r = Run({"workspace", "set", "prod", "--keep-versions", "2"});
+  ASSERT_TRUE(Succeeded(r)) << Describe(r);
+  EXPECT_EQ(r.out,
+            "workspace prod keeps the last 2 versions of each secret; 2 older versions "
+            "erased\n");
+  EXPECT_THAT(Versions("prod/K"), ElementsAre(3, 4));
+  EXPECT_TRUE(FailedWithOneLine(Run({"get", "prod/K", "--version", "2"})));
+  Put("prod/K", "5");
+  EXPECT_THAT(Versions("prod/K"), ElementsAre(4, 5));
+  EXPECT_TRUE(FailedWithOneLine(Run({"rollback", "prod/K", "3"})));
+
+  r = Run({"workspace", "list", "--json"});
+  ASSERT_TRUE(Succeeded(r));
+  EXPECT_EQ(nlohmann::json::parse(r.out).at(0).at("keep_versions"), 2);
+  EXPECT_THAT(Run({"workspace", "list"}).out, ::testing::HasSubstr("last 2"));
+  const ProcessResult audit = Run({"audit", "--op", "workspace set"});
+  EXPECT_THAT(audit.out, ::testing::HasSubstr("keep_versions=2")) << Describe(audit);
+
+  r = Run({"workspace", "set", "prod", "--keep-versions", "0"});
+  ASSERT_TRUE(Succeeded(r)) << Describe(r);
+  EXPECT_EQ(r.out, "workspace prod keeps every version of each secret\n");
+  Put("prod/K", "6");
+  Put("prod/K", "7");
+  EXPECT_THAT(Versions("prod/K"), ElementsAre(4, 5, 6, 7));
+
+  for (const std::vector<std::string>& bad :
+       {std::vector<std::string>{"workspace", "set", "prod", "--keep-versions", "-1"},
+        {"workspace", "set", "prod", "--keep-versions", "1000001"},
+        {"workspace", "set", "prod", "--keep-versions", "two"},
+        {"workspace", "set", "prod"},
+        {"workspace", "set", "Prod", "--keep-versions", "1"}})
+    EXPECT_TRUE(FailedWithUsage(Run(bad))) << bad.back();
+  EXPECT_TRUE(FailedWithOneLine(Run({"workspace", "set", "nope", "--keep-versions", "1"})));
+  EXPECT_THAT(Versions("prod/K"), ElementsAre(4, 5, 6, 7)) << "nothing was erased";
 }
 
 TEST_F(StoreCommandsTest, InvalidWorkspaceNamesAreRefused) {

@@ -31,7 +31,7 @@ TEST_F(StoreUpgradeTest, TheFirstCommandUpgradesTheStoreAndSaysSoOnce) {
   EXPECT_EQ(first.exit_code, 0);
   EXPECT_EQ(first.out, "second-value");
   EXPECT_EQ(first.err, "secretfs: warning: the store at " + store_ +
-                           " was upgraded from format 1 to 2; older versions of secretfs no "
+                           " was upgraded from format 1 to 3; older versions of secretfs no "
                            "longer open it\n");
 
   const ProcessResult second = Run({"get", "prod/API_KEY", "--version", "1"});

@@ -88,6 +88,8 @@ void Records(const std::filesystem::path& dir) {
   workspace.created_ns = 1'700'000'000'000'000'000;
   workspace.key_generation = fuzz::kGeneration;
   workspace.wrapped_key.assign(fuzz::kWrappedDataKey.begin(), fuzz::kWrappedDataKey.end());
+  workspace.keep_versions = 10;
+  // (workspace_record_format1.bin, kept from before format 2, has no keep_versions.)
   Write(dir, "workspace_record.bin", workspace.Encode());
 
   const keyring::MasterKey master = fuzz::FixedMasterKey();

@@ -171,6 +171,25 @@ TEST_F(FileOpsTest, RmThenRecreateContinuesTheNumbering) {
   EXPECT_EQ(ReadPath(M("dev/.versions/CYCLE/1")).bytes, "a");
 }
 
+// A workspace that keeps the last 2 versions (`secretfs workspace set`, run while mounted): each
+// write through the mount erases the version that falls out, and .versions lists only those
+// kept. A reader that opened a version before it was erased reads it to the end.
+TEST_F(FileOpsTest, AWorkspaceKeepingTwoVersionsErasesOlderOnesAtEachWrite) {
+  for (const char* v : {"a", "b", "c"}) Put("dev/ROLL", v);
+  Fd first(open(M("dev/.versions/ROLL/1").c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(first.ok()) << strerror(errno);
+
+  ASSERT_TRUE(Succeeded(Cli({"workspace", "set", "dev", "--keep-versions", "2"})));
+  EXPECT_THAT(Versions("dev/ROLL"), ElementsAre(2, 3));
+  EXPECT_THAT(ListDir(M("dev/.versions/ROLL")), ElementsAre("2", "3"));
+  ASSERT_TRUE(Succeeded(Shell("echo -n d > " + M("dev/ROLL"))));
+  EXPECT_THAT(Versions("dev/ROLL"), ElementsAre(3, 4));
+  EXPECT_THAT(ListDir(M("dev/.versions/ROLL")), ElementsAre("3", "4"));
+  EXPECT_EQ(ReadPath(M("dev/.versions/ROLL/2")).error, ENOENT);
+  EXPECT_EQ(ReadPath(M("dev/ROLL")).bytes, "d");
+  EXPECT_EQ(ReadFd(first.get()).bytes, "a") << "an open reader keeps the version it opened";
+}
+
 TEST_F(FileOpsTest, CreateExclusiveOnALiveKeyIsEexist) {
   Put("dev/ONCE", "original");
   const WriteResult w = WritePath(M("dev/ONCE"), "clobber", O_WRONLY | O_CREAT | O_EXCL);

@@ -79,7 +79,7 @@ TEST_F(FormatFixtureTest, OpeningUpgradesTheFormatNumberAndRewritesNoRecord) {
     auto store = SecretStore::Open(dir_);
     ASSERT_TRUE(store) << store.status().message();
     EXPECT_EQ((*store)->open_notice(), "the store at " + dir_.string() +
-                                           " was upgraded from format 1 to 2; older versions of "
+                                           " was upgraded from format 1 to 3; older versions of "
                                            "secretfs no longer open it");
   }
   EXPECT_EQ(Raw("meta", kFormatKey), U32Le(kFormatVersion));
@@ -166,6 +166,32 @@ TEST_F(FormatFixtureTest, Format1StoreTakesNewVersions) {
   auto old = Raw("versions", VersionKey("prod", "API_KEY", 2));
   ASSERT_TRUE(old);
   EXPECT_EQ(old->at(0), 1);
+}
+
+// Workspace records of format 1 keep every version, and take a keep_versions setting, written
+// in workspace record format 2.
+TEST_F(FormatFixtureTest, AnOldWorkspaceRecordKeepsEveryVersionUntilToldOtherwise) {
+  const std::vector<uint8_t> prod_key = {'p', 'r', 'o', 'd'};
+  auto old = Raw("workspaces", prod_key);
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->at(0), 1) << "format 1 stores hold format 1 workspace records";
+  auto store = SecretStore::Open(dir_);
+  ASSERT_TRUE(store);
+  ASSERT_TRUE((*store)->Unlock(KeyFileMaterial(key_)).ok());
+  auto prod = (*store)->GetWorkspace("prod");
+  ASSERT_TRUE(prod);
+  EXPECT_EQ(prod->keep_versions, 0u);
+
+  auto erased = (*store)->SetKeepVersions("prod", 1);
+  ASSERT_TRUE(erased) << erased.status().message();
+  EXPECT_EQ(*erased, 1u) << "API_KEY's version 1";
+  EXPECT_EQ((*store)->Read("prod", "API_KEY", 1).status().code(), ENOENT);
+  EXPECT_EQ(Value(**store, "prod", "API_KEY"), "second-value");
+  EXPECT_EQ(Value(**store, "prod", "OLD", 1), "gone");
+  store->reset();
+  auto now = Raw("workspaces", prod_key);
+  ASSERT_TRUE(now);
+  EXPECT_EQ(now->at(0), 2);
 }
 
 }  // namespace
