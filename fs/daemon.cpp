@@ -150,7 +150,10 @@ Status Prepare(const MountRequest& r, const keyring::KeyMaterial& key, Served& s
   }
   auto audit_key = (*store)->AuditKey();
   if (!audit_key.ok()) return audit_key.status();
-  BlockReloadSignal();  // before the first thread (the audit flusher) starts
+  // Before the first thread (the audit flusher) starts: every thread started from here on
+  // leaves SIGHUP to the policy reloader and SIGTERM/SIGINT to the session's loop.
+  BlockReloadSignal();
+  BlockStopSignals();
   served.store = std::move(*store);
   served.audit = std::make_unique<audit::AuditLog>(
       served.store->env(), std::move(*audit_key),

@@ -17,11 +17,27 @@ std::atomic<GracefulStop*> g_instance{nullptr};
 constexpr char kWakeSignal = 's';
 constexpr char kWakeQuit = 'q';
 
+// Ample for what a stop does after the wait: record the unmount, let go of handles, unmount.
+constexpr std::chrono::seconds kAfterWait{10};
+
 std::string SignalName(int sig) { return sig == SIGINT ? "SIGINT" : "SIGTERM"; }
 
 std::string Files(size_t n) { return std::to_string(n) + (n == 1 ? " file" : " files"); }
 
+sigset_t StopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  return set;
+}
+
 }  // namespace
+
+void BlockStopSignals() {
+  const sigset_t set = StopSignals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
 
 GracefulStop::GracefulStop(fuse_session* session, std::function<size_t()> unsaved_writes,
                            std::chrono::milliseconds grace)
@@ -29,17 +45,17 @@ GracefulStop::GracefulStop(fuse_session* session, std::function<size_t()> unsave
       unsaved_writes_(std::move(unsaved_writes)),
       grace_(grace),
       loop_thread_(pthread_self()) {
+  // Only the loop's thread, waiting in sem_wait, may take a stop signal: another would leave the
+  // loop waiting until the next request. A signal that came while they were blocked (during
+  // the start) is delivered once the handlers are in place, and stops the mount then.
+  const sigset_t stops = StopSignals();
   if (pipe2(wake_, O_CLOEXEC) != 0) {
     // libfuse's handlers stay: a stop then ends the session at once, as it did before.
     LogWarning("graceful stop", Status(errno, "no pipe; a stop will not wait for writers"));
+    pthread_sigmask(SIG_UNBLOCK, &stops, nullptr);
     return;
   }
-  // The thread never takes a stop signal itself: the loop's thread, waiting in sem_wait, must be
-  // the one interrupted, or the loop would not notice the session's end until the next request.
-  sigset_t stops, previous;
-  sigemptyset(&stops);
-  sigaddset(&stops, SIGTERM);
-  sigaddset(&stops, SIGINT);
+  sigset_t previous;
   pthread_sigmask(SIG_BLOCK, &stops, &previous);
   thread_ = std::thread([this] { Loop(); });
   pthread_sigmask(SIG_SETMASK, &previous, nullptr);
@@ -51,6 +67,7 @@ GracefulStop::GracefulStop(fuse_session* session, std::function<size_t()> unsave
   action.sa_flags = 0;  // no SA_RESTART: the loop's sem_wait must return
   sigaction(SIGTERM, &action, &previous_term_);
   sigaction(SIGINT, &action, &previous_int_);
+  pthread_sigmask(SIG_UNBLOCK, &stops, nullptr);
 }
 
 GracefulStop::~GracefulStop() {
@@ -107,11 +124,14 @@ void GracefulStop::Drain(int sig) {
   LogInfo(SignalName(sig) + ": waiting up to " + grace + " for " + Files(open) +
           " being written to be closed before stopping (a second " + SignalName(sig) +
           " stops at once)");
-  Notify("STOPPING=1\nSTATUS=waiting for " + Files(open) + " being written to be closed");
+  // A grace beyond the unit's TimeoutStopSec= would have systemd SIGKILL the daemon mid-wait and
+  // leave a dead mount point: ask for the grace and time to unmount on top of the timeout.
+  const auto extend = std::chrono::duration_cast<std::chrono::microseconds>(grace_ + kAfterWait);
+  Notify("STOPPING=1\nSTATUS=waiting for " + Files(open) +
+         " being written to be closed\nEXTEND_TIMEOUT_USEC=" + std::to_string(extend.count()));
   const auto deadline = std::chrono::steady_clock::now() + grace_;
   std::unique_lock lock(mutex_);
-  // A second signal normally wakes the loop itself, but it may have been taken by another
-  // thread: then it ends the wait here.
+  // A second signal ends the session in its handler; the wait ends here too.
   while (open > 0 && !loop_returned_ && signals_ == 1 &&
          std::chrono::steady_clock::now() < deadline) {
     // Polled: a release does not know about the stop, and 20 ms is nothing next to a stop.

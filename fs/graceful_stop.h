@@ -23,10 +23,18 @@
 
 namespace secretfs::fs {
 
+// Blocks SIGTERM and SIGINT in the calling thread, and so in every thread it starts afterwards.
+// Call before the daemon starts any thread. GracefulStop unblocks them in the loop's thread
+// alone (libfuse blocks them in its workers), so the kernel delivers a stop to that thread only:
+// a signal taken by a helper (the audit flusher, the space watch) would not interrupt the loop's
+// sem_wait, and a second signal would not end the stop at once.
+void BlockStopSignals();
+
 class GracefulStop {
  public:
-  // Takes over SIGTERM and SIGINT from libfuse's handlers, one instance at a time. Construct it
-  // in the thread that then runs the session's loop: that thread is woken when the session ends.
+  // Takes over SIGTERM and SIGINT from libfuse's handlers, one instance at a time, and unblocks
+  // them in the calling thread. Construct it in the thread that then runs the session's loop:
+  // that thread is woken when the session ends.
   // `unsaved_writes` counts the files being written; it is called from another thread.
   GracefulStop(fuse_session* session, std::function<size_t()> unsaved_writes,
                std::chrono::milliseconds grace);

@@ -1,7 +1,9 @@
 // The daemon as secretfs@.service runs it: `secretfs mount -f -k credential:secretfs.key -o
 // config=FILE` with $NOTIFY_SOCKET and $CREDENTIALS_DIRECTORY set. READY=1 comes only once the
-// mount point answers, RELOADING=1/READY=1 frame a SIGHUP reload, STOPPING=1 comes on SIGTERM and
-// the mount is gone when the process exits.
+// mount point answers, RELOADING=1/READY=1 frame a SIGHUP reload, STOPPING=1 comes on SIGTERM (with
+// EXTEND_TIMEOUT_USEC= when the stop waits for a writer) and the mount is gone when the process
+// exits.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -121,6 +123,28 @@ TEST_F(NotifyTest, ReadyOnlyOnceTheMountAnswersReloadFramedStoppingOnSigterm) {
   const ProcessResult audit = Cli({"audit", "--op", "unmount", "--json"});
   ASSERT_TRUE(Succeeded(audit));
   EXPECT_THAT(audit.out, HasSubstr(point_));
+}
+
+// A stop that waits for a file being written asks systemd for its grace and time to unmount, so
+// a stop_grace= beyond the unit's TimeoutStopSec= does not get the daemon killed mid-wait.
+TEST_F(NotifyTest, AStopWaitingForAWriterExtendsTheStopTimeoutByTheGrace) {
+  Put("dev/TOKEN", "orig");
+  WriteLocalFile(config_,
+                 "[mount]\nstore = " + store_ + "\nmountpoint = " + point_ + "\nstop_grace = 40\n");
+  ASSERT_NO_FATAL_FAILURE(StartService());
+  ASSERT_THAT(Next(), HasSubstr("READY=1"));
+  Fd writer(open((point_ + "/dev/TOKEN").c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+  ASSERT_TRUE(writer.ok()) << strerror(errno);
+  ASSERT_EQ(WriteFd(writer.get(), "new"), 0);
+
+  ASSERT_EQ(kill(daemon_, SIGTERM), 0);
+  const std::string stopping = Next();
+  EXPECT_THAT(stopping, HasSubstr("STOPPING=1"));
+  EXPECT_THAT(stopping, HasSubstr("STATUS=waiting for 1 file being written to be closed"));
+  EXPECT_THAT(stopping, HasSubstr("EXTEND_TIMEOUT_USEC=50000000")) << "40 s and 10 s to unmount";
+  EXPECT_EQ(writer.Close(), 0);
+  EXPECT_EQ(WaitExit(daemon_), 0);
+  EXPECT_EQ(Get("dev/TOKEN"), "new");
 }
 
 TEST_F(NotifyTest, AWrongCredentialExitsWithAnErrorAndNeverSaysReady) {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -99,6 +100,15 @@ class StopTest : public MountedTest {
   pid_t daemon_ = 0;
 };
 
+// The signals a thread has blocked, from the SigBlk: line of /proc/PID/task/TID/status.
+uint64_t BlockedSignals(const std::filesystem::path& task) {
+  std::ifstream status(task / "status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("SigBlk:", 0) == 0) return std::stoull(line.substr(7), nullptr, 16);
+  ADD_FAILURE() << "no SigBlk: in " << task;
+  return 0;
+}
+
 // SIGINT (Ctrl-C on `secretfs mount -f`) waits as SIGTERM does.
 TEST_F(StopTest, AStopWaitsForAFileBeingWrittenAndStoresWhatItWrote) {
   ASSERT_NO_FATAL_FAILURE(StartDaemon());
@@ -119,6 +129,24 @@ TEST_F(StopTest, AStopWaitsForAFileBeingWrittenAndStoresWhatItWrote) {
   EXPECT_THAT(Versions("dev/TOKEN"), ElementsAre(1, 2));
   EXPECT_THAT(DaemonLog(), HasSubstr("no file is being written any more; stopping"));
   EXPECT_THAT(DaemonLog(), ::testing::Not(HasSubstr("nothing stored")));
+}
+
+// Only the loop's thread takes a stop signal. Taken by a helper thread (the audit flusher and
+// pruner, the policy reloader, the space watch), it would not interrupt the loop's wait for the
+// next request, and a second one would not stop at once.
+TEST_F(StopTest, OnlyTheSessionLoopsThreadTakesAStopSignal) {
+  ASSERT_NO_FATAL_FAILURE(StartDaemon("audit=buffered,audit_keep=90d"));
+  ASSERT_EQ(ReadPath(point_ + "/dev/OTHER").bytes, "other");  // libfuse's workers are running
+  const uint64_t stops = (uint64_t{1} << (SIGTERM - 1)) | (uint64_t{1} << (SIGINT - 1));
+  std::vector<std::string> taking, all;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(daemon_) + "/task")) {
+    all.push_back(task.path().filename());
+    if ((BlockedSignals(task.path()) & stops) != stops) taking.push_back(all.back());
+  }
+  EXPECT_GE(all.size(), 6u) << "the daemon's helper threads were not all found";
+  EXPECT_THAT(taking, ElementsAre(std::to_string(daemon_))) << "of " << all.size() << " threads";
+  EXPECT_EQ(Stop(), 0) << DaemonLog();
 }
 
 TEST_F(StopTest, ASecondSigtermStopsAtOnce) {
