@@ -25,6 +25,8 @@ int Mount(CliContext& ctx, const MountArgs& a) {
   if (mountpoint.empty())
     throw UsageError{"mount needs a MOUNTPOINT (or mountpoint= in the options or config file)"};
   CliContext mount_ctx(global);
+  // fs::Mount checks it again, for every caller; checked here first so that nobody types a
+  // passphrase for a mount that cannot happen.
   if (Status s = fs::CheckMountpoint(mountpoint, global.store_dir); !s.ok())
     return CliContext::Fail("mount", s);
   auto key = mount_ctx.LoadKey(keyring::Prompt::kOnce);
