@@ -1,5 +1,5 @@
-// secretfs workspace create W [--naming env] | list [--json] | delete W [--purge] [--yes] |
-// set W --keep-versions N; secretfs rekey W
+// secretfs workspace create W [--naming env] [--keep-versions N] | list [--json] | delete W
+// [--purge] [--yes] | set W --keep-versions N; secretfs rekey W
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,17 +12,30 @@
 namespace secretfs::cli {
 namespace {
 
-int Create(CliContext& ctx, const std::string& name, const std::string& naming_text) {
+std::string KeptText(uint32_t keep) {
+  if (keep == 0) return "keeps every version of each secret";
+  return "keeps the last " + std::to_string(keep) + " version" + (keep == 1 ? "" : "s") +
+         " of each secret";
+}
+
+int Create(CliContext& ctx, const std::string& name, const std::string& naming_text,
+           uint32_t keep) {
   auto naming = store::ParseNaming(naming_text);
   if (!naming) throw UsageError{naming.status().message()};
   if (Status s = store::ValidateWorkspaceName(name); !s.ok()) throw UsageError{s.message()};
-  auto store = ctx.OpenFor("workspace create", policy::Action::kManageWorkspaces, name);
+  // A limit erases each secret's history as it grows: an owner's decision, as with `set`.
+  auto store =
+      ctx.OpenFor("workspace create",
+                  keep > 0 ? policy::Action::kOwn : policy::Action::kManageWorkspaces, name);
   if (!store) return CliContext::Fail("workspace create " + name, store.status());
-  if (Status s = CliContext::Audited(**store, CliContext::CliEvent("workspace create", name),
-                                     [&] { return (*store)->CreateWorkspace(name, *naming); });
+  audit::Event event = CliContext::CliEvent("workspace create", name);
+  if (keep > 0) event.detail = "keep_versions=" + std::to_string(keep);
+  if (Status s = CliContext::Audited(
+          **store, event, [&] { return (*store)->CreateWorkspace(name, *naming, keep); });
       !s.ok())
     return CliContext::Fail("workspace create " + name, s);
-  std::cout << "created workspace " << name << " (naming " << store::NamingName(*naming) << ")\n";
+  std::cout << "created workspace " << name << " (naming " << store::NamingName(*naming)
+            << (keep > 0 ? "; " + KeptText(keep) : "") << ")\n";
   return kExitOk;
 }
 
@@ -110,12 +123,10 @@ int Set(CliContext& ctx, const std::string& name, uint32_t keep) {
                                [&] { return (*store)->SetKeepVersions(name, keep); });
   });
   if (!erased) return CliContext::Fail(what, erased.status());
-  if (keep == 0)
-    std::cout << "workspace " << name << " keeps every version of each secret\n";
-  else
-    std::cout << "workspace " << name << " keeps the last " << keep << " version"
-              << (keep == 1 ? "" : "s") << " of each secret; " << *erased << " older version"
-              << (*erased == 1 ? "" : "s") << " erased\n";
+  std::cout << "workspace " << name << " " << KeptText(keep);
+  if (keep > 0)
+    std::cout << "; " << *erased << " older version" << (*erased == 1 ? "" : "s") << " erased";
+  std::cout << "\n";
   return kExitOk;
 }
 
@@ -142,6 +153,10 @@ int Rekey(CliContext& ctx, const std::string& name) {
   return kExitOk;
 }
 
+CLI::Option* AddKeepVersionsOption(CLI::App& command, uint32_t& keep, const std::string& help) {
+  return command.add_option("--keep-versions", keep, help)->check(CLI::Range(0u, 1000000u));
+}
+
 }  // namespace
 
 void AddWorkspaceCommands(CLI::App& app, CliContext& ctx, Action& action) {
@@ -154,8 +169,14 @@ void AddWorkspaceCommands(CLI::App& app, CliContext& ctx, Action& action) {
   create->add_option("W", *name, "Workspace name ([a-z0-9][a-z0-9_-]{0,62})")->required();
   create->add_option("--naming", *naming,
                      "Key naming rule: default, or env (environment variable names only)");
-  create->callback([&ctx, &action, name, naming] {
-    action = [&ctx, name, naming] { return Create(ctx, *name, *naming); };
+  auto create_keep = std::make_shared<uint32_t>(0);
+  AddKeepVersionsOption(*create, *create_keep,
+                        "Keep only the last N versions of each secret, erasing older ones at each "
+                        "new version (default 0: keep every version; an owner's setting)");
+  create->callback([&ctx, &action, name, naming, create_keep] {
+    action = [&ctx, name, naming, create_keep] {
+      return Create(ctx, *name, *naming, *create_keep);
+    };
   });
 
   auto* list = ws->add_subcommand("list", "List workspaces");
@@ -179,11 +200,10 @@ void AddWorkspaceCommands(CLI::App& app, CliContext& ctx, Action& action) {
   auto set_name = std::make_shared<std::string>();
   auto keep = std::make_shared<uint32_t>(0);
   set->add_option("W", *set_name, "Workspace name")->required();
-  set->add_option("--keep-versions", *keep,
-                  "Keep only the last N versions of each secret, erasing older ones now and at "
-                  "each new version (0: keep every version)")
-      ->required()
-      ->check(CLI::Range(0u, 1000000u));
+  AddKeepVersionsOption(*set, *keep,
+                        "Keep only the last N versions of each secret, erasing older ones now and "
+                        "at each new version (0: keep every version)")
+      ->required();
   set->callback([&ctx, &action, set_name, keep] {
     action = [&ctx, set_name, keep] { return Set(ctx, *set_name, *keep); };
   });

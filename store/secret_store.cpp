@@ -274,11 +274,12 @@ Result<std::shared_ptr<const keyring::DataKey>> SecretStore::DataKeyFor(const Tx
   return shared;
 }
 
-Status SecretStore::CreateWorkspace(std::string_view name, Naming naming) {
+Status SecretStore::CreateWorkspace(std::string_view name, Naming naming, uint32_t keep_versions) {
   SECRETFS_RETURN_IF_ERROR(ValidateWorkspaceName(name));
   SECRETFS_RETURN_IF_ERROR(RequireUnlocked());
   WorkspaceRecord rec;
   rec.naming = naming;
+  rec.keep_versions = keep_versions;
   rec.created_ns = NowNs();
   rec.key_generation = 1;
   rec.wrapped_key = keyring::DataKey::Generate(rec.key_generation).Wrap(*master_, name);

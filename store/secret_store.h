@@ -200,7 +200,8 @@ class SecretStore {
   // Workspaces. CreateWorkspace needs the store unlocked (it wraps a new data key).
   // DeleteWorkspace refuses with ENOTEMPTY while any secret (live or deleted) remains, unless
   // `purge`, which erases every secret and version and destroys the data key.
-  Status CreateWorkspace(std::string_view name, Naming naming);
+  // `keep_versions`: as SetKeepVersions (0 keeps every version).
+  Status CreateWorkspace(std::string_view name, Naming naming, uint32_t keep_versions = 0);
   Result<std::vector<WorkspaceInfo>> ListWorkspaces();
   Result<WorkspaceInfo> GetWorkspace(std::string_view name);
   Status DeleteWorkspace(std::string_view name, bool purge);

@@ -53,7 +53,8 @@ TEST_F(PolicyCommandsTest, OwnerOnlyActionsAreRefusedToAnAdmin) {
         {"destroy", "prod/API_KEY"},
         {"keyring", "list"},
         {"rekey", "prod"},
-        {"workspace", "set", "prod", "--keep-versions", "1"}}) {
+        {"workspace", "set", "prod", "--keep-versions", "1"},
+        {"workspace", "create", "ops", "--keep-versions", "1"}}) {
     SCOPED_TRACE(args[0] + (args.size() > 1 ? " " + args[1] : ""));
     const ProcessResult r = RunUnder(admin, args);
     EXPECT_TRUE(FailedWithOneLine(r)) << Describe(r);
@@ -65,6 +66,9 @@ TEST_F(PolicyCommandsTest, OwnerOnlyActionsAreRefusedToAnAdmin) {
   EXPECT_TRUE(Succeeded(RunUnder(owner, {"audit", "verify"})));
   EXPECT_TRUE(Succeeded(RunUnder(owner, {"keyring", "list"})));
   EXPECT_TRUE(Succeeded(RunUnder(owner, {"workspace", "set", "prod", "--keep-versions", "5"})));
+  EXPECT_TRUE(Succeeded(RunUnder(owner, {"workspace", "create", "ops", "--keep-versions", "5"})));
+  EXPECT_TRUE(Succeeded(RunUnder(admin, {"workspace", "create", "dev"})))
+      << "without a limit, creating a workspace stays an admin's action";
   // Each refusal is on record, with its errno.
   const ProcessResult denials = Run({"audit", "--json", "--op", "destroy"});
   ASSERT_TRUE(Succeeded(denials)) << Describe(denials);

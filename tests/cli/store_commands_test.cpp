@@ -182,6 +182,27 @@ TEST_F(StoreCommandsTest, WorkspaceSetKeepVersions) {
   EXPECT_THAT(Versions("prod/K"), ElementsAre(4, 5, 6, 7)) << "nothing was erased";
 }
 
+// A workspace created with a limit never holds more versions of a secret than it.
+TEST_F(StoreCommandsTest, WorkspaceCreateKeepVersions) {
+  ProcessResult r = Run({"workspace", "create", "ci", "--keep-versions", "2"});
+  ASSERT_TRUE(Succeeded(r)) << Describe(r);
+  EXPECT_EQ(r.out,
+            "created workspace ci (naming default; keeps the last 2 versions of each secret)\n");
+  for (const char* v : {"1", "2", "3"}) Put("ci/K", v);
+  EXPECT_THAT(Versions("ci/K"), ElementsAre(2, 3));
+  r = Run({"workspace", "list", "--json"});
+  ASSERT_TRUE(Succeeded(r));
+  for (const auto& w : nlohmann::json::parse(r.out))
+    EXPECT_EQ(w.at("keep_versions"), w.at("name") == "ci" ? 2 : 0) << w.at("name");
+  const ProcessResult audit = Run({"audit", "--op", "workspace create", "--workspace", "ci"});
+  EXPECT_THAT(audit.out, ::testing::HasSubstr("keep_versions=2")) << Describe(audit);
+
+  for (const char* bad : {"-1", "1000001", "two"})
+    EXPECT_TRUE(FailedWithUsage(Run({"workspace", "create", "ops", "--keep-versions", bad})))
+        << bad;
+  EXPECT_THAT(WorkspaceNames(), ElementsAre("ci", "prod")) << "no workspace made by a bad value";
+}
+
 TEST_F(StoreCommandsTest, InvalidWorkspaceNamesAreRefused) {
   const std::vector<std::string> invalid = {"Prod",  "PROD",  "-prod", "_prod",
                                             "pro.d", "pro/d", "",      std::string(64, 'w')};
