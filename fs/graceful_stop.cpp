@@ -55,10 +55,8 @@ GracefulStop::GracefulStop(fuse_session* session, std::function<size_t()> unsave
     pthread_sigmask(SIG_UNBLOCK, &stops, nullptr);
     return;
   }
-  sigset_t previous;
-  pthread_sigmask(SIG_BLOCK, &stops, &previous);
+  BlockStopSignals();  // the thread inherits the block; this one lifts it below
   thread_ = std::thread([this] { Loop(); });
-  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
 
   g_instance = this;
   struct sigaction action {};
