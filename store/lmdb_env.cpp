@@ -205,6 +205,7 @@ Result<std::unique_ptr<Env>> Env::Open(const std::string& dir, const Options& op
     if (int rc = mdb_txn_begin(raw, nullptr, 0, &txn); rc != 0)
       return FromLmdb(rc, "adding the audit index to the store at " + dir);
     TxnGuard guard(txn);
+    SECRETFS_RETURN_IF_ERROR(env->CheckDataFileWrittenByLmdb(txn));
     const int index = static_cast<int>(Db::kAuditIndex);
     if (int rc = mdb_dbi_open(txn, kDbNames[index], MDB_CREATE, &env->dbis_[index]); rc != 0)
       return FromLmdb(rc, "adding the audit index to the store at " + dir);
@@ -262,6 +263,16 @@ Status Env::CheckDataFileIsOurs() const {
                          " was replaced while this process had the store open (a backup "
                          "restored under a running mount?): nothing more is stored in the old "
                          "file; unmount and mount again");
+}
+
+Status Env::CheckDataFileWrittenByLmdb(MDB_txn* write_txn) const {
+  MDB_envinfo info{};
+  mdb_env_info(env_, &info);  // the newest of data.mdb's two meta pages
+  if (info.me_last_txnid + 1 == mdb_txn_id(write_txn)) return Status::Ok();
+  return Status(EIO, (data_path_.empty() ? dir_ + "/data.mdb" : data_path_) +
+                         " was changed by something other than LMDB while this process had the "
+                         "store open (a backup copied over it?): nothing more is written into "
+                         "it; stop every process using the store (unmount), then open it again");
 }
 
 void Env::LocateMap() {

@@ -148,6 +148,13 @@ class Env {
   // backup restored, or another directory moved in place, under a running mount): what this
   // process would write from now on would be in a file nobody opens again.
   Status CheckDataFileIsOurs() const;
+  // EIO when data.mdb was written by something other than LMDB since this store's last commit (a
+  // backup copied over it in place, which keeps its inode): `write_txn` goes on from the lock
+  // file's record of that commit, and with the file's pages changed under it, it would take
+  // live pages of the new content for free ones. LMDB keeps the lock file's record and the
+  // file's newest meta page equal while any writer holds the writer's lock (it mends them when
+  // a writer died between the two), so a difference means another writer.
+  Status CheckDataFileWrittenByLmdb(MDB_txn* write_txn) const;
   // mdb_reader_check, unless one ran less than a second ago (it probes every reader's process).
   void ClearDeadReaders();
   Txn::Extent CurrentExtent() const;

@@ -66,6 +66,12 @@ bool Env::TryBatch(const std::vector<WriteRequest*>& batch, bool& resized) {
     resized = true;
     return false;
   }
+  if (begun.ok()) {
+    if (Status written = CheckDataFileWrittenByLmdb(parent); !written.ok()) {
+      mdb_txn_abort(parent);
+      begun = written;
+    }
+  }
   if (!begun.ok()) {
     for (WriteRequest* request : batch) request->result = begun;
     return true;

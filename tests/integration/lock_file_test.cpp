@@ -4,11 +4,15 @@
 // the two would hand out the same pages. Every process with the store open marks data.mdb, and
 // a command that finds the store marked while nobody holds the lock file at the path refuses to
 // open it. And a backup restored under a running mount leaves the daemon with a file nobody
-// opens again: it stores nothing more there.
+// opens again: it stores nothing more there. Nor does it write into a backup copied over
+// data.mdb in place, whose pages are no longer the ones LMDB's lock file recorded.
+#include <lmdb.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "tests/integration/mount_fixture.h"
@@ -20,6 +24,27 @@ using ::testing::HasSubstr;
 
 constexpr char kRefusal[] =
     "lock.mdb was removed or replaced while another process has the store open";
+
+std::string FileBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// The id of the transaction LMDB's lock file for the store in `dir` says was committed last: the
+// one whose meta page (of data.mdb's two, by its parity) the next transaction starts from.
+uint64_t LastCommitted(const std::string& dir) {
+  MDB_env* env = nullptr;
+  MDB_txn* txn = nullptr;
+  uint64_t id = 0;
+  if (mdb_env_create(&env) == 0 &&
+      mdb_env_open(env, dir.c_str(), MDB_RDONLY | MDB_NOTLS, 0600) == 0 &&
+      mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) == 0) {
+    id = mdb_txn_id(txn);
+    mdb_txn_abort(txn);
+  }
+  mdb_env_close(env);
+  return id;
+}
 
 class LockFileTest : public MountedTest {
  protected:
@@ -101,6 +126,45 @@ TEST_F(LockFileTest, AStoreRestoredUnderTheDaemonGetsNoMoreOfItsWrites) {
   EXPECT_EQ(Get("dev/A"), "a");
   EXPECT_EQ(Get("dev/C"), "c");
   EXPECT_EQ(Cli({"get", "dev/B"}).exit_code, 1);
+  EXPECT_TRUE(Succeeded(Cli({"verify"})));
+  EXPECT_TRUE(Succeeded(Cli({"audit", "verify"})));
+}
+
+// The same restore done with `cp` onto the store's data.mdb itself: the file keeps its inode, so
+// nothing at the path tells it apart, but its pages are no longer the ones LMDB's lock file says
+// were committed last. A writer going on from the lock file's record would write over the copy's
+// pages with pages it takes for free: the daemon and the commands beside it write nothing into
+// the copied file; once the daemon is gone, the copy opens as it was backed up.
+TEST_F(LockFileTest, ABackupCopiedOverTheStoresFileUnderTheDaemonIsNotWrittenInto) {
+  ASSERT_TRUE(WritePath(M("dev/A"), "a").ok());
+  const std::string copy = Local("copy");
+  ASSERT_TRUE(Succeeded(Cli({"backup", copy})));
+  ASSERT_TRUE(WritePath(M("dev/A"), "a2").ok());
+  ASSERT_TRUE(WritePath(M("dev/B"), "b").ok());
+  // A compacted copy holds its pages in meta page 1 and an empty tree in meta page 0. With the
+  // last committed transaction odd, LMDB goes on from meta page 1: from the copy's pages, but
+  // with what it took for free pages in the file it had.
+  if (LastCommitted(store_) % 2 == 0) {
+    ASSERT_TRUE(WritePath(M("dev/B"), "b1").ok());
+  }
+  ASSERT_EQ(LastCommitted(store_) % 2, 1u);
+  const ProcessResult copied = Shell("cp '" + copy + "/data.mdb' '" + store_ + "/data.mdb'");
+  ASSERT_TRUE(Succeeded(copied)) << Describe(copied);
+  const std::string backed_up = FileBytes(copy + "/data.mdb");
+
+  const WriteResult written = WritePath(M("dev/A"), "a3");  // a secret the copy holds
+  EXPECT_FALSE(written.ok()) << "acknowledged, it would be written over the copy's pages";
+  EXPECT_EQ(written.open_error + written.write_error + written.close_error, EIO);
+  EXPECT_NE(ReadPath(M("dev/A")).error, 0) << "its audit event cannot be stored";
+  const ProcessResult put = Cli({"put", "dev/C"}, "c");
+  EXPECT_TRUE(FailedCleanly(put)) << Describe(put);
+  EXPECT_THAT(put.err, HasSubstr("data.mdb was changed by something other than LMDB"));
+  EXPECT_TRUE(FileBytes(store_ + "/data.mdb") == backed_up) << "the copied file was written into";
+
+  ASSERT_NO_FATAL_FAILURE(Unmount(mnt_));
+  EXPECT_EQ(Get("dev/A"), "a");
+  EXPECT_EQ(Cli({"get", "dev/B"}).exit_code, 1) << "written after the backup";
+  EXPECT_EQ(Cli({"get", "dev/C"}).exit_code, 1) << "the refused put stored nothing";
   EXPECT_TRUE(Succeeded(Cli({"verify"})));
   EXPECT_TRUE(Succeeded(Cli({"audit", "verify"})));
 }
