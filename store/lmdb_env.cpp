@@ -205,7 +205,7 @@ Result<std::unique_ptr<Env>> Env::Open(const std::string& dir, const Options& op
     if (int rc = mdb_txn_begin(raw, nullptr, 0, &txn); rc != 0)
       return FromLmdb(rc, "adding the audit index to the store at " + dir);
     TxnGuard guard(txn);
-    SECRETFS_RETURN_IF_ERROR(env->CheckDataFileWrittenByLmdb(txn));
+    SECRETFS_RETURN_IF_ERROR(env->CheckDataFileIsOurs(txn));
     const int index = static_cast<int>(Db::kAuditIndex);
     if (int rc = mdb_dbi_open(txn, kDbNames[index], MDB_CREATE, &env->dbis_[index]); rc != 0)
       return FromLmdb(rc, "adding the audit index to the store at " + dir);
@@ -254,18 +254,15 @@ void Env::RememberDataFile() {
   free(absolute);
 }
 
-Status Env::CheckDataFileIsOurs() const {
+Status Env::CheckDataFileIsOurs(MDB_txn* write_txn) const {
   struct stat st {};
   // Gone from the path (the directory renamed) is no conflict: nobody else can open it there.
-  if (data_path_.empty() || stat(data_path_.c_str(), &st) != 0) return Status::Ok();
-  if (st.st_dev == data_dev_ && st.st_ino == data_ino_) return Status::Ok();
-  return Status(EIO, data_path_ +
-                         " was replaced while this process had the store open (a backup "
-                         "restored under a running mount?): nothing more is stored in the old "
-                         "file; unmount and mount again");
-}
-
-Status Env::CheckDataFileWrittenByLmdb(MDB_txn* write_txn) const {
+  if (!data_path_.empty() && stat(data_path_.c_str(), &st) == 0 &&
+      (st.st_dev != data_dev_ || st.st_ino != data_ino_))
+    return Status(EIO, data_path_ +
+                           " was replaced while this process had the store open (a backup "
+                           "restored under a running mount?): nothing more is stored in the old "
+                           "file; unmount and mount again");
   MDB_envinfo info{};
   mdb_env_info(env_, &info);  // the newest of data.mdb's two meta pages
   if (info.me_last_txnid + 1 == mdb_txn_id(write_txn)) return Status::Ok();

@@ -144,17 +144,16 @@ class Env {
   // again, with `resized` telling which.
   bool TryBatch(const std::vector<WriteRequest*>& batch, bool& resized);
   Status Grow();
-  // EIO when the data file at the store's path is no longer the one this process has open (a
-  // backup restored, or another directory moved in place, under a running mount): what this
-  // process would write from now on would be in a file nobody opens again.
-  Status CheckDataFileIsOurs() const;
-  // EIO when data.mdb was written by something other than LMDB since this store's last commit (a
-  // backup copied over it in place, which keeps its inode): `write_txn` goes on from the lock
-  // file's record of that commit, and with the file's pages changed under it, it would take
-  // live pages of the new content for free ones. LMDB keeps the lock file's record and the
-  // file's newest meta page equal while any writer holds the writer's lock (it mends them when
-  // a writer died between the two), so a difference means another writer.
-  Status CheckDataFileWrittenByLmdb(MDB_txn* write_txn) const;
+  // Checked by every write transaction, `write_txn` begun: EIO when data.mdb is no longer what
+  // this process's LMDB wrote, and what it would write now would be lost or do harm:
+  // - the file at the store's path is another one (a backup restored, or another directory moved
+  //   in place, under a running mount): it would write into a file nobody opens again;
+  // - the file was written by something other than LMDB since the last commit (a backup copied
+  //   over it in place, which keeps its inode): `write_txn` goes on from the lock file's record
+  //   of that commit, and would take live pages of the new content for free ones. LMDB keeps
+  //   that record and the file's newest meta page equal whenever the writer's lock is free (it
+  //   mends them when a writer died between the two), so a difference means another writer.
+  Status CheckDataFileIsOurs(MDB_txn* write_txn) const;
   // mdb_reader_check, unless one ran less than a second ago (it probes every reader's process).
   void ClearDeadReaders();
   Txn::Extent CurrentExtent() const;

@@ -55,10 +55,6 @@ void Env::CommitBatch(const std::vector<WriteRequest*>& batch) {
 }
 
 bool Env::TryBatch(const std::vector<WriteRequest*>& batch, bool& resized) {
-  if (Status ours = CheckDataFileIsOurs(); !ours.ok()) {
-    for (WriteRequest* request : batch) request->result = ours;
-    return true;
-  }
   std::shared_lock lock(resize_mutex_);
   MDB_txn* parent = nullptr;
   Status begun = Begin(true, &parent);
@@ -67,9 +63,9 @@ bool Env::TryBatch(const std::vector<WriteRequest*>& batch, bool& resized) {
     return false;
   }
   if (begun.ok()) {
-    if (Status written = CheckDataFileWrittenByLmdb(parent); !written.ok()) {
+    if (Status ours = CheckDataFileIsOurs(parent); !ours.ok()) {
       mdb_txn_abort(parent);
-      begun = written;
+      begun = ours;
     }
   }
   if (!begun.ok()) {

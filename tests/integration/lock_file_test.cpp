@@ -11,8 +11,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <fstream>
-#include <iterator>
 #include <thread>
 
 #include "tests/integration/mount_fixture.h"
@@ -24,11 +22,6 @@ using ::testing::HasSubstr;
 
 constexpr char kRefusal[] =
     "lock.mdb was removed or replaced while another process has the store open";
-
-std::string FileBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 // The id of the transaction LMDB's lock file for the store in `dir` says was committed last: the
 // one whose meta page (of data.mdb's two, by its parity) the next transaction starts from.
@@ -150,16 +143,17 @@ TEST_F(LockFileTest, ABackupCopiedOverTheStoresFileUnderTheDaemonIsNotWrittenInt
   ASSERT_EQ(LastCommitted(store_) % 2, 1u);
   const ProcessResult copied = Shell("cp '" + copy + "/data.mdb' '" + store_ + "/data.mdb'");
   ASSERT_TRUE(Succeeded(copied)) << Describe(copied);
-  const std::string backed_up = FileBytes(copy + "/data.mdb");
+  const std::string backed_up = ReadPath(copy + "/data.mdb").bytes;
 
   const WriteResult written = WritePath(M("dev/A"), "a3");  // a secret the copy holds
   EXPECT_FALSE(written.ok()) << "acknowledged, it would be written over the copy's pages";
   EXPECT_EQ(written.open_error + written.write_error + written.close_error, EIO);
-  EXPECT_NE(ReadPath(M("dev/A")).error, 0) << "its audit event cannot be stored";
+  EXPECT_EQ(ReadPath(M("dev/A")).error, EIO) << "its audit event cannot be stored";
   const ProcessResult put = Cli({"put", "dev/C"}, "c");
   EXPECT_TRUE(FailedCleanly(put)) << Describe(put);
   EXPECT_THAT(put.err, HasSubstr("data.mdb was changed by something other than LMDB"));
-  EXPECT_TRUE(FileBytes(store_ + "/data.mdb") == backed_up) << "the copied file was written into";
+  EXPECT_TRUE(ReadPath(store_ + "/data.mdb").bytes == backed_up)
+      << "the copied file was written into";
 
   ASSERT_NO_FATAL_FAILURE(Unmount(mnt_));
   EXPECT_EQ(Get("dev/A"), "a");
