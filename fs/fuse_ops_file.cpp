@@ -75,40 +75,47 @@ void Write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t offse
   });
 }
 
-void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  Guard(req, "flush", [&] {
-    if (int rc = FsOf(req).Commit(CallerOf(req), *FileOf(fi), /*closing=*/true); rc != 0) return rc;
-    fuse_reply_err(req, 0);
-    return 0;
-  });
-}
-
-void Fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
-  Guard(req, "fsync", [&] {
-    if (int rc = FsOf(req).Commit(CallerOf(req), *FileOf(fi), /*closing=*/false); rc != 0)
-      return rc;
-    fuse_reply_err(req, 0);
-    return 0;
-  });
-}
-
-// Drops the pages of `ino` that the kernel cached (see Read). After the release's reply: the
-// kernel may need another read answered (one that holds a page locked) before it can drop them.
-void DropPageCache(fuse_session* session, fuse_ino_t ino) {
-  const int rc = fuse_lowlevel_notify_inval_inode(session, ino, 0, 0);  // 0, 0: every page
-  // ENOENT: the kernel forgot the inode, and its pages with it. ENOTCONN, ENODEV: the mount is
+// Tells the kernel to drop what it keeps of `ino`: its attributes, and with `pages` its page
+// cache too. `what` names the request and the reason for the log.
+void Invalidate(fuse_session* session, fuse_ino_t ino, bool pages, const std::string& what) {
+  // Offset 0, length 0: every page; offset -1: none.
+  const int rc = fuse_lowlevel_notify_inval_inode(session, ino, pages ? 0 : -1, 0);
+  // ENOENT: the kernel forgot the inode, and all it kept of it. ENOTCONN, ENODEV: the mount is
   // going away, and its pages with the last of its open files.
   if (rc != 0 && rc != -ENOENT && rc != -ENOTCONN && rc != -ENODEV)
-    LogError("release", Status(-rc, "dropping the page cache of a secret read through it"));
+    LogError(what, Status(-rc, "the kernel did not drop what it cached"));
+}
+
+// The kernel keeps a file's attributes for attr_timeout, and the ones it got while the value was
+// being written (a getattr or setattr before the close: an fstat, `cp -a` setting the times)
+// show what the store held then. Once a close or an fsync has stored the value, they are
+// dropped before the reply, so that a stat after close(2) returned asks the daemon again.
+int CommitAndForgetAttributes(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, bool closing) {
+  if (int rc = FsOf(req).Commit(CallerOf(req), *FileOf(fi), closing); rc != 0) return rc;
+  Invalidate(DataOf(req).session, ino, /*pages=*/false, closing ? "close" : "fsync");
+  fuse_reply_err(req, 0);
+  return 0;
+}
+
+void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Guard(req, "flush", [&] { return CommitAndForgetAttributes(req, ino, fi, /*closing=*/true); });
+}
+
+void Fsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info* fi) {
+  Guard(req, "fsync", [&] { return CommitAndForgetAttributes(req, ino, fi, /*closing=*/false); });
 }
 
 void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   FileRef file = DataOf(req).files.Take(fi->fh);
   const bool page_cached = file->page_cached;
+  // A write handle's release stores what its closes left unstored (SecretsFs::Release).
+  const bool writable = file->writable;
   fuse_session* session = DataOf(req).session;  // `req` is gone after the reply
   FsOf(req).Release(std::move(file));           // the last reference wipes the plaintext
   fuse_reply_err(req, 0);
-  if (page_cached) DropPageCache(session, ino);
+  // After the reply: to drop the pages (see Read), the kernel may need another read answered,
+  // one that holds a page locked.
+  if (page_cached || writable) Invalidate(session, ino, page_cached, "release");
 }
 
 }  // namespace secretfs::fs::ops

@@ -1,5 +1,6 @@
 // Reading and writing secrets through the mount (SPEC §4): what cat, echo, printf, truncate,
 // touch and rm do, byte for byte, and how many versions each leaves behind.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -215,6 +216,42 @@ TEST_F(FileOpsTest, InvalidNamesAreEinvalOnCreate) {
   const std::string longest(255, 'B');
   EXPECT_TRUE(WritePath(M("dev/" + longest), "v").ok());
   EXPECT_EQ(Get("dev/" + longest), "v");
+}
+
+// The kernel keeps a file's attributes for attr_timeout. A writer that looks at its file before
+// the close (`cp -a` sets the times, a program calls fstat) gets the size the store still holds,
+// and the kernel keeps it: the close that stores the new value must make the next stat, by
+// anyone, show the stored size (before, `ls -l` right after `cp -a` showed 0 bytes).
+TEST_F(FileOpsTest, StatAfterACloseShowsTheStoredSizeThoughTheWriterLookedWhileWriting) {
+  Put("dev/TOKEN", "ab");
+  const std::string token = M("dev/TOKEN");
+  const std::string longer = "a much longer value";
+  int fd = open(token.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  ASSERT_EQ(write(fd, longer.data(), longer.size()), static_cast<ssize_t>(longer.size()));
+  struct stat st {};
+  ASSERT_EQ(fstat(fd, &st), 0) << strerror(errno);
+  ASSERT_EQ(close(fd), 0) << strerror(errno);
+  ASSERT_EQ(stat(token.c_str(), &st), 0) << strerror(errno);
+  EXPECT_EQ(st.st_size, static_cast<off_t>(longer.size()));
+
+  const std::string fresh = M("dev/FRESH");
+  fd = open(fresh.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  ASSERT_EQ(write(fd, "abcdef", 6), 6);
+  ASSERT_EQ(futimens(fd, nullptr), 0) << strerror(errno);
+  ASSERT_EQ(close(fd), 0) << strerror(errno);
+  ASSERT_EQ(stat(fresh.c_str(), &st), 0) << strerror(errno);
+  EXPECT_EQ(st.st_size, 6);
+
+  // The mode the mount gives its files: a mode change is refused (EPERM), and cp -a would fail.
+  WriteLocalFile(Local("source"), "copied!");
+  ASSERT_EQ(chmod(Local("source").c_str(), 0640), 0) << strerror(errno);
+  const ProcessResult r =
+      Shell("cp -a " + Local("source") + " " + M("dev/COPY") + " && stat -c %s " + M("dev/COPY"));
+  ASSERT_TRUE(Succeeded(r)) << r.err;
+  EXPECT_EQ(r.out, "7\n");
+  EXPECT_EQ(Get("dev/COPY"), "copied!");
 }
 
 }  // namespace
