@@ -23,12 +23,15 @@ void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
   fuse_reply_none(req);
 }
 
-void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Guard(req, "getattr", [&] {
     struct stat st {};
     SecretsFs& fs = FsOf(req);
-    if (int rc = fs.GetAttr(CallerOf(req), ino, st); rc != 0) return rc;
-    fuse_reply_attr(req, &st, fs.attr_timeout());
+    // With a handle (lseek to SEEK_END), its own size: a reader's version, a writer's value. Not
+    // to be cached: the kernel keeps attributes for the file, not for one handle.
+    OpenFile* file = FileOf(fi);
+    if (int rc = fs.GetAttr(CallerOf(req), ino, file, st); rc != 0) return rc;
+    fuse_reply_attr(req, &st, file != nullptr ? 0 : fs.attr_timeout());
     return 0;
   });
 }

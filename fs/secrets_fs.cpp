@@ -184,12 +184,14 @@ int SecretsFs::Lookup(const Caller& who, uint64_t parent, const std::string& nam
   return 0;
 }
 
-int SecretsFs::GetAttr(const Caller& who, uint64_t ino, struct stat& out) {
+int SecretsFs::GetAttr(const Caller& who, uint64_t ino, OpenFile* file, struct stat& out) {
   auto node = NodeOf(ino);
   if (!node) return -ENOENT;
   if (node->kind != NodeKind::kRoot)
     if (int rc = Check(who, *node, Access::kList); rc != 0) return rc;
-  return Attributes(*node, ino, out);
+  if (int rc = Attributes(*node, ino, out); rc != 0) return rc;
+  if (file != nullptr) out.st_size = static_cast<off_t>(HandleSize(*file));
+  return 0;
 }
 
 int SecretsFs::ReadDir(const Caller& who, uint64_t ino, std::vector<DirEntry>& out) {

@@ -112,7 +112,9 @@ class SecretsFs {
 
   int Lookup(const Caller& who, uint64_t parent, const std::string& name, EntryReply& out);
   void Forget(uint64_t ino, uint64_t count) { inodes_.Forget(ino, count); }
-  int GetAttr(const Caller& who, uint64_t ino, struct stat& out);
+  // With `file` (the kernel names the handle for lseek's SEEK_END, not for fstat): the size is
+  // that handle's, the version it opened or the value it is writing, not the stored one.
+  int GetAttr(const Caller& who, uint64_t ino, OpenFile* file, struct stat& out);
   // Only truncation changes anything; mode/owner changes are EPERM unless they change nothing;
   // times are accepted and ignored. `file` is the open handle for ftruncate, else null.
   int SetAttr(const Caller& who, uint64_t ino, const AttrChange& change, OpenFile* file,
@@ -250,6 +252,8 @@ class SecretsFs {
   bool CreatingIn(std::string_view workspace);
   // Notes the process of thread `thread` among file's writers. The caller holds file.mutex.
   static void NoteWriter(OpenFile& file, pid_t thread);
+  // The size of what `file` reads: the version it opened, or the value being written.
+  static size_t HandleSize(OpenFile& file);
   static constexpr size_t kMaxWriterProcesses = 64;
   // -ECANCELED, recorded, when `who` closes `file` while its process dies of a signal and that
   // process opened the file or wrote to it: the value may be cut short, so it is not stored.

@@ -192,6 +192,12 @@ int SecretsFs::Read(OpenFile& file, size_t size, off_t offset,
   return reply(bytes);
 }
 
+size_t SecretsFs::HandleSize(OpenFile& file) {
+  std::lock_guard lock(file.mutex);
+  if (file.writable) return file.pending->size();
+  return file.snapshot.size();
+}
+
 void SecretsFs::NoteWriter(OpenFile& file, pid_t thread) {
   if (thread == file.last_writer_thread) return;
   file.last_writer_thread = thread;

@@ -254,5 +254,34 @@ TEST_F(FileOpsTest, StatAfterACloseShowsTheStoredSizeThoughTheWriterLookedWhileW
   EXPECT_EQ(Get("dev/COPY"), "copied!");
 }
 
+// lseek(SEEK_END) asks the daemon for the size, naming the handle (fstat does not): a reader
+// whose version was replaced since gets the end of the version it opened (SPEC §4: it keeps that
+// version), and a writer the end of what it has written so far, not of the stored value (its
+// second write at the end went over its first).
+TEST_F(FileOpsTest, SeekToTheEndIsTheEndOfWhatTheHandleReadsOrWrites) {
+  Put("dev/K", "0123456789");
+  const std::string path = M("dev/K");
+  const int reader = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(reader, 0) << strerror(errno);
+  ASSERT_TRUE(WritePath(path, "abcdefghijklmnopqrstuvwxyz").ok());
+  EXPECT_EQ(lseek(reader, -5, SEEK_END), 5) << strerror(errno);
+  char tail[16] = {};
+  EXPECT_EQ(read(reader, tail, sizeof tail), 5);
+  EXPECT_STREQ(tail, "56789");
+  close(reader);
+
+  const int writer = open(path.c_str(), O_WRONLY | O_CLOEXEC);  // the value, to go on from
+  ASSERT_GE(writer, 0) << strerror(errno);
+  EXPECT_EQ(lseek(writer, 0, SEEK_END), 26);
+  EXPECT_EQ(write(writer, "++", 2), 2);
+  EXPECT_EQ(lseek(writer, 0, SEEK_END), 28);
+  EXPECT_EQ(write(writer, "--", 2), 2);
+  ASSERT_EQ(close(writer), 0) << strerror(errno);
+  EXPECT_EQ(Get("dev/K"), "abcdefghijklmnopqrstuvwxyz++--");
+  struct stat st {};
+  ASSERT_EQ(stat(path.c_str(), &st), 0) << strerror(errno);
+  EXPECT_EQ(st.st_size, 30);
+}
+
 }  // namespace
 }  // namespace secretfs::testing
