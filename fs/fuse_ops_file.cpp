@@ -5,6 +5,17 @@
 
 namespace secretfs::fs::ops {
 
+// Tells the kernel to drop what it keeps of `ino`: its attributes, and with `pages` its page
+// cache too. `what` names the request and the reason for the log.
+void Invalidate(fuse_session* session, fuse_ino_t ino, bool pages, const std::string& what) {
+  // Offset 0, length 0: every page; offset -1: none.
+  const int rc = fuse_lowlevel_notify_inval_inode(session, ino, pages ? 0 : -1, 0);
+  // ENOENT: the kernel forgot the inode, and all it kept of it. ENOTCONN, ENODEV: the mount is
+  // going away, and its pages with the last of its open files.
+  if (rc != 0 && rc != -ENOENT && rc != -ENOTCONN && rc != -ENODEV)
+    LogError(what, Status(-rc, "the kernel did not drop what it cached"));
+}
+
 // Hands `file` to the kernel (fi->fh holds a reference until Release), with `entry` for a create.
 // Secret files bypass the page cache for read(2) (the reads that go through it anyway are
 // undone at release, see Read), and every open reads what the store holds now. Read-only
@@ -14,6 +25,10 @@ void ReplyOpened(fuse_req_t req, fuse_file_info* fi, std::unique_ptr<OpenFile> f
   fi->direct_io = 1;
   fi->keep_cache = 0;
   fi->noflush = file->writable ? 0 : 1;
+  // Before the reply, so that an fstat after open(2) returned asks for the size of what it reads.
+  // A create's reply carries the attributes itself.
+  if (file->attributes_stale && entry == nullptr)
+    Invalidate(DataOf(req).session, file->ino, /*pages=*/false, "open");
   KernelHandles<FileRef>& files = DataOf(req).files;
   fi->fh = files.Add(std::move(file));  // the kernel's now; taken back in Release
   SecretsFs& fs = FsOf(req);            // `req` is gone after the reply
@@ -73,17 +88,6 @@ void Write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t offse
     fuse_reply_write(req, static_cast<size_t>(n));
     return 0;
   });
-}
-
-// Tells the kernel to drop what it keeps of `ino`: its attributes, and with `pages` its page
-// cache too. `what` names the request and the reason for the log.
-void Invalidate(fuse_session* session, fuse_ino_t ino, bool pages, const std::string& what) {
-  // Offset 0, length 0: every page; offset -1: none.
-  const int rc = fuse_lowlevel_notify_inval_inode(session, ino, pages ? 0 : -1, 0);
-  // ENOENT: the kernel forgot the inode, and all it kept of it. ENOTCONN, ENODEV: the mount is
-  // going away, and its pages with the last of its open files.
-  if (rc != 0 && rc != -ENOENT && rc != -ENOTCONN && rc != -ENODEV)
-    LogError(what, Status(-rc, "the kernel did not drop what it cached"));
 }
 
 // The kernel keeps a file's attributes for attr_timeout, and the ones it got while the value was

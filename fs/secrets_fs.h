@@ -70,6 +70,9 @@ struct OpenFile {
   LockedBudget::Claim claim;       // the locked memory its value may take (under `mutex`)
   // A read filled the kernel's page cache from this handle (fs/fuse_ops_file.cpp, Read).
   std::atomic<bool> page_cached{false};
+  // The kernel may still hold an older version's size: the open drops its attributes
+  // (SecretsFs::KernelMayHoldOlderSize).
+  bool attributes_stale = false;
 
   // Handles opened for writing.
   bool writable = false;
@@ -252,6 +255,11 @@ class SecretsFs {
   bool CreatingIn(std::string_view workspace);
   // Notes the process of thread `thread` among file's writers. The caller holds file.mutex.
   static void NoteWriter(OpenFile& file, pid_t thread);
+  // Whether the kernel may still hold the size of the version before the one written at
+  // `updated_ns`: it keeps what a getattr told it for attr_timeout, and a value written by
+  // the CLI or another mount does not reach it. A program reading st_size bytes after its
+  // open (a C reader, a private mmap) would get a rotated secret cut short.
+  bool KernelMayHoldOlderSize(int64_t updated_ns) const;
   // The size of what `file` reads: the version it opened, or the value being written.
   static size_t HandleSize(OpenFile& file);
   static constexpr size_t kMaxWriterProcesses = 64;

@@ -87,6 +87,7 @@ int SecretsFs::OpenForWrite(const Caller& who, const Node& node, uint64_t ino, i
     if (int rc = Audit(who, audit::op::kRead, node, 0, current->version); rc != 0) return rc;
     file->version = current->version;
     file->incarnation = current->incarnation;
+    file->attributes_stale = KernelMayHoldOlderSize(current->updated_ns);
     file->pending = std::move(pending);
   }
   RegisterWriter(*file);
@@ -131,6 +132,8 @@ int SecretsFs::Open(const Caller& who, uint64_t ino, int flags, std::unique_ptr<
   file->node = *node;
   file->ino = ino;
   file->version = opened->version;
+  // An old version's file never changes size.
+  file->attributes_stale = !old_version && KernelMayHoldOlderSize(opened->updated_ns);
   {
     std::lock_guard lock(file->mutex);
     file->snapshot = std::move(opened->value);
@@ -190,6 +193,15 @@ int SecretsFs::Read(OpenFile& file, size_t size, off_t offset,
   const std::span<const uint8_t> bytes = slice(file.snapshot.bytes());
   lock.unlock();
   return reply(bytes);
+}
+
+bool SecretsFs::KernelMayHoldOlderSize(int64_t updated_ns) const {
+  if (options_.attr_timeout <= 0) return false;
+  // What the kernel kept was answered before the version was written and expires attr_timeout
+  // after it arrived. A second more covers an answer read just before a commit and sent
+  // after it, and a clock that moved.
+  const auto kept_ns = static_cast<int64_t>((options_.attr_timeout + 1.0) * 1e9);
+  return store::NowNs() - updated_ns < kept_ns;
 }
 
 size_t SecretsFs::HandleSize(OpenFile& file) {

@@ -191,6 +191,7 @@ Result<OpenedValue> SecretStore::Read(std::string_view workspace, std::string_vi
     auto meta = version ? LoadSecret(txn, workspace, key) : LoadLiveSecret(txn, workspace, key);
     if (!meta) return meta.status();
     out.version = version.value_or(meta->version);
+    out.updated_ns = meta->updated_ns;
     out.incarnation = meta->incarnation();
     auto plain = OpenVersion(txn, workspace, key, out.version);
     if (!plain) return plain.status();

@@ -114,6 +114,7 @@ struct WriteResult {
 
 struct OpenedValue {
   uint64_t version = 0;
+  int64_t updated_ns = 0;   // when the secret's current version was written
   Incarnation incarnation;  // for WriteRequest::opened
   keyring::SecretBuffer value;
 };

@@ -283,5 +283,36 @@ TEST_F(FileOpsTest, SeekToTheEndIsTheEndOfWhatTheHandleReadsOrWrites) {
   EXPECT_EQ(st.st_size, 30);
 }
 
+// The kernel keeps the size it was told for attr_timeout, and a secret rotated with the CLI (or
+// through another mount) does not reach it. A program that opens the secret then and reads
+// st_size bytes (fstat, then read: C readers, a private mmap) must get the whole new value, not
+// one cut to the old size; so must a writer that goes on from the value.
+TEST_F(FileOpsTest, AnOpenRightAfterARotationWithTheCliSeesTheNewSize) {
+  Put("dev/DB_PASS", "short");
+  const std::string path = M("dev/DB_PASS");
+  struct stat st {};
+  ASSERT_EQ(stat(path.c_str(), &st), 0) << strerror(errno);  // kept by the kernel from now
+  ASSERT_EQ(st.st_size, 5);
+  const std::string rotated = "a-much-longer-rotated-value";
+  Put("dev/DB_PASS", rotated);
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  ASSERT_EQ(fstat(fd, &st), 0) << strerror(errno);
+  EXPECT_EQ(st.st_size, static_cast<off_t>(rotated.size()));
+  std::string bytes(static_cast<size_t>(st.st_size), '\0');
+  EXPECT_EQ(read(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(rotated.size()));
+  EXPECT_EQ(bytes, rotated);
+  close(fd);
+
+  ASSERT_EQ(stat(path.c_str(), &st), 0) << strerror(errno);
+  const std::string again = "rotated-once-more-and-longer-still";
+  Put("dev/DB_PASS", again);
+  const int writer = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(writer, 0) << strerror(errno);
+  ASSERT_EQ(fstat(writer, &st), 0) << strerror(errno);
+  EXPECT_EQ(st.st_size, static_cast<off_t>(again.size()));
+  ASSERT_EQ(close(writer), 0) << strerror(errno);
+}
+
 }  // namespace
 }  // namespace secretfs::testing
