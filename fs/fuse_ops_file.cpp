@@ -112,14 +112,16 @@ void Fsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info* fi) {
 void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   FileRef file = DataOf(req).files.Take(fi->fh);
   const bool page_cached = file->page_cached;
-  // A write handle's release stores what its closes left unstored (SecretsFs::Release).
-  const bool writable = file->writable;
   fuse_session* session = DataOf(req).session;  // `req` is gone after the reply
-  FsOf(req).Release(std::move(file));           // the last reference wipes the plaintext
+  // The last reference wipes the plaintext. A write handle's release stores what its closes
+  // left unstored.
+  const bool stored = FsOf(req).Release(std::move(file));
   fuse_reply_err(req, 0);
   // After the reply: to drop the pages (see Read), the kernel may need another read answered,
-  // one that holds a page locked.
-  if (page_cached || writable) Invalidate(session, ino, page_cached, "release");
+  // one that holds a page locked. Only when there is something to drop: every invalidation makes
+  // the kernel discard the attributes of a getattr answered meanwhile, and the release comes
+  // after the close has returned (a reader's lseek(SEEK_END) then kept the writer's size).
+  if (page_cached || stored) Invalidate(session, ino, page_cached, "release");
 }
 
 }  // namespace secretfs::fs::ops

@@ -146,8 +146,8 @@ class SecretsFs {
   // Drops the kernel's reference to the handle (the last reference wipes its plaintext);
   // commits what a skipped close left uncommitted. With `session_ended` (the handle's RELEASE
   // never came: fs/kernel_handles.h), its last close never came either, so what it left
-  // uncommitted is not stored: that is logged and audited.
-  void Release(std::shared_ptr<OpenFile> file, bool session_ended = false);
+  // uncommitted is not stored: that is logged and audited. True when it stored a value.
+  bool Release(std::shared_ptr<OpenFile> file, bool session_ended = false);
   // The device of this mount (for matching the files behind /proc/PID/fd), once mounted.
   void SetMountDevice(dev_t dev) { mount_dev_ = dev; }
 

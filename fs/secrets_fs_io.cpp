@@ -412,10 +412,11 @@ bool SecretsFs::CreatingIn(std::string_view workspace) {
                      [&](const auto& entry) { return entry.second.workspace == workspace; });
 }
 
-void SecretsFs::Release(std::shared_ptr<OpenFile> file, bool session_ended) {
-  if (!file) return;
+bool SecretsFs::Release(std::shared_ptr<OpenFile> file, bool session_ended) {
+  if (!file) return false;
   { std::lock_guard lock(file->mutex); }  // after every request on it: see OpenFile::mutex
-  if (!file->writable) return;
+  if (!file->writable) return false;
+  bool stored = false;
   if (file->dirty && file->error == 0) {
     const auto what = [&] { return "write " + file->node.workspace + "/" + file->node.key; };
     if (session_ended) {
@@ -428,6 +429,8 @@ void SecretsFs::Release(std::shared_ptr<OpenFile> file, bool session_ended) {
       // A close skipped its commit because another descriptor was open, and that one belonged
       // to another open file description. Store it now; nobody is left to hear of an error.
       LogError(what() + " at release", Status(-rc, "not stored"));
+    } else {
+      stored = true;
     }
   }
   {
@@ -441,6 +444,7 @@ void SecretsFs::Release(std::shared_ptr<OpenFile> file, bool session_ended) {
       }
   }
   LeaveCreation(*file);
+  return stored;
 }
 
 size_t SecretsFs::UnsavedWrites() {
