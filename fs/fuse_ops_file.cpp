@@ -93,10 +93,12 @@ void Write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t offse
 // The kernel keeps a file's attributes for attr_timeout, and the ones it got while the value was
 // being written (a getattr or setattr before the close: an fstat, `cp -a` setting the times)
 // show what the store held then. Once a close or an fsync has stored the value, they are
-// dropped before the reply, so that a stat after close(2) returned asks the daemon again.
+// dropped before the reply, so that a stat after close(2) returned asks the daemon again. Only
+// then: every invalidation makes the kernel discard a getattr answered meanwhile (see Release).
 int CommitAndForgetAttributes(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, bool closing) {
-  if (int rc = FsOf(req).Commit(CallerOf(req), *FileOf(fi), closing); rc != 0) return rc;
-  Invalidate(DataOf(req).session, ino, /*pages=*/false, closing ? "close" : "fsync");
+  const int rc = FsOf(req).Commit(CallerOf(req), *FileOf(fi), closing);
+  if (rc < 0) return rc;
+  if (rc > 0) Invalidate(DataOf(req).session, ino, /*pages=*/false, closing ? "close" : "fsync");
   fuse_reply_err(req, 0);
   return 0;
 }

@@ -137,7 +137,8 @@ class SecretsFs {
   // Commits a dirty handle as one new version. On close (`closing`), only the opener's last
   // write descriptor commits: `cmd > f` makes the shell dup2() the file to stdout and close the
   // original, and that first close must not store an empty version; a child that inherited the
-  // descriptor must not store half a value when it exits.
+  // descriptor must not store half a value when it exits. Returns 1 when it stored a value, 0
+  // when there was nothing to store, or a negative errno.
   int Commit(const Caller& who, OpenFile& file, bool closing);
   // The handles open for writing that hold a value not yet stored (written, or opened with
   // O_TRUNC, and neither closed nor synced since): what a graceful stop waits for. A handle busy

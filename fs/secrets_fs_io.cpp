@@ -378,7 +378,7 @@ int SecretsFs::Commit(const Caller& who, OpenFile& file, bool closing) {
   file.metadata = {};
   if (file.expect_version) file.expect_version = result->version;
   LeaveCreation(file);
-  return 0;
+  return 1;
 }
 
 bool SecretsFs::BeingCreated(const Node& node, uint64_t ino) {
@@ -425,12 +425,12 @@ bool SecretsFs::Release(std::shared_ptr<OpenFile> file, bool session_ended) {
       const std::string why = "still open when the daemon stopped: nothing stored";
       LogWarning(what(), Status(ENOTCONN, why));
       Audit(file->caller, audit::op::kWrite, file->node, -ENOTCONN, 0, why);
-    } else if (int rc = Commit(file->caller, *file, /*closing=*/false); rc != 0) {
+    } else if (int rc = Commit(file->caller, *file, /*closing=*/false); rc < 0) {
       // A close skipped its commit because another descriptor was open, and that one belonged
       // to another open file description. Store it now; nobody is left to hear of an error.
       LogError(what() + " at release", Status(-rc, "not stored"));
     } else {
-      stored = true;
+      stored = rc > 0;
     }
   }
   {
