@@ -283,6 +283,9 @@ class SecretsFs {
   // or kMaxExpectationsPerUid of `uid`'s, so one user cannot take check-and-set from the others.
   // `lock` holds expect_mutex_, and is let go while /proc is read.
   int RoomForExpectation(uid_t uid, std::unique_lock<std::mutex>& lock);
+  // What setxattr gave a file being created (inode `ino`), waiting for its first commit in a
+  // creating handle; nullopt when no handle creates it.
+  std::optional<store::MetadataUpdate> PendingMetadata(uint64_t ino);
   static constexpr size_t kMaxExpectations = 4096;
   static constexpr size_t kMaxExpectationsPerUid = 1024;
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <span>
 
 #include "common/text_format.h"
 #include "fs/proc_info.h"
@@ -14,6 +15,8 @@ namespace {
 constexpr std::string_view kPrefix = "user.secretfs.";
 constexpr const char* kReadable[] = {"version",     "created", "updated", "updated_by",
                                      "description", "tags",    "type"};
+// What a file being created has before its first commit (SecretsFs::PendingMetadata).
+constexpr const char* kSettable[] = {"description", "tags", "type"};
 
 std::string TagsText(const store::Tags& tags) {
   std::string out;
@@ -42,7 +45,35 @@ bool ParseTags(std::string_view text, const store::Tags& old, store::MetadataUpd
   return true;
 }
 
+// A file being created has no record yet: its description, tags and type are what setxattr gave
+// it (empty until then), and it has no version or times.
+int PendingXattr(const std::string& attr, const store::MetadataUpdate& pending, std::string& out) {
+  if (attr == "description") {
+    out = pending.description.value_or("");
+  } else if (attr == "type") {
+    out = pending.type.value_or("");
+  } else if (attr == "tags") {
+    store::Tags tags;
+    for (const auto& [k, v] : pending.tags)
+      if (v) tags[k] = *v;
+    out = TagsText(tags);
+  } else {
+    return -ENODATA;
+  }
+  return 0;
+}
+
 }  // namespace
+
+std::optional<store::MetadataUpdate> SecretsFs::PendingMetadata(uint64_t ino) {
+  std::lock_guard lock(expect_mutex_);
+  auto [first, last] = writers_.equal_range(ino);
+  for (auto it = first; it != last; ++it) {
+    std::lock_guard file_lock(it->second->mutex);
+    if (it->second->creating) return it->second->metadata;
+  }
+  return std::nullopt;
+}
 
 int SecretsFs::GetXattr(const Caller& who, uint64_t ino, const std::string& name,
                         std::string& out) {
@@ -52,7 +83,13 @@ int SecretsFs::GetXattr(const Caller& who, uint64_t ino, const std::string& name
   if (node->kind != NodeKind::kSecret || name.rfind(kPrefix, 0) != 0) return -ENODATA;
   const std::string attr = name.substr(kPrefix.size());
   auto info = store_.Stat(node->workspace, node->key);
-  if (!info || info->record.deleted) return info ? -ENOENT : ToNegErrno(info.status());
+  if (!info || info->record.deleted) {
+    if (info || info.status().code() == ENOENT) {
+      if (auto pending = PendingMetadata(ino)) return PendingXattr(attr, *pending, out);
+      return -ENOENT;
+    }
+    return ToNegErrno(info.status());
+  }
   const store::SecretRecord& r = info->record;
   if (attr == "version")
     out = std::to_string(r.version);
@@ -79,7 +116,12 @@ int SecretsFs::ListXattr(const Caller& who, uint64_t ino, std::string& out) {
   if (int rc = Check(who, *node, Access::kList); rc != 0) return rc;
   out.clear();
   if (node->kind != NodeKind::kSecret) return 0;
-  for (const char* attr : kReadable) {
+  // A file being created has only what setxattr may give it before its first commit.
+  auto info = store_.Stat(node->workspace, node->key);
+  const bool creating = (!info || info->record.deleted) && PendingMetadata(ino);
+  const std::span<const char* const> names =
+      creating ? std::span<const char* const>(kSettable) : std::span<const char* const>(kReadable);
+  for (const char* attr : names) {
     out += kPrefix;
     out += attr;
     out += '\0';

@@ -282,6 +282,34 @@ TEST_F(TreeOpsTest, AWorkspaceWithAFileBeingCreatedIsNotEmpty) {
   EXPECT_EQ(Get("fresh/NEWKEY"), "kept");
 }
 
+// A file created and not yet closed has no version yet, but what setxattr gave it (cp -a, rsync
+// -X) waits for its first commit: getfattr shows that, and no error (it showed ENOENT for every
+// name listxattr had listed, and `getfattr -d` failed).
+TEST_F(TreeOpsTest, AFileBeingCreatedShowsTheMetadataSetOnItAndNoVersion) {
+  const std::string path = M("dev/NEWMETA");
+  Fd creator(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  ASSERT_TRUE(creator.ok()) << strerror(errno);
+  ASSERT_EQ(WriteFd(creator.get(), "v"), 0);
+  ASSERT_EQ(ErrnoOf(setxattr(path.c_str(), "user.secretfs.description", "main db", 7, 0)), 0);
+  ASSERT_EQ(ErrnoOf(setxattr(path.c_str(), "user.secretfs.tags", "team=pay", 8, 0)), 0);
+
+  const ProcessResult dump = Program({"getfattr", "--absolute-names", "-d", path});
+  EXPECT_TRUE(Succeeded(dump)) << dump.err;
+  EXPECT_THAT(dump.out, HasSubstr("user.secretfs.description=\"main db\""));
+  EXPECT_THAT(dump.out, HasSubstr("user.secretfs.tags=\"team=pay\""));
+  EXPECT_THAT(dump.out, Not(HasSubstr("user.secretfs.version")));
+  int error = 0;
+  EXPECT_EQ(GetXattr(path, "user.secretfs.type", &error), "");
+  EXPECT_EQ(error, 0);
+  GetXattr(path, "user.secretfs.version", &error);
+  EXPECT_EQ(error, ENODATA);
+
+  EXPECT_EQ(creator.Close(), 0);
+  EXPECT_EQ(GetXattr(path, "user.secretfs.version", &error), "1");
+  EXPECT_EQ(GetXattr(path, "user.secretfs.description", &error), "main db");
+  EXPECT_EQ(GetXattr(path, "user.secretfs.tags", &error), "team=pay");
+}
+
 TEST_F(TreeOpsTest, SedInPlaceEditsTheValue) {
   Put("dev/FRUIT", "banana");
   ASSERT_TRUE(Succeeded(Program({"sed", "-i", "s/a/b/", M("dev/FRUIT")})));
