@@ -16,9 +16,7 @@
 namespace secretfs::testing {
 namespace {
 
-using namespace std::chrono_literals;
 using ::testing::HasSubstr;
-using ::testing::IsEmpty;
 using ::testing::Not;
 
 class AuditFullDiskTest : public AuditTest {

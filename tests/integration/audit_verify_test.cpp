@@ -19,8 +19,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
-using ::testing::IsEmpty;
-using ::testing::Not;
 
 // Whether `text` names event `seq` ("event 7", not "event 71").
 bool NamesEvent(const std::string& text, uint64_t seq) {
