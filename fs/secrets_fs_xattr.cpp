@@ -45,17 +45,25 @@ bool ParseTags(std::string_view text, const store::Tags& old, store::MetadataUpd
   return true;
 }
 
-// A file being created has no record yet: its description, tags and type are what setxattr gave
-// it (empty until then), and it has no version or times.
-int PendingXattr(const std::string& attr, const store::MetadataUpdate& pending, std::string& out) {
+// A file being created has no version or times yet. Its description, tags and type are those of
+// the name's earlier, removed secret, if it had one (a name made again keeps its record), as
+// changed by what setxattr gave the file since.
+int PendingXattr(const std::string& attr, const store::SecretRecord* removed,
+                 const store::MetadataUpdate& pending, std::string& out) {
+  const store::SecretRecord none;
+  const store::SecretRecord& base = removed != nullptr ? *removed : none;
   if (attr == "description") {
-    out = pending.description.value_or("");
+    out = pending.description.value_or(base.description);
   } else if (attr == "type") {
-    out = pending.type.value_or("");
+    out = pending.type.value_or(base.type);
   } else if (attr == "tags") {
-    store::Tags tags;
-    for (const auto& [k, v] : pending.tags)
-      if (v) tags[k] = *v;
+    store::Tags tags = base.tags;
+    for (const auto& [k, v] : pending.tags) {
+      if (v)
+        tags[k] = *v;
+      else
+        tags.erase(k);
+    }
     out = TagsText(tags);
   } else {
     return -ENODATA;
@@ -85,7 +93,8 @@ int SecretsFs::GetXattr(const Caller& who, uint64_t ino, const std::string& name
   auto info = store_.Stat(node->workspace, node->key);
   if (!info || info->record.deleted) {
     if (info || info.status().code() == ENOENT) {
-      if (auto pending = PendingMetadata(ino)) return PendingXattr(attr, *pending, out);
+      if (auto pending = PendingMetadata(ino))
+        return PendingXattr(attr, info ? &info->record : nullptr, *pending, out);
       return -ENOENT;
     }
     return ToNegErrno(info.status());
@@ -218,7 +227,9 @@ int SecretsFs::SetXattr(const Caller& who, uint64_t ino, const std::string& name
       store::MetadataUpdate& pending = it->second->metadata;
       if (update.description) pending.description = update.description;
       if (update.type) pending.type = update.type;
-      for (const auto& [k, v] : update.tags) pending.tags[k] = v;
+      // Setting tags replaces every tag, here as on a stored secret (it added to those set
+      // before): `update` removes the old record's tags, if the name had one, and holds the new.
+      if (attr == "tags") pending.tags = update.tags;
       return 0;
     }
   }

@@ -284,13 +284,16 @@ TEST_F(TreeOpsTest, AWorkspaceWithAFileBeingCreatedIsNotEmpty) {
 
 // A file created and not yet closed has no version yet, but what setxattr gave it (cp -a, rsync
 // -X) waits for its first commit: getfattr shows that, and no error (it showed ENOENT for every
-// name listxattr had listed, and `getfattr -d` failed).
+// name listxattr had listed, and `getfattr -d` failed). A second setting of its tags replaced
+// none of the first's.
 TEST_F(TreeOpsTest, AFileBeingCreatedShowsTheMetadataSetOnItAndNoVersion) {
   const std::string path = M("dev/NEWMETA");
   Fd creator(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   ASSERT_TRUE(creator.ok()) << strerror(errno);
   ASSERT_EQ(WriteFd(creator.get(), "v"), 0);
   ASSERT_EQ(ErrnoOf(setxattr(path.c_str(), "user.secretfs.description", "main db", 7, 0)), 0);
+  // Setting tags replaces every tag, as on a stored secret.
+  ASSERT_EQ(ErrnoOf(setxattr(path.c_str(), "user.secretfs.tags", "env=prod", 8, 0)), 0);
   ASSERT_EQ(ErrnoOf(setxattr(path.c_str(), "user.secretfs.tags", "team=pay", 8, 0)), 0);
 
   const ProcessResult dump = Program({"getfattr", "--absolute-names", "-d", path});
@@ -308,6 +311,21 @@ TEST_F(TreeOpsTest, AFileBeingCreatedShowsTheMetadataSetOnItAndNoVersion) {
   EXPECT_EQ(GetXattr(path, "user.secretfs.version", &error), "1");
   EXPECT_EQ(GetXattr(path, "user.secretfs.description", &error), "main db");
   EXPECT_EQ(GetXattr(path, "user.secretfs.tags", &error), "team=pay");
+
+  // A name made again keeps its removed secret's record, and with it the metadata, until set.
+  const std::string again = M("dev/AGAIN");
+  ASSERT_TRUE(Succeeded(
+      Cli({"put", "dev/AGAIN", "--description", "old db", "--tag", "x=1", "--tag", "z=3"}, "v")));
+  ASSERT_EQ(unlink(again.c_str()), 0);
+  Fd recreator(open(again.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  ASSERT_TRUE(recreator.ok()) << strerror(errno);
+  EXPECT_EQ(GetXattr(again, "user.secretfs.description", &error), "old db");
+  EXPECT_EQ(GetXattr(again, "user.secretfs.tags", &error), "x=1,z=3");
+  ASSERT_EQ(ErrnoOf(setxattr(again.c_str(), "user.secretfs.tags", "x=2", 3, 0)), 0);
+  EXPECT_EQ(GetXattr(again, "user.secretfs.tags", &error), "x=2");
+  EXPECT_EQ(recreator.Close(), 0);
+  EXPECT_EQ(GetXattr(again, "user.secretfs.tags", &error), "x=2");
+  EXPECT_EQ(GetXattr(again, "user.secretfs.description", &error), "old db");
 }
 
 TEST_F(TreeOpsTest, SedInPlaceEditsTheValue) {
