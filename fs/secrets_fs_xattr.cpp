@@ -45,32 +45,6 @@ bool ParseTags(std::string_view text, const store::Tags& old, store::MetadataUpd
   return true;
 }
 
-// A file being created has no version or times yet. Its description, tags and type are those of
-// the name's earlier, removed secret, if it had one (a name made again keeps its record), as
-// changed by what setxattr gave the file since.
-int PendingXattr(const std::string& attr, const store::SecretRecord* removed,
-                 const store::MetadataUpdate& pending, std::string& out) {
-  const store::SecretRecord none;
-  const store::SecretRecord& base = removed != nullptr ? *removed : none;
-  if (attr == "description") {
-    out = pending.description.value_or(base.description);
-  } else if (attr == "type") {
-    out = pending.type.value_or(base.type);
-  } else if (attr == "tags") {
-    store::Tags tags = base.tags;
-    for (const auto& [k, v] : pending.tags) {
-      if (v)
-        tags[k] = *v;
-      else
-        tags.erase(k);
-    }
-    out = TagsText(tags);
-  } else {
-    return -ENODATA;
-  }
-  return 0;
-}
-
 }  // namespace
 
 std::optional<store::MetadataUpdate> SecretsFs::PendingMetadata(uint64_t ino) {
@@ -91,15 +65,17 @@ int SecretsFs::GetXattr(const Caller& who, uint64_t ino, const std::string& name
   if (node->kind != NodeKind::kSecret || name.rfind(kPrefix, 0) != 0) return -ENODATA;
   const std::string attr = name.substr(kPrefix.size());
   auto info = store_.Stat(node->workspace, node->key);
-  if (!info || info->record.deleted) {
-    if (info || info.status().code() == ENOENT) {
-      if (auto pending = PendingMetadata(ino))
-        return PendingXattr(attr, info ? &info->record : nullptr, *pending, out);
-      return -ENOENT;
-    }
-    return ToNegErrno(info.status());
+  if (!info && info.status().code() != ENOENT) return ToNegErrno(info.status());
+  store::SecretRecord r = info ? std::move(info->record) : store::SecretRecord{};
+  if (!info || r.deleted) {
+    // A file being created has no version or times yet, and the metadata its first commit will
+    // store: what setxattr gave it, over the record a name made again keeps.
+    auto pending = PendingMetadata(ino);
+    if (!pending) return -ENOENT;
+    if (std::find(std::begin(kSettable), std::end(kSettable), attr) == std::end(kSettable))
+      return -ENODATA;
+    store::ApplyMetadata(r, *pending);
   }
-  const store::SecretRecord& r = info->record;
   if (attr == "version")
     out = std::to_string(r.version);
   else if (attr == "created")
@@ -126,10 +102,9 @@ int SecretsFs::ListXattr(const Caller& who, uint64_t ino, std::string& out) {
   out.clear();
   if (node->kind != NodeKind::kSecret) return 0;
   // A file being created has only what setxattr may give it before its first commit.
-  auto info = store_.Stat(node->workspace, node->key);
-  const bool creating = (!info || info->record.deleted) && PendingMetadata(ino);
-  const std::span<const char* const> names =
-      creating ? std::span<const char* const>(kSettable) : std::span<const char* const>(kReadable);
+  const std::span<const char* const> names = BeingCreated(*node, ino)
+                                                 ? std::span<const char* const>(kSettable)
+                                                 : std::span<const char* const>(kReadable);
   for (const char* attr : names) {
     out += kPrefix;
     out += attr;

@@ -43,6 +43,13 @@ Result<SecretRecord> LoadLiveSecret(const Txn& txn, std::string_view workspace,
   return rec;
 }
 
+bool IsTagNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '.' || c == '-';
+}
+
+}  // namespace
+
 void ApplyMetadata(SecretRecord& meta, const MetadataUpdate& update) {
   if (update.description) meta.description = *update.description;
   if (update.type) meta.type = *update.type;
@@ -53,13 +60,6 @@ void ApplyMetadata(SecretRecord& meta, const MetadataUpdate& update) {
       meta.tags.erase(name);
   }
 }
-
-bool IsTagNameChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '.' || c == '-';
-}
-
-}  // namespace
 
 Status ValidateMetadata(const MetadataUpdate& update) {
   if (update.description && update.description->size() > kMaxDescription)

@@ -83,6 +83,9 @@ struct MetadataUpdate {
   bool empty() const { return !description && !type && tags.empty(); }
 };
 
+// Applies `update` to `meta`, as a write or a metadata change that carries it stores it.
+void ApplyMetadata(SecretRecord& meta, const MetadataUpdate& update);
+
 // Checks an update against the metadata rules (known type, tag names [A-Za-z0-9_.-]{1,63}, values
 // without ',' or control characters, bounded sizes). EINVAL naming the rule.
 Status ValidateMetadata(const MetadataUpdate& update);
