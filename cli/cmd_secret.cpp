@@ -59,15 +59,18 @@ int Put(CliContext& ctx, const PutArgs& a) {
   auto store = ctx.OpenFor("put", policy::Action::kWrite, path.workspace, path.key);
   if (!store) return CliContext::Fail(what, store.status());
   // Read the value only after the key: both may come from the terminal.
+  const size_t limit = (*store)->options().max_value_bytes;
+  const bool typed = a.file.empty() && isatty(STDIN_FILENO);
+  if (typed)
+    std::cerr << "Value of " << path.text()
+              << " (not shown; end it with Enter, then Ctrl-D):" << std::endl;
   int fd = STDIN_FILENO;
   if (!a.file.empty()) {
     fd = open(a.file.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return CliContext::Fail(what, Status::FromErrno(errno, a.file));
-  } else if (isatty(STDIN_FILENO)) {
-    std::cerr << "Enter the value of " << path.text() << ", then Ctrl-D:" << std::endl;
   }
-  const size_t limit = (*store)->options().max_value_bytes;
-  auto value = keyring::ReadSecret(fd, limit, a.file.empty() ? "standard input" : a.file);
+  auto value = typed ? keyring::ReadTypedValue(fd, limit)
+                     : keyring::ReadSecret(fd, limit, a.file.empty() ? "standard input" : a.file);
   if (fd != STDIN_FILENO) close(fd);
   if (!value) return CliContext::Fail(what, value.status());
   store::WriteRequest request;

@@ -411,4 +411,12 @@ Result<std::vector<uint8_t>> CreateHostKey(const std::string& path) {
   return public_key;
 }
 
+Result<SecretBuffer> ReadTypedValue(int tty, size_t max_bytes) {
+  EchoOff quiet(tty);
+  auto value = ReadSecret(tty, max_bytes, "the value typed");
+  if (value && value->size() > 0 && value->data()[value->size() - 1] == '\n')
+    value->Shrink(value->size() - 1);
+  return value;
+}
+
 }  // namespace secretfs::keyring

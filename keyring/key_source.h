@@ -70,4 +70,11 @@ Result<KeyMaterial> RecipientKeyMaterial(std::string_view spec);
 // key only ever lives in locked memory and the file.
 Result<std::vector<uint8_t>> CreateHostKey(const std::string& path);
 
+// A value typed on the terminal `tty` (`secretfs put` with the terminal as its input): read to
+// Ctrl-D with echo off, so it stays out of the screen and its scrollback, into locked memory.
+// The newline typed before the Ctrl-D is not part of it (what one means by typing a password;
+// `pass insert` and `gh secret set` store it so too); lines before it are. EFBIG past
+// `max_bytes`.
+Result<SecretBuffer> ReadTypedValue(int tty, size_t max_bytes);
+
 }  // namespace secretfs::keyring

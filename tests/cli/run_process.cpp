@@ -98,7 +98,8 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, const ProcessOpti
   std::vector<char*> c_env = CStrings(env);
 
   Pipe in = MakePipe(), out = MakePipe(), err = MakePipe();
-  std::vector<std::pair<int, int>> moves = {{in.read, 0}, {out.write, 1}, {err.write, 2}};
+  std::vector<std::pair<int, int>> moves = {{out.write, 1}, {err.write, 2}};
+  if (!(options.terminal && options.stdin_is_terminal)) moves.emplace_back(in.read, 0);
   std::vector<Writer> writers;
   std::vector<int> child_ends = {in.read, out.write, err.write};
   for (const auto& [target, bytes] : options.extra_fds) {

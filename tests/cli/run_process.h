@@ -5,7 +5,8 @@
 // Without a terminal the child runs in a new session, so it has no controlling terminal and
 // /dev/tty fails there: a program that would prompt cannot hang a test. With `terminal` steps the
 // child gets a pseudo-terminal from forkpty(3) as its controlling terminal (stdin, stdout and
-// stderr stay pipes), and each step's reply is typed once its prompt has appeared.
+// stderr stay pipes, or stdin is the terminal too), and each step's reply is typed once its
+// prompt has appeared.
 //
 // It ignores SIGPIPE in the calling process (a child may exit before it has read all its input).
 // Runs without a terminal may overlap from several threads (every pipe is close-on-exec); a run
@@ -37,6 +38,7 @@ struct ProcessOptions {
   std::vector<std::string> unset_env;      // removed from the child's environment
   std::map<int, std::string> extra_fds;    // fd N in the child reads these bytes from a pipe
   std::optional<std::vector<TerminalStep>> terminal;  // run on a pseudo-terminal
+  bool stdin_is_terminal = false;  // with `terminal`: stdin stays on it (no stdin_bytes)
   std::chrono::milliseconds timeout{60'000};
 };
 

@@ -1,4 +1,5 @@
 // put, get, history, rm, undelete, rollback and destroy, run as a user runs them.
+#include <csignal>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -85,6 +86,34 @@ TEST_F(SecretCommandsTest, BinaryValueWithNulBytesRoundTripsThroughFile) {
   ASSERT_TRUE(Succeeded(r));
   EXPECT_EQ(r.out, "prod/BLOB: version 1 (created)\n");
   EXPECT_EQ(Get("prod/BLOB"), value);
+}
+
+// An operator types a value at the prompt: it must not stay on the screen (or in a terminal's
+// scrollback and session logs), and the Enter before Ctrl-D is not part of a password.
+TEST_F(SecretCommandsTest, AValueTypedOnTheTerminalIsNotShownAndLosesItsLastNewline) {
+  ProcessOptions typing;
+  typing.stdin_is_terminal = true;
+  typing.timeout = std::chrono::seconds(15);
+  typing.terminal = std::vector<TerminalStep>{{"", "typed-9c1e\n\x04"}};
+  ProcessResult r = Run({"put", "prod/TYPED"}, typing);
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.err, ::testing::HasSubstr("Value of prod/TYPED (not shown"));
+  EXPECT_EQ(r.terminal.find("typed-9c1e"), std::string::npos) << "echoed: " << r.terminal;
+  EXPECT_TRUE(r.echo_at_exit) << "the terminal was left with echo off";
+  EXPECT_EQ(Get("prod/TYPED"), "typed-9c1e");
+
+  // Several lines (a pasted key): all of them, without the last newline only.
+  typing.terminal = std::vector<TerminalStep>{{"", "line-1\nline-2\n\n\x04"}};
+  r = Run({"put", "prod/TYPED"}, typing);
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_EQ(Get("prod/TYPED"), "line-1\nline-2\n");
+
+  // Ctrl-C at the prompt stores nothing and gives the terminal its echo back.
+  typing.terminal = std::vector<TerminalStep>{{"", "half\x03"}};
+  r = Run({"put", "prod/TYPED"}, typing);
+  EXPECT_EQ(r.signal, SIGINT) << Describe(r);
+  EXPECT_TRUE(r.echo_at_exit);
+  EXPECT_THAT(Versions("prod/TYPED"), ElementsAre(1, 2));
 }
 
 TEST_F(SecretCommandsTest, ExactlyOneMebibyteIsAccepted) {
