@@ -46,7 +46,9 @@ int Put(CliContext& ctx, const PutArgs& a) {
   const std::string what = "put " + path.text();
   auto metadata = MetadataFrom(a);
   if (!metadata) throw UsageError{metadata.status().message()};
-  if (a.file.empty()) {
+  // "--file -" is standard input, as for most tools; a file named "-" is "./-".
+  const bool from_stdin = a.file.empty() || a.file == "-";
+  if (from_stdin) {
     // Either would store an empty value: stdin read to its end for the key, or no stdin at all.
     if (auto key = keyring::ParseKeySource(ctx.options().key_source);
         key && key->kind == keyring::KeySource::Kind::kFd && key->arg == "0")
@@ -60,17 +62,17 @@ int Put(CliContext& ctx, const PutArgs& a) {
   if (!store) return CliContext::Fail(what, store.status());
   // Read the value only after the key: both may come from the terminal.
   const size_t limit = (*store)->options().max_value_bytes;
-  const bool typed = a.file.empty() && isatty(STDIN_FILENO);
+  const bool typed = from_stdin && isatty(STDIN_FILENO);
   if (typed)
     std::cerr << "Value of " << path.text()
               << " (not shown; end it with Enter, then Ctrl-D):" << std::endl;
   int fd = STDIN_FILENO;
-  if (!a.file.empty()) {
+  if (!from_stdin) {
     fd = open(a.file.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return CliContext::Fail(what, Status::FromErrno(errno, a.file));
   }
   auto value = typed ? keyring::ReadTypedValue(fd, limit)
-                     : keyring::ReadSecret(fd, limit, a.file.empty() ? "standard input" : a.file);
+                     : keyring::ReadSecret(fd, limit, from_stdin ? "standard input" : a.file);
   if (fd != STDIN_FILENO) close(fd);
   if (!value) return CliContext::Fail(what, value.status());
   store::WriteRequest request;
@@ -149,7 +151,8 @@ void AddSecretCommands(CLI::App& app, CliContext& ctx, Action& action) {
   auto put_args = std::make_shared<PutArgs>();
   auto* put = app.add_subcommand("put", "Write a new version of W/K from stdin or --file");
   put->add_option("W/K", put_args->path, "Workspace and key")->required();
-  put->add_option("--file", put_args->file, "Read the value from this file instead of stdin");
+  put->add_option("--file", put_args->file,
+                  "Read the value from this file instead of stdin (- is stdin)");
   put->add_option("--description", put_args->description, "Set the description");
   put->add_option("--tag", put_args->tags, "Set a tag NAME=VALUE (NAME= removes it); repeatable");
   put->add_option("--type", put_args->type, "api-token, database, service or generic");

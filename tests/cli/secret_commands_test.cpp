@@ -88,6 +88,21 @@ TEST_F(SecretCommandsTest, BinaryValueWithNulBytesRoundTripsThroughFile) {
   EXPECT_EQ(Get("prod/BLOB"), value);
 }
 
+// "--file -" is standard input, as kubectl -f - or gpg read it; a file named "-" is still
+// reachable by a path (./- or /dir/-).
+TEST_F(SecretCommandsTest, FileDashIsStandardInputAndAPathEndingInDashIsAFile) {
+  ProcessOptions piped;
+  piped.stdin_bytes = std::string("from-stdin\0\n", 12);
+  ProcessResult r = Run({"put", "prod/PIPED", "--file", "-"}, piped);
+  ASSERT_TRUE(Succeeded(r)) << Describe(r);
+  EXPECT_EQ(Get("prod/PIPED"), std::string("from-stdin\0\n", 12));
+
+  WriteFileBytes(Path("-"), "from-a-file-named-dash");
+  r = Run({"put", "prod/DASH", "--file", Path("-")});
+  ASSERT_TRUE(Succeeded(r)) << Describe(r);
+  EXPECT_EQ(Get("prod/DASH"), "from-a-file-named-dash");
+}
+
 // An operator types a value at the prompt: it must not stay on the screen (or in a terminal's
 // scrollback and session logs), and the Enter before Ctrl-D is not part of a password.
 TEST_F(SecretCommandsTest, AValueTypedOnTheTerminalIsNotShownAndLosesItsLastNewline) {
