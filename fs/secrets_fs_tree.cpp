@@ -50,15 +50,19 @@ int SecretsFs::Rename(const Caller& who, uint64_t parent, const std::string& nam
     return -EINVAL;
   }
   to = {NodeKind::kSecret, from.workspace, new_name, 0};
-  // Moving a value changes both names and reveals nothing of it: write on both (SPEC §5 lets a
-  // member rename what it cannot read).
+  // Moving a value changes both names: write on both (SPEC §5 lets a member rename what it
+  // cannot read).
   for (const Node* n : {&from, &to})
     if (int rc = Check(who, *n, Access::kWrite); rc != 0)
       return Audit(who, audit::op::kRename, to, rc == -ENOENT && n == &to ? -EACCES : rc, 0,
                    "from " + from.key);
+  // But a move must not reveal the value: onto a name the caller may read, only what it may read
+  // already (or a `member` with `admin` on MINE_* would read any secret by moving it there).
+  const bool may_read_to = Check(who, to, Access::kRead) == 0;
+  if (may_read_to && Check(who, from, Access::kRead) != 0)
+    return Audit(who, audit::op::kRename, to, -EACCES, 0, "from " + from.key);
   // Onto a live secret with an equal value a rename makes no version, unless the caller may not
   // read that secret: "no new version" would confirm its guess of the value (as for writes).
-  const bool may_read_to = Check(who, to, Access::kRead) == 0;
   auto result = Audited(
       who, audit::op::kRename, to,
       [&] {

@@ -305,6 +305,38 @@ TEST_F(PolicyTest, AMemberCannotConfirmAGuessOfAValueItMayNotRead) {
   EXPECT_THAT(Versions("dev/GUESS"), ElementsAre(1, 2, 3, 4));
 }
 
+// A member may rename what it cannot read (SPEC §5), but not to a name it may read: with admin
+// on MINE_* it would read any secret by moving it there and back.
+TEST_F(PolicyTest, AMoveCannotRevealAValueToWhoMayNotReadIt) {
+  Put("prod/DB_PASSWORD", "db-password-s3cret");
+  Put("prod/MINE_OLD", "mine");
+  ASSERT_NO_FATAL_FAILURE(MountWithPolicy(R"ini(
+[*]
+user:root = owner
+[prod]
+user:sfs_member = member
+user:sfs_member = admin MINE_*
+)ini"));
+  const TestUser& member = User("member");
+  const std::string m = mnt_;
+  const auto move_as = [&](const std::string& from, const std::string& to) {
+    return ErrnoAs(member, [=] { return ErrnoOf(rename((m + from).c_str(), (m + to).c_str())); });
+  };
+  EXPECT_EQ(ReadAs(member, M("prod/DB_PASSWORD")).error, EACCES);
+  EXPECT_EQ(move_as("/prod/DB_PASSWORD", "/prod/MINE_tmp"), EACCES);
+  EXPECT_EQ(ReadAs(member, M("prod/MINE_tmp")).error, ENOENT);
+  EXPECT_EQ(Get("prod/DB_PASSWORD"), "db-password-s3cret");
+  EXPECT_THAT(Versions("prod/DB_PASSWORD"), ElementsAre(1));
+
+  // Between names it may not read, and from one it may read to any: allowed, as before.
+  Put("prod/OTHER", "other");
+  EXPECT_EQ(move_as("/prod/OTHER", "/prod/OTHER_MOVED"), 0);
+  EXPECT_EQ(Get("prod/OTHER_MOVED"), "other");
+  EXPECT_EQ(move_as("/prod/MINE_OLD", "/prod/NOT_MINE"), 0);
+  EXPECT_EQ(Get("prod/NOT_MINE"), "mine");
+  EXPECT_EQ(move_as("/prod/NOT_MINE", "/prod/MINE_BACK"), EACCES);
+}
+
 // A check-and-set version set before the open waits in the daemon, by process, until that
 // process opens the file. One user may hold at most 1024 of them, so the others keep theirs, and
 // those of a process that has exited go when room is needed. Before, one process holding 4096
