@@ -51,6 +51,14 @@ int SecretsFs::OpenForWrite(const Caller& who, const Node& node, uint64_t ino, i
   if (int rc = CheckWritable(); rc != 0) return rc;
   if (int rc = Check(who, node, Access::kWrite); rc != 0)
     return Audit(who, audit::op::kWrite, node, rc);
+  const bool may_read = Check(who, node, Access::kRead) == 0;
+  // A descriptor open for reading can be mapped (MAP_PRIVATE), and a mapping shows the pages of
+  // the kernel's cache, which are the inode's: what another process's mmap or sendfile read of
+  // the secret put there. So who may not read gets no readable descriptor of a secret, as
+  // open(2) of a write-only file answers on any filesystem. Creating one with O_RDWR is allowed
+  // there too, and mkstemp-style atomic saves do it: its pages are the caller's own value.
+  if ((flags & O_ACCMODE) == O_RDWR && !may_read && kind == WriteOpen::kExisting)
+    return Audit(who, audit::op::kRead, node, -EACCES);
   auto file = std::make_unique<OpenFile>();
   file->node = node;
   file->ino = ino;
@@ -61,7 +69,7 @@ int SecretsFs::OpenForWrite(const Caller& who, const Node& node, uint64_t ino, i
   file->writable = true;
   file->append = (flags & O_APPEND) != 0;
   file->writer_processes.push_back(file->opener);
-  file->may_read = Check(who, node, Access::kRead) == 0;  // decided now: a close may be in exec
+  file->may_read = may_read;  // decided now: a close may be in exec
   if (flags & O_TRUNC) {
     if (!locked_.Take(who.uid, 0, file->claim))
       return Audit(who, audit::op::kWrite, node, OverBudget(who.uid, 0));

@@ -337,6 +337,33 @@ user:sfs_member = admin MINE_*
   EXPECT_EQ(move_as("/prod/NOT_MINE", "/prod/MINE_BACK"), EACCES);
 }
 
+// A descriptor open for reading can be mapped, and a private mapping shows the kernel's cached
+// pages of the file, whoever's read put them there. So a member (write-only) gets no O_RDWR
+// descriptor of an existing secret, as open(2) of a write-only file answers; O_WRONLY writes as
+// before, and creating a new name with O_RDWR (mkstemp) still works.
+TEST_F(PolicyTest, WhoMayNotReadASecretCannotOpenItForReadingAndWriting) {
+  Put("prod/DB", "db-value");
+  ASSERT_NO_FATAL_FAILURE(MountWithPolicy(kRolePolicy));
+  const std::string db = M("prod/DB"), fresh = M("prod/FRESH");
+  const auto open_as = [&](const TestUser& user, const std::string& path, int flags) {
+    return ErrnoAs(user, [=] {
+      const int fd = open(path.c_str(), flags | O_CLOEXEC, 0600);
+      if (fd < 0) return errno;
+      close(fd);
+      return 0;
+    });
+  };
+  const TestUser& member = User("member");
+  EXPECT_EQ(open_as(member, db, O_RDWR), EACCES);
+  EXPECT_EQ(open_as(member, db, O_RDWR | O_TRUNC), EACCES);
+  EXPECT_EQ(Get("prod/DB"), "db-value");
+  EXPECT_THAT(Versions("prod/DB"), ElementsAre(1));
+  EXPECT_EQ(WriteAs(member, db, "from-member"), 0);
+  EXPECT_EQ(Get("prod/DB"), "from-member");
+  EXPECT_EQ(open_as(member, fresh, O_RDWR | O_CREAT | O_EXCL), 0);
+  EXPECT_EQ(open_as(User("admin"), db, O_RDWR), 0);
+}
+
 // A check-and-set version set before the open waits in the daemon, by process, until that
 // process opens the file. One user may hold at most 1024 of them, so the others keep theirs, and
 // those of a process that has exited go when room is needed. Before, one process holding 4096
