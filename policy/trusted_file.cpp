@@ -89,8 +89,13 @@ std::string SecretfsMountOf(dev_t dev) {
 Status RequireOnlyTrustedWriters(int fd, const std::string& path, uid_t trusted) {
   struct stat st {};
   if (fstat(fd, &st) != 0) return Status::FromErrno(errno, path);
-  if (!S_ISREG(st.st_mode)) return Status::Ok();
-  if (const auto writer = OtherWriters(st, trusted, false))
+  // A pipe is checked as a file: a FIFO another user made where the path leads would feed the
+  // policy as surely as a file of theirs. Only a device is exempt from the owner and mode test
+  // (/dev/null is 0666): only root makes device nodes, and the directories are still checked.
+  if (S_ISDIR(st.st_mode)) return Status::FromErrno(EISDIR, path);
+  if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode))
+    return Status(EINVAL, path + ": not a regular file");
+  if (const auto writer = S_ISCHR(st.st_mode) ? std::nullopt : OtherWriters(st, trusted, false))
     return Status(EACCES, path + ": " + writer->who + ", " + writer->fix);
   if (const std::string mount = SecretfsMountOf(st.st_dev); !mount.empty())
     return Status(EACCES, path + ": on the secretfs mount " + mount +
@@ -117,9 +122,12 @@ Status RequireOnlyTrustedWriters(int fd, const std::string& path, uid_t trusted)
 
 Result<std::string> ReadTrustedFile(const std::string& path, uid_t trusted, size_t max_bytes,
                                     std::string_view kind) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // Without O_NONBLOCK, opening a FIFO nobody writes would wait for a writer: at mount, or for
+  // good in the reloader. Reads block again once the file is accepted (a pipe's writer is slow).
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) return Status::FromErrno(errno, path);
   Status s = RequireOnlyTrustedWriters(fd, path, trusted);
+  if (s.ok() && fcntl(fd, F_SETFL, 0) != 0) s = Status::FromErrno(errno, path);
   std::string text;
   char buf[8192];
   while (s.ok()) {

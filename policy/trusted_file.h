@@ -25,7 +25,8 @@ namespace secretfs::policy {
 //   - the file is a secret on a secretfs mount, whose modes do not say who may write it.
 // The directories checked are those `path` names (a link in one another user may write could be
 // pointed elsewhere) and those of the file the descriptor really is, links resolved.
-// Files that are not regular files (a pipe, /dev/stdin) are not checked.
+// A pipe (a FIFO, or /dev/stdin from a pipe) is checked as a file is; a character device only for
+// its directories; a directory is EISDIR, anything else (a socket) EINVAL.
 Status RequireOnlyTrustedWriters(int fd, const std::string& path, uid_t trusted);
 
 // The bytes of the file at `path` once RequireOnlyTrustedWriters accepts it; errno-coded errors

@@ -131,12 +131,44 @@ TEST_F(TrustedFileTest, TheDirectoriesOfTheNameAndOfTheFileItLinksToAreChecked) 
   EXPECT_THAT(Check(open + "/link.ini").message(), HasSubstr("its directory " + open));
 }
 
-TEST_F(TrustedFileTest, WhatIsNotARegularFileIsNotChecked) {
+TEST_F(TrustedFileTest, ADeviceIsCheckedOnlyForItsDirectories) {
   // /dev/null is writable by every user (0666): a regular file like it would be refused.
   const int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   ASSERT_GE(fd, 0);
   EXPECT_TRUE(RequireOnlyTrustedWriters(fd, "/dev/null", 0).ok());
   close(fd);
+  EXPECT_EQ(Check(dir_).code(), EISDIR) << "a directory is no policy file";
+}
+
+// A FIFO another user made where the policy path leads (a sticky directory lets anyone add
+// names) would feed the daemon any policy: it is checked as a file is, and opening it does not
+// wait for a writer, which would hang the mount or the reloader for good.
+TEST_F(TrustedFileTest, AFifoIsCheckedAsAFileAndNeverWaitedFor) {
+  const std::string fifo = dir_ + "/policy.ini";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0);
+  auto unwritten = ReadTrustedFile(fifo, geteuid(), 1 << 20, "policy file");
+  ASSERT_TRUE(unwritten.ok()) << unwritten.status().message();
+  EXPECT_EQ(*unwritten, "") << "nobody writes it: empty, at once";
+  if (!Root()) GTEST_SKIP() << "chown needs root";
+  ASSERT_EQ(chown(fifo.c_str(), kStranger, kStranger), 0);
+  auto theirs = ReadTrustedFile(fifo, geteuid(), 1 << 20, "policy file");
+  EXPECT_EQ(theirs.status().code(), EACCES);
+  EXPECT_THAT(theirs.status().message(), HasSubstr("owned by uid 4321"));
+}
+
+// `--policy <(generate-policy)` and `--policy /dev/stdin` still work: an anonymous pipe is the
+// caller's own.
+TEST_F(TrustedFileTest, APipeOfTheCallersOwnIsRead) {
+  int pipe_fds[2];
+  ASSERT_EQ(pipe(pipe_fds), 0);
+  const std::string text = "[*]\nuid:0 = owner\n";
+  ASSERT_EQ(write(pipe_fds[1], text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  close(pipe_fds[1]);
+  auto read = ReadTrustedFile("/proc/self/fd/" + std::to_string(pipe_fds[0]), geteuid(), 1 << 20,
+                              "policy file");
+  close(pipe_fds[0]);
+  ASSERT_TRUE(read.ok()) << read.status().message();
+  EXPECT_EQ(*read, text);
 }
 
 TEST_F(TrustedFileTest, ReadTrustedFileReadsWhatPassesAndRefusesTheRestOrTooMuch) {
