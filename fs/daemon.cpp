@@ -32,6 +32,7 @@
 #include "fs/secrets_fs.h"
 #include "fs/serving_lock.h"
 #include "fs/space_watch.h"
+#include "policy/trusted_file.h"
 #include "store/secret_store.h"
 
 namespace secretfs::fs {
@@ -356,7 +357,11 @@ int Mount(const MountRequest& request, keyring::KeyMaterial key) {
   MountRequest r = request;
   r.store_dir = Absolute(r.store_dir);  // the daemon changes to / when it detaches
   r.mountpoint = Absolute(r.mountpoint);
-  if (!r.options.policy_file.empty()) r.options.policy_file = Absolute(r.options.policy_file);
+  // Not resolved: a SIGHUP re-reads the file the operator named, also after a deploy pointed
+  // its link at a new version (as Kubernetes' ConfigMaps and versioned releases do).
+  if (!r.options.policy_file.empty())
+    if (std::string named = policy::AbsolutePath(r.options.policy_file); !named.empty())
+      r.options.policy_file = named;
   auto fail = [](const Status& s) {
     std::cerr << "secretfs: mount: " << s.message() << std::endl;
     return 1;

@@ -58,14 +58,6 @@ std::string RealPath(int fd) {
   return path;
 }
 
-// `path` made absolute against the working directory, without resolving links ("" if unknown).
-std::string AbsolutePath(const std::string& path) {
-  if (path.starts_with('/')) return path;
-  char cwd[PATH_MAX];
-  if (getcwd(cwd, sizeof cwd) == nullptr) return "";
-  return std::string(cwd) + "/" + path;
-}
-
 std::string Parent(const std::string& path) {
   const size_t slash = path.rfind('/');
   return slash == 0 || slash == std::string::npos ? "/" : path.substr(0, slash);
@@ -85,6 +77,13 @@ std::string SecretfsMountOf(dev_t dev) {
 }
 
 }  // namespace
+
+std::string AbsolutePath(const std::string& path) {
+  if (path.starts_with('/')) return path;
+  char cwd[PATH_MAX];
+  if (getcwd(cwd, sizeof cwd) == nullptr) return "";
+  return std::string(cwd) + "/" + path;
+}
 
 Status RequireOnlyTrustedWriters(int fd, const std::string& path, uid_t trusted) {
   struct stat st {};

@@ -29,6 +29,10 @@ namespace secretfs::policy {
 // its directories; a directory is EISDIR, anything else (a socket) EINVAL.
 Status RequireOnlyTrustedWriters(int fd, const std::string& path, uid_t trusted);
 
+// `path` made absolute against the working directory, without resolving links ("" if unknown):
+// the name to read the file by again later, wherever its links then lead.
+std::string AbsolutePath(const std::string& path);
+
 // The bytes of the file at `path` once RequireOnlyTrustedWriters accepts it; errno-coded errors
 // naming `path`, and EINVAL when it holds more than `max_bytes` ("not a KIND").
 Result<std::string> ReadTrustedFile(const std::string& path, uid_t trusted, size_t max_bytes,

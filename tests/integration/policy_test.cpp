@@ -486,6 +486,45 @@ TEST_F(PolicyTest, ReadOnlyMountRefusesEveryChangeWithErofs) {
 
 // ---- Reloading, and no policy file at all. ----
 
+// Deploys that switch a link to a new version of the configuration (Kubernetes' ConfigMaps,
+// versioned release directories): a SIGHUP reads the file by the name it was mounted with, not
+// the file the link led to at mount time (which went on being read, and reported as reloaded).
+TEST_F(PolicyTest, SighupReadsThePolicyByItsNameAfterALinkWasSwitched) {
+  Put("prod/DB", "db-value");
+  const std::string without_reader = "[*]\nuser:root = owner\n";
+  for (const char* version : {"v1", "v2"}) ASSERT_EQ(mkdir(Local(version).c_str(), 0755), 0);
+  ASSERT_NO_FATAL_FAILURE(WriteFileAtomically(Local("v1/policy.ini"), without_reader));
+  ASSERT_NO_FATAL_FAILURE(WriteFileAtomically(
+      Local("v2/policy.ini"), without_reader + "[prod]\nuser:sfs_reader = reader\n"));
+  ASSERT_EQ(symlink("v1", Local("current").c_str()), 0);
+  ASSERT_NO_FATAL_FAILURE(
+      Remount("allow_other,entry_timeout=0,attr_timeout=0,policy=" + Local("current/policy.ini")));
+  const TestUser& reader = User("reader");
+  const pid_t daemon = DaemonPid(mnt_);
+  ASSERT_NE(daemon, 0);
+  EXPECT_EQ(ReadAs(reader, M("prod/DB")).error, ENOENT);
+
+  ASSERT_EQ(symlink("v2", Local("next").c_str()), 0);
+  ASSERT_EQ(rename(Local("next").c_str(), Local("current").c_str()), 0);
+  ASSERT_EQ(kill(daemon, SIGHUP), 0);
+  EXPECT_EQ(AwaitReadError(reader, M("prod/DB"), 0), 0) << "v2 was not read";
+  // The old version removed, as a deploy cleans up: later reloads still read the file.
+  ASSERT_TRUE(Succeeded(Shell("rm -r " + Local("v1"))));
+  const auto reloads = [&] { return Cli({"audit", "--json", "--op", "policy_reload"}).out; };
+  const std::string before = reloads();
+  ASSERT_EQ(kill(daemon, SIGHUP), 0);
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  std::string after = reloads();
+  for (; after == before && std::chrono::steady_clock::now() < deadline; after = reloads())
+    std::this_thread::sleep_for(50ms);
+  ASSERT_NE(after, before) << "no policy_reload event";
+  const size_t last_line = after.rfind('\n', after.size() - 2);
+  const nlohmann::json last = nlohmann::json::parse(
+      after.substr(last_line == std::string::npos ? 0 : last_line + 1), nullptr, false);
+  EXPECT_EQ(last.value("result", ""), "ok") << after;
+  EXPECT_EQ(ReadAs(reader, M("prod/DB")).bytes, "db-value");
+}
+
 TEST_F(PolicyTest, SighupReloadsThePolicyAndKeepsItWhenTheNewFileIsBroken) {
   Put("prod/DB", "db-value");
   const std::string without_reader = "[*]\nuser:root = owner\n";
