@@ -88,8 +88,14 @@ int SecretsFs::OpenForWrite(const Caller& who, const Node& node, uint64_t ino, i
       return Audit(who, audit::op::kRead, node, rc == -ENOENT ? -EACCES : rc);
     auto current = store_.Read(node.workspace, node.key);
     if (!current) return Audit(who, audit::op::kRead, node, ToNegErrno(current.status()));
+    // A value over this mount's max_size (stored by the CLI, or before the limit was lowered)
+    // cannot be built on here: EFBIG, where an empty start would have replaced it.
+    if (current->value.size() > options_.max_size)
+      return Audit(who, audit::op::kWrite, node, -EFBIG);
     auto pending =
         std::make_unique<keyring::SecretBuilder>(options_.max_size, current->value.bytes());
+    if (pending->size() != current->value.size())
+      return Audit(who, audit::op::kWrite, node, -ENOMEM);  // no locked memory for it
     if (!locked_.Take(who.uid, pending->capacity(), file->claim))
       return Audit(who, audit::op::kRead, node, OverBudget(who.uid, pending->capacity()));
     if (int rc = Audit(who, audit::op::kRead, node, 0, current->version); rc != 0) return rc;
@@ -498,18 +504,23 @@ int SecretsFs::SetAttr(const Caller& who, uint64_t ino, const AttrChange& change
   if (int rc = CheckWritable(); rc != 0) return rc;
   const size_t size = static_cast<size_t>(*change.size);
   if (*change.size < 0) return -EINVAL;
-  if (size > options_.max_size) return -EFBIG;
 
   if (file != nullptr && file->writable) {  // ftruncate: part of the handle's next commit
     std::lock_guard lock(file->mutex);
+    if (file->error != 0) return -file->error;
     NoteWriter(*file, who.pid);
-    if (int rc = CoverUpTo(*file, file->pending->CapacityFor(size)); rc != 0) return rc;
-    if (!file->pending->Resize(size)) return -EFBIG;
+    int rc = size > options_.max_size ? -EFBIG : CoverUpTo(*file, file->pending->CapacityFor(size));
+    if (rc == 0 && !file->pending->Resize(size)) rc = -EFBIG;
+    if (rc != 0) {
+      file->error = -rc;  // as for a write: the close reports it, and nothing is stored
+      return rc;
+    }
     file->dirty = true;
     file->written = true;
     out.st_size = static_cast<off_t>(size);
     return 0;
   }
+  if (size > options_.max_size) return -EFBIG;
   if (int rc = Check(who, *node, Access::kWrite); rc != 0)
     return Audit(who, audit::op::kWrite, *node, rc);
   if (size == 0) {
@@ -530,7 +541,12 @@ int SecretsFs::SetAttr(const Caller& who, uint64_t ino, const AttrChange& change
     auto current = store_.Read(node->workspace, node->key);
     if (!current) return Audit(who, audit::op::kRead, *node, ToNegErrno(current.status()));
     if (int rc = Audit(who, audit::op::kRead, *node, 0, current->version); rc != 0) return rc;
-    keyring::SecretBuilder value(options_.max_size, current->value.bytes());
+    // What the new value keeps of the current one: a value stored before this mount's max_size
+    // was lowered (or by the CLI) is cut within it, not replaced by zeros.
+    const std::span<const uint8_t> kept =
+        current->value.bytes().first(std::min(size, current->value.size()));
+    keyring::SecretBuilder value(options_.max_size, kept);
+    if (value.size() != kept.size()) return -ENOMEM;  // no locked memory for it
     if (!value.Resize(size)) return -EFBIG;
     if (int rc = WriteNow(who, *node, value.bytes(), /*may_read=*/true, current->incarnation);
         rc != 0)

@@ -123,6 +123,40 @@ TEST_F(FileOpsTest, MaxSizeMountOptionSetsTheLimit) {
   EXPECT_THAT(Versions("dev/SMALL"), ElementsAre(1));
 }
 
+// A value over this mount's max_size (put by the CLI, or before the limit was lowered) reads
+// whole, but cannot be built on: an append is EFBIG, where it replaced the value by the bytes
+// appended, and a truncate keeps the value's first bytes, where it stored zeros.
+TEST_F(FileOpsTest, AValueOverTheMountsMaxSizeIsNotReplacedByAnAppendOrTruncate) {
+  const std::string big = "BIGVALUE-0123456789-ABCDEFGHIJ";
+  Put("dev/BIG", big);
+  ASSERT_NO_FATAL_FAILURE(Remount("max_size=10"));
+  EXPECT_EQ(ReadPath(M("dev/BIG")).bytes, big);
+  EXPECT_EQ(WritePath(M("dev/BIG"), "TAIL", O_WRONLY | O_APPEND).open_error, EFBIG);
+  EXPECT_EQ(WritePath(M("dev/BIG"), "IN", O_WRONLY).open_error, EFBIG) << "a write in place";
+  EXPECT_EQ(Get("dev/BIG"), big);
+  EXPECT_THAT(Versions("dev/BIG"), ElementsAre(1));
+
+  ASSERT_EQ(ErrnoOf(truncate(M("dev/BIG").c_str(), 5)), 0);
+  EXPECT_EQ(Get("dev/BIG"), "BIGVA");
+  EXPECT_EQ(ErrnoOf(truncate(M("dev/BIG").c_str(), 11)), EFBIG);
+  EXPECT_THAT(Versions("dev/BIG"), ElementsAre(1, 2));
+}
+
+// An ftruncate past max_size fails, and so does the close, as for a write past it: nothing of
+// that handle is stored (it stored what had been written before the ftruncate).
+TEST_F(FileOpsTest, AnFtruncatePastMaxSizeFailsTheCloseAndStoresNothing) {
+  Put("dev/KEEP", "keep-me");
+  ASSERT_NO_FATAL_FAILURE(Remount("max_size=10"));
+  Fd writer(open(M("dev/KEEP").c_str(), O_WRONLY | O_TRUNC));
+  ASSERT_TRUE(writer.ok()) << strerror(errno);
+  ASSERT_EQ(WriteFd(writer.get(), "abc"), 0);
+  EXPECT_EQ(ErrnoOf(ftruncate(writer.get(), 11)), EFBIG);
+  EXPECT_EQ(WriteFd(writer.get(), "more"), EFBIG) << "the handle has failed";
+  EXPECT_EQ(writer.Close(), EFBIG);
+  EXPECT_EQ(Get("dev/KEEP"), "keep-me");
+  EXPECT_THAT(Versions("dev/KEEP"), ElementsAre(1));
+}
+
 TEST_F(FileOpsTest, TruncateShortensAndEmpties) {
   Put("dev/TRUNC", "abcdef");
   ASSERT_TRUE(Succeeded(Program({"truncate", "-s", "3", M("dev/TRUNC")})));

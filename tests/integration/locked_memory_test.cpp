@@ -107,7 +107,7 @@ TEST_F(LockedMemoryTest, AnFtruncatePastTheShareFailsAndTheValueStays) {
   Fd writer(open(M("dev/BIG").c_str(), O_WRONLY));  // builds on the value: 100 KiB more
   ASSERT_TRUE(writer.ok()) << strerror(errno);
   EXPECT_EQ(ErrnoOf(ftruncate(writer.get(), 200 * 1024)), ENOMEM);
-  EXPECT_EQ(writer.Close(), 0) << "nothing was changed, so there is nothing to store";
+  EXPECT_EQ(writer.Close(), ENOMEM) << "the close reports the failed ftruncate";
   EXPECT_EQ(Versions("dev/BIG"), before);
   EXPECT_TRUE(Get("dev/BIG") == value_);
 }
