@@ -215,9 +215,12 @@ int SecretsFs::ReadDir(const Caller& who, uint64_t ino, std::vector<DirEntry>& o
       auto list = store_.List(node->workspace);
       if (!list) return ToNegErrno(list.status());
       for (const auto& s : *list) {
-        if (!versions && s.record.deleted) continue;
-        if (Check(who, {NodeKind::kSecret, s.workspace, s.key, 0}, Access::kList) == 0)
-          out.push_back({s.key, versions});
+        const Node secret{NodeKind::kSecret, s.workspace, s.key, 0};
+        // A removed secret is gone from listings (SPEC §4); its name stays under .versions only
+        // for who may read its history there.
+        if (s.record.deleted && (!versions || Check(who, secret, Access::kReadVersions) != 0))
+          continue;
+        if (Check(who, secret, Access::kList) == 0) out.push_back({s.key, versions});
       }
       return Listed(who, *node, 0);
     }
@@ -243,15 +246,20 @@ int SecretsFs::StatFs(const Caller& who, struct statvfs& out) {
     for (const auto& w : *list) {
       if (!options_.workspace.empty() && w.name != options_.workspace) continue;
       if (Check(who, {NodeKind::kWorkspace, w.name, "", 0}, Access::kList) != 0) continue;
+      // Removed secrets count for who may see them under .versions (as ReadDir lists them).
       if (SeesEveryKey(who, w.name)) {
-        secrets += w.live_secrets + w.deleted_secrets + w.damaged_secrets;
+        const bool history =
+            Check(who, {NodeKind::kWorkspace, w.name, "", 0}, Access::kReadVersions) == 0;
+        secrets += w.live_secrets + w.damaged_secrets + (history ? w.deleted_secrets : 0);
         continue;
       }
       // Rules with key globs: the keys outside them are not there for the caller, nor is their
       // number (df -i).
       if (auto keys = store_.List(w.name))
         secrets += std::count_if(keys->begin(), keys->end(), [&](const auto& s) {
-          return Check(who, {NodeKind::kSecret, s.workspace, s.key, 0}, Access::kList) == 0;
+          const Node secret{NodeKind::kSecret, s.workspace, s.key, 0};
+          return Check(who, secret, Access::kList) == 0 &&
+                 (!s.record.deleted || Check(who, secret, Access::kReadVersions) == 0);
         });
     }
   // Capacity: the store's map; used: what LMDB has written.

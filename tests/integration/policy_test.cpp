@@ -223,6 +223,33 @@ user:sfs_viewer = viewer THREE
   EXPECT_EQ(st.f_files - st.f_ffree, 5u) << "a removed secret is still one (under .versions)";
 }
 
+// rm makes a secret disappear from listings (SPEC §4); its name stays under .versions, and in
+// df -i's count, only for who may read its history there (admin and up).
+TEST_F(PolicyTest, ARemovedSecretsNameIsListedOnlyToWhoMayReadItsHistory) {
+  Put("prod/LIVE", "1");
+  Put("prod/REMOVED_PROJECT_X", "2");
+  ASSERT_TRUE(Succeeded(Cli({"rm", "prod/REMOVED_PROJECT_X"})));
+  ASSERT_NO_FATAL_FAILURE(MountWithPolicy(kRolePolicy));
+  const std::string mnt = mnt_;
+  const auto files_as = [&](const TestUser& user) {
+    return RunAs(user, [mnt]() -> std::string {
+      struct statvfs st {};
+      if (statvfs(mnt.c_str(), &st) != 0) return std::string("error ") + strerror(errno);
+      return std::to_string(st.f_files - st.f_ffree);
+    });
+  };
+  for (const char* role : {"viewer", "reader", "member"}) {
+    int error = -1;
+    EXPECT_THAT(ListAs(User(role), M("prod/.versions"), &error), ElementsAre("LIVE")) << role;
+    EXPECT_EQ(error, 0) << role;
+    EXPECT_EQ(files_as(User(role)), "1") << role;
+  }
+  int error = -1;
+  EXPECT_THAT(ListAs(User("admin"), M("prod/.versions"), &error),
+              ElementsAre("LIVE", "REMOVED_PROJECT_X"));
+  EXPECT_EQ(files_as(User("admin")), "2");
+}
+
 TEST_F(PolicyTest, KeyGlobsShowOnlyTheMatchingKeys) {
   for (const char* key : {"DATABASE_URL", "DATABASE_PASSWORD", "API_KEY", "API_KEY_OLD", "OTHER"})
     Put(std::string("prod/") + key, std::string("value-of-") + key);
