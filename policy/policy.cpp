@@ -295,13 +295,45 @@ Status EnterSection(ParseState& st, std::string_view text) {
   return Status::Ok();
 }
 
+// A stand-in of a few bytes for `line`, which inih (r55) classifies as it would classify the
+// whole line: "" for a blank line or a comment; otherwise a blank first if the line is indented
+// (after a rule, an indented line is a continuation), then "[s]" for a section, "x=x" for
+// `name[=:]value` ("=x" when the name is empty: inih lets no continuation follow that), "[" or
+// "x" for what inih rejects. As in inih's find_chars_or_comment, ';' after whitespace ends a
+// search.
+std::string InihStandIn(std::string_view line) {
+  const std::string_view text = Trim(line);
+  if (text.empty() || text[0] == ';' || text[0] == '#') return "";
+  // The first of `chars` in `s`, or npos when none comes before an inline comment.
+  auto find_chars_or_comment = [](std::string_view s, std::string_view chars) {
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (chars.find(s[i]) != std::string_view::npos) return i;
+      if (s[i] == ';' && i > 0 && IsSpace(s[i - 1])) break;
+    }
+    return std::string_view::npos;
+  };
+  std::string out = IsSpace(line[0]) ? " " : "";  // indented
+  if (text[0] == '[') {
+    out += find_chars_or_comment(text.substr(1), "]") != std::string_view::npos ? "[s]" : "[";
+  } else {
+    const size_t eq = find_chars_or_comment(text, "=:");
+    if (eq == std::string_view::npos) {
+      out += "x";
+    } else {
+      out += eq == 0 ? "=x" : "x=x";
+    }
+  }
+  return out;
+}
+
 // inih's reader: one physical line per call, so inih's line numbers are the file's. We keep the
 // text ourselves because inih (r55) splits `user:web = reader` at the ':', cuts section names
-// after 49 characters and lines after `num` - 3; what inih gets of a longer line is a prefix, only
-// for it to classify the line, while the rule is parsed from the whole text.
+// after 49 characters and its line buffer is 200 bytes. inih gets only a stand-in of each line
+// (InihStandIn), to classify it as its whole text is classified: a prefix of a long line could be
+// blank or lack the '='. Rules are parsed from the whole text.
 char* ReadLine(char* buffer, int num, void* stream) {
   auto* st = static_cast<ParseState*>(stream);
-  if (st->error_line != 0 || st->handed_out >= st->lines.size() || num < 3) return nullptr;
+  if (st->error_line != 0 || st->handed_out >= st->lines.size()) return nullptr;
   const std::string_view line = st->lines[st->handed_out++];
   // Sections are tracked here, at every line whose text starts with '[': inih would take an
   // indented one after a rule for a continuation of that rule.
@@ -312,10 +344,14 @@ char* ReadLine(char* buffer, int num, void* stream) {
       return nullptr;
     }
   }
-  const size_t n = std::min(line.size(), static_cast<size_t>(num) - 2);
-  std::memcpy(buffer, line.data(), n);
-  buffer[n] = '\n';
-  buffer[n + 1] = '\0';
+  const std::string stand_in = InihStandIn(line);
+  if (num < 0 || stand_in.size() + 2 > static_cast<size_t>(num)) {
+    st->Fail(st->handed_out, "inih's line buffer is too small");
+    return nullptr;
+  }
+  std::memcpy(buffer, stand_in.data(), stand_in.size());
+  buffer[stand_in.size()] = '\n';
+  buffer[stand_in.size() + 1] = '\0';
   return buffer;
 }
 

@@ -153,6 +153,27 @@ TEST(PolicyParseTest, LongLinesAreParsedWholeWithTheRightLineNumbers) {
   EXPECT_THAT(p->Decide(Uid(10), "prod", "K", {}).rule, StartsWith("policy.ini:4: uid:10"));
 }
 
+TEST(PolicyParseTest, LongLinesAreClassifiedByTheirWholeText) {
+  // A line is a rule, a comment or an error by its whole text, not by the 200 bytes inih reads.
+  const std::string blanks(300, ' ');
+  auto p = MustParse("[prod]\n" + blanks + "uid:1016 = reader\n*" + blanks + "= viewer K\n" +
+                     blanks + "; uid:1017 = owner\n");
+  EXPECT_EQ(RoleOn(*p, Uid(1016), "prod", "A"), Role::kReader);  // not dropped as a blank line
+  EXPECT_EQ(RoleOn(*p, Uid(1017), "prod", "K"), Role::kViewer);  // `*`, not refused; no owner
+  EXPECT_THAT(p->Decide(Uid(1016), "prod", "A", {}).rule, StartsWith("policy.ini:2: uid:1016"));
+  EXPECT_THAT(p->Decide(Uid(5), "prod", "K", {}).rule, StartsWith("policy.ini:3: *"));
+  // Errors stay errors, with the messages short lines get.
+  EXPECT_THAT(ParseError("[prod]\n*" + blanks + "reader\n"),
+              StartsWith("policy.ini:2: expected SUBJECT = ROLE [GLOB ...] or [SECTION], got '*"));
+  EXPECT_THAT(ParseError("[prod]\n" + blanks + "reader\n"),
+              StartsWith("policy.ini:2: expected SUBJECT = ROLE [GLOB ...] or [SECTION], got "
+                         "'reader'"));
+  EXPECT_THAT(ParseError("[prod]\nuid:1 = reader\n" + blanks + "owner\n"),
+              StartsWith("policy.ini:3: expected SUBJECT = ROLE [GLOB ...], got 'owner'"));
+  EXPECT_THAT(ParseError("[prod]\nuid:1 = reader\n" + blanks + "uid:2 = bogus\n"),
+              StartsWith("policy.ini:3: unknown role 'bogus'"));
+}
+
 TEST(PolicyParseTest, LongExePathsAndSectionNamesAreKeptWhole) {
   const std::string exe = "/opt/" + std::string(300, 'p') + "/bin/app";
   const std::string ws(63, 'w');  // inih would cut it to 49 characters
