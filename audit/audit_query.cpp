@@ -253,16 +253,28 @@ Result<VerifyResult> Verify(store::Env& env, const keyring::SecretBuffer& key,
     } else if (!result.broken_seq && result.index_problem.empty() &&
                txn.Entries(Db::kAuditIndex) != events_indexed) {
       // More entries than events: one names an event the log no longer has. The chain cannot
-      // show the newest events cut off; the index still names them.
-      return txn.ScanFrom(Db::kAuditIndex, {}, false, [&](Bytes k, Bytes) {
-        Bytes unused;
+      // show the newest events cut off; the index still names them. An event with their number
+      // may be in the log again (appends number on from the newest event left), so an entry
+      // names its event only if the log's event of that number is of the entry's secret.
+      const uint64_t entries = txn.Entries(Db::kAuditIndex);
+      SECRETFS_RETURN_IF_ERROR(txn.ScanFrom(Db::kAuditIndex, {}, false, [&](Bytes k, Bytes) {
         const uint64_t seq = k.size() >= 8 ? SeqOf(k.last(8)) : 0;
-        if (k.size() >= 10 && txn.Get(Db::kAudit, SeqKey(seq), unused).ok()) return true;
+        Bytes v;
+        if (k.size() >= 10 && txn.Get(Db::kAudit, SeqKey(seq), v).ok()) {
+          // The chain verified, so the event decodes.
+          auto event = DecodeStored(seq, v);
+          if (event && std::ranges::equal(k, IndexKey(event->workspace, event->key, seq)))
+            return true;
+        }
         result.index_problem = "the audit index names event " + SeqText(seq) +
                                ", which the log lacks: events were removed from the log, or the "
                                "index was edited";
         return false;
-      });
+      }));
+      if (result.index_problem.empty())
+        result.index_problem = "the audit index has " + std::to_string(entries) + " entries for " +
+                               std::to_string(events_indexed) +
+                               " indexed events: the index was edited";
     }
     return Status::Ok();
   }));

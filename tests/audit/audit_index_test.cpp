@@ -250,6 +250,26 @@ TEST_F(IndexTest, TheIndexRevealsTheNewestEventsCutFromTheLog) {
                                       "edited"));
 }
 
+TEST_F(IndexTest, TheIndexRevealsCutEventsWhoseNumbersNewEventsTook) {
+  // Appends number on from the newest event left, so after a cut, as many new events take the
+  // cut events' numbers; the entries still name events of prod/A, which the log no longer has.
+  for (int i = 1; i <= 10; ++i) AppendOne(SampleEvent("read", "prod", "A"));
+  EXPECT_EQ(Update(), 10u);
+  for (uint64_t seq = 8; seq <= 10; ++seq) DelRaw(Db::kAudit, SeqKey(seq));
+  for (uint64_t seq = 8; seq <= 10; ++seq)
+    EXPECT_EQ(AppendOne(SampleEvent("read", "prod", "B")), seq);
+  const std::string problem =
+      "the audit index names event 8, which the log lacks: events were removed from the log, or "
+      "the index was edited";
+  auto r = VerifyOk();
+  EXPECT_FALSE(r.broken_seq.has_value()) << "the chain alone cannot show the cut";
+  EXPECT_EQ(r.index_problem, problem);
+  EXPECT_EQ(Update(), 3u);  // a query for one secret indexes the new events
+  r = VerifyOk();
+  EXPECT_FALSE(r.broken_seq.has_value());
+  EXPECT_EQ(r.index_problem, problem);
+}
+
 TEST_F(IndexTest, AnEntryForAMissingEventIsSkippedByQueries) {
   // An event of prod/A removed from the log (damage) while its entry stays, inside the indexed
   // range: the query reads the entry, finds no event and goes on with the rest.
