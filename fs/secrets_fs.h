@@ -212,9 +212,15 @@ class SecretsFs {
   }
   int CheckWritable() const { return options_.read_only ? -EROFS : 0; }
   // -ENOMEM for a claim of `uid` on the locked budget that did not fit, logged (at most once
-  // every kOverBudgetLogGap: a user who keeps trying must not flood the log).
+  // every kWarningLogGap: a user who keeps trying must not flood the log).
   int OverBudget(uid_t uid, size_t value_bytes) const;
-  static constexpr std::chrono::seconds kOverBudgetLogGap{10};
+  // -EINVAL for a name the naming rules refuse, logged as OverBudget is: the name is checked
+  // before the caller's role (its node needs a valid name), so anyone who sees the mount could
+  // otherwise fill the journal, and its rate limit would drop the daemon's real errors.
+  int RefusedName(const std::string& what, const Status& why) const;
+  static constexpr std::chrono::seconds kWarningLogGap{10};
+  // Whether a warning last logged at `last_ns` may be logged again now (and notes it).
+  static bool MayLogAgain(std::atomic<int64_t>& last_ns);
   // Makes `file`'s claim cover `value_bytes` unless it does already (a claim never shrinks: the
   // handle keeps the memory it grew to); 0 or -ENOMEM. Write handles pass their builder's
   // capacity, which grows by doubling, not the value's size. The caller holds file.mutex.
@@ -309,6 +315,7 @@ class SecretsFs {
   InodeTable inodes_;
   LockedBudget locked_;
   mutable std::atomic<int64_t> over_budget_logged_ns_{0};
+  mutable std::atomic<int64_t> refused_name_logged_ns_{0};
 
   // Guards expected_versions_, writers_ and writer_changes_.
   std::mutex expect_mutex_;

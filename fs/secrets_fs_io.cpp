@@ -10,11 +10,22 @@
 
 namespace secretfs::fs {
 
-int SecretsFs::OverBudget(uid_t uid, size_t value_bytes) const {
+bool SecretsFs::MayLogAgain(std::atomic<int64_t>& last_ns) {
   const int64_t now = store::NowNs();
-  int64_t last = over_budget_logged_ns_.load();
-  const int64_t gap = std::chrono::nanoseconds(kOverBudgetLogGap).count();
-  if (now - last >= gap && over_budget_logged_ns_.compare_exchange_strong(last, now)) {
+  int64_t last = last_ns.load();
+  const int64_t gap = std::chrono::nanoseconds(kWarningLogGap).count();
+  return now - last >= gap && last_ns.compare_exchange_strong(last, now);
+}
+
+int SecretsFs::RefusedName(const std::string& what, const Status& why) const {
+  if (MayLogAgain(refused_name_logged_ns_))
+    LogWarning(what, Status(why.code(), why.message() + " (refused names are logged at most "
+                                                        "every 10 s)"));
+  return -EINVAL;
+}
+
+int SecretsFs::OverBudget(uid_t uid, size_t value_bytes) const {
+  if (MayLogAgain(over_budget_logged_ns_)) {
     LogWarning("open files of uid " + std::to_string(uid),
                Status(ENOMEM, "a value of " + std::to_string(value_bytes) +
                                   " bytes would pass the locked memory open files may hold (" +
@@ -165,10 +176,8 @@ int SecretsFs::Create(const Caller& who, uint64_t parent, const std::string& nam
   if (int rc = CheckWritable(); rc != 0) return rc;
   auto ws = store_.GetWorkspace(dir->workspace);
   if (!ws) return ToNegErrno(ws.status());
-  if (Status s = store::ValidateKeyName(name, ws->naming); !s.ok()) {
-    LogWarning("create in " + dir->workspace, s);
-    return -EINVAL;
-  }
+  if (Status s = store::ValidateKeyName(name, ws->naming); !s.ok())
+    return RefusedName("create in " + dir->workspace, s);
   const Node node{NodeKind::kSecret, dir->workspace, name, 0};
   // The workspace is visible (the kernel looked it up): a name the caller may not create is
   // EACCES, not the ENOENT that hides existing names.

@@ -45,10 +45,8 @@ int SecretsFs::Rename(const Caller& who, uint64_t parent, const std::string& nam
   if (to_dir->workspace != from.workspace) return -EXDEV;
   auto ws = store_.GetWorkspace(from.workspace);
   if (!ws) return ToNegErrno(ws.status());
-  if (Status s = store::ValidateKeyName(new_name, ws->naming); !s.ok()) {
-    LogWarning("rename in " + from.workspace, s);
-    return -EINVAL;
-  }
+  if (Status s = store::ValidateKeyName(new_name, ws->naming); !s.ok())
+    return RefusedName("rename in " + from.workspace, s);
   to = {NodeKind::kSecret, from.workspace, new_name, 0};
   // Moving a value changes both names: write on both (SPEC §5 lets a member rename what it
   // cannot read).
@@ -80,10 +78,7 @@ int SecretsFs::Mkdir(const Caller& who, uint64_t parent, const std::string& name
   if (!dir) return -ENOENT;
   if (dir->kind != NodeKind::kRoot) return -EPERM;  // only workspaces are directories one makes
   if (int rc = CheckWritable(); rc != 0) return rc;
-  if (Status s = store::ValidateWorkspaceName(name); !s.ok()) {
-    LogWarning("mkdir", s);
-    return -EINVAL;
-  }
+  if (Status s = store::ValidateWorkspaceName(name); !s.ok()) return RefusedName("mkdir", s);
   const Node node{NodeKind::kWorkspace, name, "", 0};
   if (int rc = Check(who, node, Access::kManageWorkspaces); rc != 0)
     return Audit(who, audit::op::kMkdir, node, rc);

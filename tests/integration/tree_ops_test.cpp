@@ -474,5 +474,36 @@ TEST_F(TreeOpsTest, SetfattrEditsDescriptionTagsAndType) {
   EXPECT_EQ(ReadPath(f).bytes, "postgres://");
 }
 
+// A name the naming rules refuse is refused before the caller's role is known (the check needs a
+// valid name), so anyone who sees the mount can make such requests: their warning is logged at
+// most every 10 s, or a loop of `mkdir 'bad name'` would fill the journal and its rate limit
+// would drop the daemon's real errors.
+TEST_F(TreeOpsTest, RefusedNamesAreLoggedAtMostEveryTenSeconds) {
+  const std::string point = Local("flooded");
+  ASSERT_EQ(mkdir(point.c_str(), 0755), 0);
+  int refused = 0;
+  std::thread flood([&] {
+    for (int i = 0; i < 200 && MountedType(point).empty(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (int i = 0; i < 100; ++i) {
+      refused +=
+          mkdir((point + "/bad name " + std::to_string(i)).c_str(), 0755) != 0 && errno == EINVAL;
+      refused += creat((point + "/prod/bad name " + std::to_string(i)).c_str(), 0600) < 0 &&
+                 errno == EINVAL;
+    }
+  });
+  const ProcessResult r =
+      Spawn({SECRETFS_BINARY, "-s", store_, "-k", "file:" + key_file_, "mount", point, "-f"}, "",
+            {}, std::chrono::seconds(3));
+  flood.join();
+  EXPECT_TRUE(ForceUnmount(point, 0));
+  EXPECT_EQ(refused, 200) << "every bad name is still refused with EINVAL";
+  size_t warnings = 0;
+  for (size_t at = r.err.find("(refused names are logged at most every 10 s)");
+       at != std::string::npos; at = r.err.find("(refused names", at + 1))
+    ++warnings;
+  EXPECT_EQ(warnings, 1u) << r.err;
+}
+
 }  // namespace
 }  // namespace secretfs::testing
