@@ -79,8 +79,10 @@ void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_info*
 void Write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t offset,
            fuse_file_info* fi) {
   Guard(req, "write", [&] {
-    const long n = FsOf(req).Write(CallerOf(req), *FileOf(fi),
-                                   {reinterpret_cast<const uint8_t*>(buf), size}, offset);
+    // fi->flags are the descriptor's flags at this write (FUSE_WRITE's `flags`).
+    const long n =
+        FsOf(req).Write(CallerOf(req), *FileOf(fi), {reinterpret_cast<const uint8_t*>(buf), size},
+                        offset, (fi->flags & O_APPEND) != 0);
     // The bytes now live in the handle's locked memory. `buf` is libfuse's per-thread request
     // buffer, ordinary heap that is reused but never wiped: wipe the plaintext it still holds.
     explicit_bzero(const_cast<char*>(buf), size);

@@ -76,7 +76,6 @@ struct OpenFile {
 
   // Handles opened for writing.
   bool writable = false;
-  bool append = false;
   bool create_only = false;  // O_EXCL: the commit fails with EEXIST if the key became live
   bool creating = false;     // made by create and not yet committed: counted in creating_
   bool may_read = false;     // the opener may read the value (else every commit is a version)
@@ -132,8 +131,11 @@ class SecretsFs {
   // (a release may overtake the reply's return).
   int Read(OpenFile& file, size_t size, off_t offset,
            const std::function<int(std::span<const uint8_t>)>& reply);
-  // Returns the number of bytes written or a negative errno.
-  long Write(const Caller& who, OpenFile& file, std::span<const uint8_t> data, off_t offset);
+  // Returns the number of bytes written or a negative errno. `append`: the descriptor's O_APPEND
+  // now (fcntl may set or clear it after the open); such a write goes to the end of the value
+  // the handle holds, not to the kernel's idea of the file's size.
+  long Write(const Caller& who, OpenFile& file, std::span<const uint8_t> data, off_t offset,
+             bool append);
   // Commits a dirty handle as one new version. On close (`closing`), only the opener's last
   // write descriptor commits: `cmd > f` makes the shell dup2() the file to stdout and close the
   // original, and that first close must not store an empty version; a child that inherited the

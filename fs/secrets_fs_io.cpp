@@ -78,7 +78,6 @@ int SecretsFs::OpenForWrite(const Caller& who, const Node& node, uint64_t ino, i
   file->opener = ProcessOf(who);
   file->caller = who;
   file->writable = true;
-  file->append = (flags & O_APPEND) != 0;
   file->writer_processes.push_back(file->opener);
   file->may_read = may_read;  // decided now: a close may be in exec
   if (flags & O_TRUNC) {
@@ -245,12 +244,12 @@ void SecretsFs::NoteWriter(OpenFile& file, pid_t thread) {
 }
 
 long SecretsFs::Write(const Caller& who, OpenFile& file, std::span<const uint8_t> data,
-                      off_t offset) {
+                      off_t offset, bool append) {
   if (!file.writable) return -EBADF;
   std::lock_guard lock(file.mutex);
   if (file.error != 0) return -file.error;
   NoteWriter(file, who.pid);
-  const size_t at = file.append ? file.pending->size() : static_cast<size_t>(offset);
+  const size_t at = append ? file.pending->size() : static_cast<size_t>(offset);
   if (offset >= 0 && at + data.size() <= options_.max_size) {
     if (int rc = CoverUpTo(file, file.pending->CapacityFor(at + data.size())); rc != 0) {
       file.error = -rc;  // as for EFBIG below: the close reports it, and nothing is stored

@@ -157,6 +157,28 @@ TEST_F(FileOpsTest, AnFtruncatePastMaxSizeFailsTheCloseAndStoresNothing) {
   EXPECT_THAT(Versions("dev/KEEP"), ElementsAre(1));
 }
 
+// O_APPEND is the descriptor's as it is at each write: fcntl(F_SETFL) may clear or set it after
+// the open, as on a local filesystem.
+TEST_F(FileOpsTest, AppendFollowsTheDescriptorsFlagAsFcntlSetsIt) {
+  Put("dev/DIGITS", "0123456789");
+  {
+    Fd fd(open(M("dev/DIGITS").c_str(), O_WRONLY | O_APPEND));
+    ASSERT_TRUE(fd.ok()) << strerror(errno);
+    ASSERT_EQ(fcntl(fd.get(), F_SETFL, 0), 0);
+    ASSERT_EQ(pwrite(fd.get(), "XX", 2, 0), 2);
+    EXPECT_EQ(fd.Close(), 0);
+  }
+  EXPECT_EQ(Get("dev/DIGITS"), "XX23456789");
+  {
+    Fd fd(open(M("dev/DIGITS").c_str(), O_WRONLY));
+    ASSERT_TRUE(fd.ok()) << strerror(errno);
+    ASSERT_EQ(fcntl(fd.get(), F_SETFL, O_APPEND), 0);
+    ASSERT_EQ(WriteFd(fd.get(), "YY"), 0);
+    EXPECT_EQ(fd.Close(), 0);
+  }
+  EXPECT_EQ(Get("dev/DIGITS"), "XX23456789YY");
+}
+
 TEST_F(FileOpsTest, TruncateShortensAndEmpties) {
   Put("dev/TRUNC", "abcdef");
   ASSERT_TRUE(Succeeded(Program({"truncate", "-s", "3", M("dev/TRUNC")})));
