@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "keyring/key_source.h"
 
 namespace {
 
@@ -67,6 +68,9 @@ int FinishOutput(int exit_code) {
 
 // main() without the flush of its output.
 int Run(int argc, char** argv) {
+  // Before anything opens a file: fd:N may then name only a descriptor the command was given,
+  // never the store's own lock.mdb or data.mdb.
+  secretfs::keyring::RecordInheritedDescriptors();
   const bool stdin_was_closed = OpenStandardDescriptors();
   DisableCoreDumps();
   ReportDamagedStoreOnFault();

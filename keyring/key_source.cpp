@@ -1,18 +1,24 @@
 #include "keyring/key_source.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sodium.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iterator>
+#include <optional>
+#include <set>
 
 #include "common/text_format.h"
 
@@ -32,11 +38,19 @@ Result<SecretBuffer> ReadAll(int fd, const std::string& what) {
   return bytes;
 }
 
+// The descriptors the process inherited and has not read a key from yet; empty (no std::set at
+// all) when RecordInheritedDescriptors was never called.
+std::optional<std::set<int>>& InheritedDescriptors() {
+  static std::optional<std::set<int>> inherited;
+  return inherited;
+}
+
 // Closes an inherited key descriptor once its key is read, so that a long-running daemon keeps
 // no reference to it (a memfd's or a pipe buffer's pages holding the key live as long as
 // someone holds the descriptor). Standard descriptors become /dev/null instead of free slots, so
 // that no file opened later lands on stdin, stdout or stderr.
 void Consume(int fd) {
+  if (auto& inherited = InheritedDescriptors()) inherited->erase(fd);
   if (fd > STDERR_FILENO) {
     close(fd);
     return;
@@ -262,6 +276,28 @@ Result<SecretBuffer> ReadHostKey(const std::string& path) {
 
 }  // namespace
 
+void RecordInheritedDescriptors() {
+  std::set<int> open_fds;
+  if (DIR* dir = opendir("/proc/self/fd")) {
+    const int own = dirfd(dir);
+    while (const dirent* entry = readdir(dir)) {
+      const std::string_view name = entry->d_name;
+      int fd = -1;
+      auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), fd);
+      if (ec == std::errc() && end == name.data() + name.size() && fd != own) open_fds.insert(fd);
+    }
+    closedir(dir);
+  } else {
+    rlimit limit{};
+    int highest = 1024;
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+      highest = static_cast<int>(std::min<rlim_t>(limit.rlim_cur, 65536));
+    for (int fd = 0; fd < highest; ++fd)
+      if (fcntl(fd, F_GETFD) >= 0) open_fds.insert(fd);
+  }
+  InheritedDescriptors() = std::move(open_fds);
+}
+
 Result<KeySource> ParseKeySource(std::string_view spec) {
   KeySource s;
   s.text = std::string(spec);
@@ -314,6 +350,10 @@ Result<KeyMaterial> LoadKeyMaterial(const KeySource& source, Prompt prompt,
       break;
     case KeySource::Kind::kFd: {
       const int fd = std::stoi(source.arg);
+      if (const auto& inherited = InheritedDescriptors(); inherited && !inherited->contains(fd))
+        return Status(EBADF, "key fd " + source.arg + ": " + std::strerror(EBADF) +
+                                 " (secretfs was not started with descriptor " + source.arg +
+                                 " open, or already read a key from it)");
       bytes = ReadAll(fd, "key fd " + source.arg);
       if (bytes) Consume(fd);
       break;

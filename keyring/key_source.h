@@ -41,11 +41,22 @@ enum class Prompt { kOnce, kConfirm };
 inline constexpr size_t kMaxKeyMaterialBytes = 64 * 1024;
 inline constexpr size_t kMaxPassphraseBytes = 1024;
 
+// Notes which descriptors this process was started with, for fd:N. Call it first thing in
+// main(), before anything opens a file (the standard descriptors included): from then on fd:N
+// takes only a descriptor the process inherited and has not yet read a key from, and any other
+// fails with EBADF, as a closed one does. Without it, fd:N would take whatever descriptor has
+// that number when the key is read: the store's own lock.mdb or data.mdb, read as a key and then
+// closed under LMDB. Without the call (library tests) fd:N takes any open descriptor. Lists
+// /proc/self/fd, or without /proc asks each number below RLIMIT_NOFILE (at most 65536). Not
+// thread-safe: call it before any thread starts, and load fd:N keys from one thread.
+void RecordInheritedDescriptors();
+
 // Reads the material into locked memory. For `passphrase`, asks on /dev/tty with echo off
 // (kConfirm asks twice and fails with EINVAL when the two differ); with no terminal, runs the first
 // `systemd-ask-password` found on $PATH (its stdin /dev/null, the answer read from a pipe into
 // locked memory; ECANCELED when it fails or times out); ENXIO when there is neither.
-// ENOENT/EACCES/... with the path for unreadable files; EINVAL for empty material.
+// ENOENT/EACCES/... with the path for unreadable files; EINVAL for empty material; EBADF for
+// fd:N when N is not open, or was not inherited (RecordInheritedDescriptors).
 // host:PATH: EACCES when the file is readable or writable by group or others, EINVAL unless it
 // holds exactly kX25519KeyBytes bytes. file:PATH readable or writable by group or others is
 // loaded, and `warning` (when given) says so for the operator ("" otherwise).

@@ -209,6 +209,42 @@ TEST_F(KeySourceTest, KeyFromAnInheritedFileDescriptor) {
   EXPECT_TRUE(FailedWithOneLine(RunRaw({"-s", store_, "-k", "fd:7", "get", "prod/K"})));
 }
 
+// fd:N names a descriptor the command was started with. The store's own lock.mdb and data.mdb
+// take the lowest free numbers (3 and up) once it is open: read as a key and then closed, they
+// made a key slot of data.mdb's bytes, or a commit fail on a closed descriptor.
+TEST_F(KeySourceTest, AnFdTheCommandWasNotGivenIsRefusedAndNeverTheStoresOwnFile) {
+  ASSERT_NO_FATAL_FAILURE(InitStore());
+  ASSERT_NO_FATAL_FAILURE(CreateWorkspace("prod"));
+  Put("prod/K", "value");
+  const std::string slots = Run({"keyring", "list", "--json"}).out;
+  const std::string before = ReadFileBytes(DataFile());
+  for (int fd = 3; fd <= 9; ++fd) {
+    const std::string spec = "fd:" + std::to_string(fd);
+    ProcessResult r = Run({"keyring", "add", "--new-key", spec, "--label", "oops"});
+    EXPECT_TRUE(FailedWithOneLine(r)) << spec;
+    EXPECT_THAT(r.err, HasSubstr("Bad file descriptor")) << spec;
+    r = RunRaw({"-s", store_, "-k", spec, "get", "prod/K"});
+    EXPECT_TRUE(FailedWithOneLine(r)) << spec;
+    EXPECT_THAT(r.err, HasSubstr("Bad file descriptor")) << spec;
+  }
+  EXPECT_TRUE(ReadFileBytes(DataFile()) == before) << "a refused fd:N changed data.mdb";
+  EXPECT_EQ(Run({"keyring", "list", "--json"}).out, slots);
+
+  // One that was given is read once: a second fd:3 in the same command is not what a later
+  // open put there.
+  ProcessOptions fd3;
+  fd3.extra_fds[3] = ReadFileBytes(key_file_);
+  ProcessResult r = RunRaw(
+      {"-s", store_, "-k", "fd:3", "keyring", "add", "--new-key", "fd:3", "--label", "again"}, fd3);
+  EXPECT_TRUE(FailedWithOneLine(r));
+  EXPECT_THAT(r.err, HasSubstr("Bad file descriptor"));
+  EXPECT_EQ(Run({"keyring", "list", "--json"}).out, slots);
+  fd3.extra_fds[3] = RandomBytes(32);
+  r = Run({"keyring", "add", "--new-key", "fd:3", "--label", "given"}, fd3);
+  ASSERT_TRUE(Succeeded(r));
+  EXPECT_EQ(r.out, "added key slot 2 (fd:3)\n");
+}
+
 TEST_F(KeySourceTest, KeyFromASystemdCredential) {
   ASSERT_NO_FATAL_FAILURE(InitStore());
   ASSERT_NO_FATAL_FAILURE(CreateWorkspace("prod"));
