@@ -171,6 +171,17 @@ std::string FindInPath(std::string_view name) {
   return "";
 }
 
+// Closes every descriptor from `first` up, in a child between fork and exec: close_range, or
+// where the kernel has none (before 5.9), each number below RLIMIT_NOFILE. Async-signal-safe.
+void CloseDescriptorsFrom(int first) {
+  if (close_range(static_cast<unsigned>(first), ~0U, 0) == 0) return;
+  rlimit limit{};
+  rlim_t end = 1024;
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+    end = limit.rlim_cur;
+  for (rlim_t fd = static_cast<rlim_t>(first); fd < end; ++fd) close(static_cast<int>(fd));
+}
+
 // Asks through systemd-ask-password (a console, Plymouth or wall agent), reading its answer from a
 // pipe into locked memory. Its stdin is /dev/null so it never eats the command's own input.
 Result<SecretBuffer> AskAgent(const std::string& program, const std::string& message) {
@@ -187,6 +198,9 @@ Result<SecretBuffer> AskAgent(const std::string& program, const std::string& mes
   if (pid == 0) {  // only async-signal-safe calls from here to exec
     const int null = open("/dev/null", O_RDONLY);
     if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(fds[1], STDOUT_FILENO) < 0) _exit(127);
+    // Nothing but its stdio: the store is open by now, and LMDB's descriptors (data.mdb, read
+    // and write) are not close-on-exec; nor are ones the command inherited.
+    CloseDescriptorsFrom(STDERR_FILENO + 1);
     execv(argv[0], const_cast<char* const*>(argv));
     _exit(127);
   }

@@ -240,5 +240,34 @@ TEST_F(HostKeyTest, PassphraseWithoutATerminalComesFromSystemdAskPassword) {
   EXPECT_THAT(r.err, HasSubstr("systemd-ask-password"));
 }
 
+// The agent is asked once the store is open: it gets its stdin, stdout and stderr and no other
+// descriptor of the command, least of all a read-write one to data.mdb (LMDB's are not
+// close-on-exec).
+TEST_F(HostKeyTest, SystemdAskPasswordInheritsNoDescriptorOfTheStore) {
+  const std::string bin = Path("bin");
+  ASSERT_EQ(mkdir(bin.c_str(), 0700), 0);
+  const std::string listing = Path("agent-fds");
+  WriteFileBytes(bin + "/systemd-ask-password",
+                 "#!/bin/sh\nfds=$(ls -l /proc/$$/fd)\nprintf '%s\\n' \"$fds\" >> '" + listing +
+                     "'\nprintf 'agent typed this\\n'\n");
+  ASSERT_EQ(chmod((bin + "/systemd-ask-password").c_str(), 0755), 0);
+  ProcessOptions agent;
+  const char* path = std::getenv("PATH");
+  agent.env = {{"PATH", bin + ":" + (path != nullptr ? path : "/usr/bin:/bin")}};
+
+  ProcessResult r =
+      Run({"keyring", "add", "--new-key", "passphrase", "--pwhash", "interactive"}, agent);
+  ASSERT_TRUE(Succeeded(r));
+  r = RunWithKey("passphrase", {"get", "prod/K"}, agent);
+  ASSERT_TRUE(Succeeded(r));
+  EXPECT_EQ(r.out, "host-key-value");
+
+  const std::string fds = ReadFileBytes(listing);
+  EXPECT_THAT(fds, HasSubstr(" 1 -> pipe:")) << fds;  // it did list its descriptors
+  EXPECT_THAT(fds, ::testing::Not(HasSubstr("data.mdb"))) << fds;
+  EXPECT_THAT(fds, ::testing::Not(HasSubstr("lock.mdb"))) << fds;
+  EXPECT_THAT(fds, ::testing::Not(HasSubstr(store_))) << fds;
+}
+
 }  // namespace
 }  // namespace secretfs::testing
