@@ -419,10 +419,9 @@ Status Env::CommitError(int rc) const {
   return FromLmdb(rc, "committing to the store");
 }
 
-Status Env::CopyCompact(const std::string& dest) {
+Status Env::CopyCompact(int fd, const std::string& dest) {
   std::shared_lock lock(resize_mutex_);
-  return FromLmdb(mdb_env_copy2(env_, dest.c_str(), MDB_CP_COMPACT),
-                  "copying the store to " + dest);
+  return FromLmdb(mdb_env_copyfd2(env_, fd, MDB_CP_COMPACT), "copying the store to " + dest);
 }
 
 Status Txn::Get(Db db, Bytes key, Bytes& value) const {

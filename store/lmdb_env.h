@@ -117,8 +117,9 @@ class Env {
   };
   WriteStats write_stats() const;
 
-  // Writes a compacted, consistent copy to directory `dest` (existing and empty of a store).
-  Status CopyCompact(const std::string& dest);
+  // Writes a compacted, consistent copy of the data file to `fd`, a new empty file open for
+  // writing (the caller keeps and closes it). `dest` names it in messages.
+  Status CopyCompact(int fd, const std::string& dest);
 
   size_t map_bytes() const;
   // Bytes of the map that hold pages (the high-water mark of the data file).

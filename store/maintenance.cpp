@@ -1,36 +1,44 @@
 // SecretStore: backup and verification.
+#include <fcntl.h>
 #include <sys/stat.h>
-
-#include <filesystem>
+#include <unistd.h>
 
 #include "store/secret_store.h"
+#include "store/store_directory.h"
 
 namespace secretfs::store {
 
 Status SecretStore::Backup(const std::string& dest) {
-  std::error_code ec;
-  const bool made = std::filesystem::create_directories(dest, ec);
-  if (ec) return Status::FromErrno(ec.value(), "creating " + dest);
-  if (made) chmod(dest.c_str(), 0700);
+  auto made = MakeDirectories(dest, 0700);
+  if (!made) return made.status();
+  const int dir = open(dest.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return Status::FromErrno(errno, dest);
+  // Everything below is done through `dir`, the directory checked here, and never by a name:
+  // whoever else may write in it could have swapped a symlink in for data.mdb meanwhile, and
+  // root's chmod by path followed it to any file.
+  struct stat st {};
+  Status s = fstat(dir, &st) == 0 ? CheckPrivateDirectory(st, dest, "the backup directory")
+                                  : Status::FromErrno(errno, dest);
   const std::string file = dest + "/data.mdb";
-  const Status taken(EEXIST, dest + " already holds a store; choose an empty directory");
-  // Any entry of that name, a dangling symlink included (LMDB would not write through it).
-  if (std::filesystem::exists(std::filesystem::symlink_status(file, ec))) return taken;
-  // LMDB creates the copy 0666 less the umask, and a copy of a large store takes a while: with
-  // the usual umask another user could open it meanwhile (in a DEST the operator made) and read
-  // its key slots later. The umask is the process's: the CLI makes its backup on one thread.
-  const mode_t umask_before = umask(077);
-  Status s = env_->CopyCompact(dest);
-  umask(umask_before);
-  // LMDB creates the copy with O_EXCL: EEXIST means another backup to `dest` made the file
-  // after the check above, and it is that backup's to keep.
-  if (s.code() == EEXIST) return taken;
-  if (!s.ok()) {
-    std::filesystem::remove(file, ec);  // no half-written backup that looks like a store
-    return s;
+  // 0600 from its first byte: a copy of a large store takes a while, and another user who opened
+  // it meanwhile would keep a descriptor to its key slots. O_EXCL | O_NOFOLLOW: any entry of that
+  // name, a dangling symlink included, is refused.
+  const int fd =
+      s.ok() ? openat(dir, "data.mdb", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)
+             : -1;
+  if (s.ok() && fd < 0)
+    s = errno == EEXIST ? Status(EEXIST, dest + " already holds a store; choose an empty directory")
+                        : Status::FromErrno(errno, file);
+  if (fd >= 0) {
+    if (fchmod(fd, 0600) != 0) s = Status::FromErrno(errno, file);  // exactly, under any umask
+    if (s.ok()) s = env_->CopyCompact(fd, dest);
+    if (s.ok() && fsync(fd) != 0) s = Status::FromErrno(errno, "writing " + file);
+    if (close(fd) != 0 && s.ok()) s = Status::FromErrno(errno, "writing " + file);
+    // No half-written backup that looks like a store; only the file made here is removed.
+    if (!s.ok()) unlinkat(dir, "data.mdb", 0);
   }
-  chmod(file.c_str(), 0600);  // 0600 under any umask, as the store's own
-  return Status::Ok();
+  close(dir);
+  return s;
 }
 
 Result<VerifyReport> SecretStore::Verify(const std::function<void(size_t, size_t)>& progress) {

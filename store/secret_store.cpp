@@ -11,6 +11,7 @@
 
 #include "common/byte_codec.h"
 #include "store/space_reserve.h"
+#include "store/store_directory.h"
 
 namespace secretfs::store {
 namespace {
@@ -90,10 +91,7 @@ Status SecretStore::Create(const std::string& dir, const keyring::KeyMaterial& f
   auto slot = keyring::MakeSlot(master, store_id, 1, label, first_key, limits);
   if (!slot) return slot.status();
 
-  std::error_code ec;
-  const bool made_dir = std::filesystem::create_directories(dir, ec);
-  if (ec) return Status::FromErrno(ec.value(), "creating " + dir);
-  if (made_dir) chmod(dir.c_str(), 0700);
+  if (auto made = MakeDirectories(dir, 0700); !made) return made.status();
 
   Env::Options env_options;
   env_options.create = true;
@@ -113,6 +111,7 @@ Status SecretStore::Create(const std::string& dir, const keyring::KeyMaterial& f
   if (!s.ok()) {
     // Leave no half-made store behind: the files were created by this call.
     env->reset();
+    std::error_code ec;
     std::filesystem::remove(dir + "/data.mdb", ec);
     std::filesystem::remove(dir + "/lock.mdb", ec);
   }

@@ -1,10 +1,12 @@
 #include "store/store_directory.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
 #include <cstdint>
+#include <filesystem>
 
 #include "common/text_format.h"
 
@@ -62,6 +64,51 @@ Status CheckOwnersAndModes(const std::string& dir) {
 }
 
 }  // namespace
+
+Result<bool> MakeDirectories(const std::string& dir, mode_t mode) {
+  const std::filesystem::path path(dir);
+  std::filesystem::path prefix;
+  bool made = false;
+  for (auto part = path.begin(); part != path.end(); ++part) {
+    if (part->empty()) continue;  // the "" after a trailing '/'
+    prefix /= *part;
+    const bool last = std::next(part) == path.end() ||
+                      (std::next(part, 2) == path.end() && std::next(part)->empty());
+    const std::string name = prefix.string();
+    made = mkdir(name.c_str(), last ? mode : 0755) == 0;
+    if (made) continue;
+    if (errno != EEXIST) return Status::FromErrno(errno, "creating " + name);
+    struct stat st {};
+    if (stat(name.c_str(), &st) != 0) return Status::FromErrno(errno, name);
+    if (!S_ISDIR(st.st_mode)) return Status(ENOTDIR, name + " is not a directory");
+  }
+  if (!made) return false;
+  // mkdir's mode less the umask; exactly `mode`, on the directory just made and not a name.
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(errno, dir);
+  const bool changed = fchmod(fd, mode) == 0;
+  const int err = errno;
+  close(fd);
+  if (!changed) return Status::FromErrno(err, dir);
+  return true;
+}
+
+Status CheckPrivateDirectory(const struct stat& st, const std::string& dir, std::string_view what) {
+  const std::string named = std::string(what) + " " + dir;
+  if (st.st_uid != 0 && st.st_uid != geteuid())
+    return Status(EACCES, named + " belongs to " + UserLabel(st.st_uid) +
+                              ", who could replace or read what is written in it: choose a "
+                              "directory of your own");
+  if (st.st_mode & (S_IWGRP | S_IWOTH))
+    return Status(EACCES, named + " is writable by " +
+                              ((st.st_mode & S_IWOTH) ? "others" : "its group") + " (mode " +
+                              OctalMode(st.st_mode) +
+                              "), who could put a symbolic link or a file of their own in place "
+                              "of what is written in it: choose a directory only you may write, "
+                              "or chmod go-w " +
+                              dir);
+  return Status::Ok();
+}
 
 std::string_view NetworkFilesystemName(long type) {
   // linux/magic.h's values, and Lustre's and GPFS's, which it does not list. FUSE is not here:

@@ -462,6 +462,61 @@ TEST_F(StoreCommandsTest, ABackupIsOwnerOnlyWhileItIsWritten) {
   EXPECT_THAT(modes, ::testing::ElementsAre(0600));
 }
 
+// Whoever else may write in DEST can swap a symlink in for data.mdb while the copy is made, and
+// root's chmod by name then followed it to any file; one who owns DEST can read the copy.
+TEST_F(StoreCommandsTest, BackupIntoADirectoryOthersMayWriteIsRefused) {
+  Put("prod/K", "value");
+  for (const mode_t mode : {0777, 01777, 0770, 0720}) {
+    const std::string dest = Path("shared-" + std::to_string(mode));
+    ASSERT_EQ(mkdir(dest.c_str(), 0700), 0);
+    ASSERT_EQ(chmod(dest.c_str(), mode), 0);
+    const ProcessResult r = Run({"backup", dest});
+    EXPECT_TRUE(FailedWithOneLine(r)) << dest;
+    EXPECT_THAT(r.err, ::testing::HasSubstr("the backup directory " + dest + " is writable by"));
+    EXPECT_FALSE(std::filesystem::exists(std::filesystem::symlink_status(dest + "/data.mdb")));
+  }
+  if (geteuid() == 0) {  // one that belongs to another user
+    const std::string dest = Path("theirs");
+    ASSERT_EQ(mkdir(dest.c_str(), 0700), 0);
+    ASSERT_EQ(chown(dest.c_str(), 65534, 65534), 0);
+    const ProcessResult r = Run({"backup", dest});
+    EXPECT_TRUE(FailedWithOneLine(r));
+    EXPECT_THAT(r.err, ::testing::HasSubstr("the backup directory " + dest + " belongs to"));
+    EXPECT_FALSE(std::filesystem::exists(std::filesystem::symlink_status(dest + "/data.mdb")));
+  }
+  // A fresh one, and one of the operator's that only they may write, take the copy, 0600.
+  ASSERT_EQ(mkdir(Path("mine").c_str(), 0755), 0);
+  for (const std::string& dest : {Path("fresh"), Path("mine")}) {
+    ASSERT_TRUE(Succeeded(Run({"backup", dest}))) << dest;
+    struct stat st {};
+    ASSERT_EQ(lstat((dest + "/data.mdb").c_str(), &st), 0);
+    EXPECT_TRUE(S_ISREG(st.st_mode));
+    EXPECT_EQ(st.st_mode & 07777, 0600u) << dest;
+  }
+}
+
+// The directories init and backup make above the store or DEST are 0755 less the umask, and
+// never writable by others: create_directories made them 0777 under `umask 000`.
+TEST_F(StoreCommandsTest, ParentDirectoriesMadeUnderUmaskZeroAreNotWritableByOthers) {
+  const mode_t saved = umask(0);
+  const ProcessResult init = RunRaw({"-s", Path("i1/i2/store"), "-k", "file:" + key_file_, "init"});
+  const ProcessResult backup = Run({"backup", Path("b1/b2/backup/")});
+  umask(saved);
+  ASSERT_TRUE(Succeeded(init));
+  ASSERT_TRUE(Succeeded(backup));
+  for (const char* dir : {"i1", "i1/i2", "b1", "b1/b2"}) {
+    struct stat st {};
+    ASSERT_EQ(stat(Path(dir).c_str(), &st), 0) << dir;
+    EXPECT_EQ(st.st_mode & 07777, 0755u) << dir;
+  }
+  for (const char* dir : {"i1/i2/store", "b1/b2/backup"}) {
+    struct stat st {};
+    ASSERT_EQ(stat(Path(dir).c_str(), &st), 0) << dir;
+    EXPECT_EQ(st.st_mode & 07777, 0700u) << dir;
+  }
+  EXPECT_TRUE(Succeeded(RunRaw({"-s", Path("b1/b2/backup"), "-k", "file:" + key_file_, "verify"})));
+}
+
 TEST_F(StoreCommandsTest, InitInAnExistingEmptyDirectory) {
   const std::string dir = Path("made-by-operator");
   std::filesystem::create_directory(dir);
