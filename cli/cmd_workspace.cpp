@@ -82,6 +82,7 @@ int List(CliContext& ctx, bool json) {
 }
 
 int Delete(CliContext& ctx, const std::string& name, bool purge, bool yes) {
+  if (Status s = store::ValidateWorkspaceName(name); !s.ok()) throw UsageError{s.message()};
   // Purging destroys history: an owner's action (SPEC §5).
   auto store = ctx.OpenFor("workspace delete",
                            purge ? policy::Action::kOwn : policy::Action::kManageWorkspaces, name);

@@ -131,6 +131,10 @@ TEST_F(UsageTest, BadCommandLinesExitTwoAndTouchNothing) {
       {"audit", "--since", "9999-12-31"},                      // past 2262: wrapped around to 1816
       {"audit", "--until", "1600-01-01"},                      // before 1677
       {"audit", "prune", "--before", "2300-01-01"},
+      {"workspace", "delete", "BAD!NAME"},  // not a workspace name, as for ls and rekey
+      {"workspace", "delete", "Prod", "--purge", "--yes"},
+      {"ls", "BAD!NAME"},
+      {"rekey", "BAD!NAME"},
   };
   for (const auto& args : bad) {
     std::string line;
