@@ -12,6 +12,8 @@ int Init(CliContext& ctx, const std::string& label, const std::string& pwhash) {
   const std::string& dir = ctx.options().store_dir;
   auto limits = keyring::PwhashLimits::Named(pwhash);
   if (!limits) throw UsageError{limits.status().message()};
+  if (!IsPrintableUtf8(label))  // listings print it, as keyring add's
+    throw UsageError{"--label: UTF-8 text without control characters"};
   auto key = ctx.LoadKey(keyring::Prompt::kConfirm);
   if (!key) return CliContext::Fail("init", key.status());
   if (Status s = store::SecretStore::Create(dir, *key, *limits, label); !s.ok())

@@ -321,6 +321,19 @@ TEST_F(StoreCommandsTest, TextThatIsNotPrintableUtf8IsRefusedWhereItIsStored) {
         << bad;
   }
   EXPECT_THAT(Keys("prod"), IsEmpty());
+  // init's label is the first slot's, which keyring list prints as keyring add's.
+  const std::string other = Path("other-store");
+  for (const std::string& bad :
+       {std::string("bad\nlabel"), std::string("\x1b[2J"), std::string("caf\xe9"),
+        std::string("\xc2\x9b"
+                    "2J")}) {
+    const ProcessResult r =
+        RunRaw({"-s", other, "-k", "file:" + key_file_, "init", "--label", bad});
+    EXPECT_TRUE(FailedWithUsage(r)) << Describe(r) << " " << bad;
+    EXPECT_FALSE(std::filesystem::exists(other)) << bad;
+  }
+  EXPECT_TRUE(
+      Succeeded(RunRaw({"-s", other, "-k", "file:" + key_file_, "init", "--label", "café ☕ 𝄞"})));
   Put("prod/K", "v", {"--description", "café ☕ 𝄞", "--tag", "owner=zoë"});
   const ProcessResult ls = Run({"ls", "prod", "--json"});
   ASSERT_TRUE(Succeeded(ls));
