@@ -34,6 +34,18 @@ class HostKeyTest : public CliTest {
     return RunRaw(all, std::move(options));
   }
 
+  // Options that put a systemd-ask-password running `script` (sh) first on PATH.
+  ProcessOptions WithFakeAgent(const std::string& script) const {
+    const std::string bin = Path("bin");
+    mkdir(bin.c_str(), 0700);
+    WriteFileBytes(bin + "/systemd-ask-password", "#!/bin/sh\n" + script);
+    EXPECT_EQ(chmod((bin + "/systemd-ask-password").c_str(), 0755), 0);
+    ProcessOptions agent;
+    const char* path = std::getenv("PATH");
+    agent.env = {{"PATH", bin + ":" + (path != nullptr ? path : "/usr/bin:/bin")}};
+    return agent;
+  }
+
   // Runs keyring host-key PATH (no store, no key) and returns the recipient line it printed.
   std::string MakeHostKey(const std::string& path) const {
     const ProcessResult r = RunRaw({"keyring", "host-key", path});
@@ -217,12 +229,7 @@ TEST_F(HostKeyTest, InitWithAHostKeyMakesARecipientSlot) {
 // `-k passphrase` with no terminal: systemd-ask-password answers (here a fake one, first on PATH).
 TEST_F(HostKeyTest, PassphraseWithoutATerminalComesFromSystemdAskPassword) {
   const std::string bin = Path("bin");
-  ASSERT_EQ(mkdir(bin.c_str(), 0700), 0);
-  WriteFileBytes(bin + "/systemd-ask-password", "#!/bin/sh\nprintf 'agent typed this\\n'\n");
-  ASSERT_EQ(chmod((bin + "/systemd-ask-password").c_str(), 0755), 0);
-  ProcessOptions agent;
-  const char* path = std::getenv("PATH");
-  agent.env = {{"PATH", bin + ":" + (path != nullptr ? path : "/usr/bin:/bin")}};
+  const ProcessOptions agent = WithFakeAgent("printf 'agent typed this\\n'\n");
 
   ProcessResult r =
       Run({"keyring", "add", "--new-key", "passphrase", "--pwhash", "interactive"}, agent);
@@ -244,16 +251,10 @@ TEST_F(HostKeyTest, PassphraseWithoutATerminalComesFromSystemdAskPassword) {
 // descriptor of the command, least of all a read-write one to data.mdb (LMDB's are not
 // close-on-exec).
 TEST_F(HostKeyTest, SystemdAskPasswordInheritsNoDescriptorOfTheStore) {
-  const std::string bin = Path("bin");
-  ASSERT_EQ(mkdir(bin.c_str(), 0700), 0);
   const std::string listing = Path("agent-fds");
-  WriteFileBytes(bin + "/systemd-ask-password",
-                 "#!/bin/sh\nfds=$(ls -l /proc/$$/fd)\nprintf '%s\\n' \"$fds\" >> '" + listing +
-                     "'\nprintf 'agent typed this\\n'\n");
-  ASSERT_EQ(chmod((bin + "/systemd-ask-password").c_str(), 0755), 0);
-  ProcessOptions agent;
-  const char* path = std::getenv("PATH");
-  agent.env = {{"PATH", bin + ":" + (path != nullptr ? path : "/usr/bin:/bin")}};
+  const ProcessOptions agent =
+      WithFakeAgent("fds=$(ls -l /proc/$$/fd)\nprintf '%s\\n' \"$fds\" >> '" + listing +
+                    "'\nprintf 'agent typed this\\n'\n");
 
   ProcessResult r =
       Run({"keyring", "add", "--new-key", "passphrase", "--pwhash", "interactive"}, agent);

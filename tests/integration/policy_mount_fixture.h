@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <chrono>
 #include <cstring>
@@ -53,6 +54,16 @@ class PolicyTest : public MountedTest {
     std::string options = "allow_other,entry_timeout=0,attr_timeout=0,policy=" + policy_;
     if (!extra.empty()) options += "," + extra;
     ASSERT_NO_FATAL_FAILURE(Remount(options));
+  }
+
+  // The files statfs(2) counts on the mount for `user` (df -i's used inodes), or "error ...".
+  std::string FilesAs(const TestUser& user) {
+    const std::string mnt = mnt_;
+    return RunAs(user, [mnt]() -> std::string {
+      struct statvfs st {};
+      if (statvfs(mnt.c_str(), &st) != 0) return std::string("error ") + strerror(errno);
+      return std::to_string(st.f_files - st.f_ffree);
+    });
   }
 
   // ReadPath(path) as `user`: the errno, and the bytes after a newline.

@@ -207,17 +207,9 @@ user:sfs_reader = reader
 [prod]
 user:sfs_viewer = viewer THREE
 )ini"));
-  const std::string mnt = mnt_;
-  const auto files_as = [&](const TestUser& user) {
-    return RunAs(user, [mnt]() -> std::string {
-      struct statvfs st {};
-      if (statvfs(mnt.c_str(), &st) != 0) return std::string("error ") + strerror(errno);
-      return std::to_string(st.f_files - st.f_ffree);
-    });
-  };
-  EXPECT_EQ(files_as(User("reader")), "2");
-  EXPECT_EQ(files_as(User("viewer")), "1");
-  EXPECT_EQ(files_as(User("none")), "0");
+  EXPECT_EQ(FilesAs(User("reader")), "2");
+  EXPECT_EQ(FilesAs(User("viewer")), "1");
+  EXPECT_EQ(FilesAs(User("none")), "0");
   struct statvfs st {};
   ASSERT_EQ(statvfs(mnt_.c_str(), &st), 0) << strerror(errno);
   EXPECT_EQ(st.f_files - st.f_ffree, 5u) << "a removed secret is still one (under .versions)";
@@ -230,24 +222,16 @@ TEST_F(PolicyTest, ARemovedSecretsNameIsListedOnlyToWhoMayReadItsHistory) {
   Put("prod/REMOVED_PROJECT_X", "2");
   ASSERT_TRUE(Succeeded(Cli({"rm", "prod/REMOVED_PROJECT_X"})));
   ASSERT_NO_FATAL_FAILURE(MountWithPolicy(kRolePolicy));
-  const std::string mnt = mnt_;
-  const auto files_as = [&](const TestUser& user) {
-    return RunAs(user, [mnt]() -> std::string {
-      struct statvfs st {};
-      if (statvfs(mnt.c_str(), &st) != 0) return std::string("error ") + strerror(errno);
-      return std::to_string(st.f_files - st.f_ffree);
-    });
-  };
   for (const char* role : {"viewer", "reader", "member"}) {
     int error = -1;
     EXPECT_THAT(ListAs(User(role), M("prod/.versions"), &error), ElementsAre("LIVE")) << role;
     EXPECT_EQ(error, 0) << role;
-    EXPECT_EQ(files_as(User(role)), "1") << role;
+    EXPECT_EQ(FilesAs(User(role)), "1") << role;
   }
   int error = -1;
   EXPECT_THAT(ListAs(User("admin"), M("prod/.versions"), &error),
               ElementsAre("LIVE", "REMOVED_PROJECT_X"));
-  EXPECT_EQ(files_as(User("admin")), "2");
+  EXPECT_EQ(FilesAs(User("admin")), "2");
 }
 
 TEST_F(PolicyTest, KeyGlobsShowOnlyTheMatchingKeys) {
