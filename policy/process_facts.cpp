@@ -128,11 +128,22 @@ FileId FileIdOf(const struct statx& st) {
 // Linux 5.12): no filesystem is asked. The directories above a running executable are always
 // cached (its file holds them); a path that is not, is not this process's view of that file.
 // Attributes are not synced (AT_STATX_DONT_SYNC): device and inode need no server either.
+//
+// EAGAIN also comes from a cached path: the kernel abandons its lockless walk when a mount or
+// unmount happens meanwhile anywhere on the machine (and a cached-only lookup may not take the
+// slow walk instead). Under a loop of mounts 7% of lookups failed so; a few more tries make a
+// spurious "not the file at this path" vanishingly rare, and cost a path that is truly not
+// cached only those few syscalls.
 bool IsFileAt(const FileId& running, const std::string& path) {
   open_how how{};
   how.flags = O_PATH | O_CLOEXEC;
   how.resolve = RESOLVE_CACHED;
-  const int fd = static_cast<int>(syscall(SYS_openat2, AT_FDCWD, path.c_str(), &how, sizeof how));
+  constexpr int kTries = 8;
+  int fd = -1;
+  for (int i = 0; i < kTries && fd < 0; ++i) {
+    fd = static_cast<int>(syscall(SYS_openat2, AT_FDCWD, path.c_str(), &how, sizeof how));
+    if (fd < 0 && errno != EAGAIN) break;
+  }
   if (fd < 0) return false;  // not cached (EAGAIN), absent, or a kernel before 5.12
   struct statx named {};
   const bool same = statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_INO, &named) == 0 &&

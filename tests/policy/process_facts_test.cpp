@@ -8,12 +8,14 @@
 #include <gtest/gtest.h>
 #include <limits.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -79,6 +81,30 @@ TEST(ProcessFactsTest, ThisProcess) {
   ASSERT_TRUE(f.groups.has_value());
   EXPECT_EQ(Sorted(*f.groups), MyGroups());
   EXPECT_EQ(f.unit, UnitFromCgroup(ReadAll("/proc/self/cgroup")));
+}
+
+// The executable's path is resolved from the dentry cache alone, in an RCU walk that the kernel
+// abandons (EAGAIN) when any mount or unmount happens meanwhile, anywhere on the machine. A
+// busy host (containers, FUSE mounts coming and going) must not make a process's own executable
+// "not the file at this path": no exe: rule would match it, and its audit events would say so.
+TEST(ProcessFactsTest, TheExecutableStaysTheFileAtItsPathWhileOthersMount) {
+  if (geteuid() != 0) GTEST_SKIP() << "mounting needs root";
+  char dir[] = "/tmp/process_facts_test.XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::atomic<bool> stop{false};
+  std::thread mounter([&] {
+    while (!stop)
+      if (mount("none", dir, "tmpfs", 0, "size=64k") == 0) umount2(dir, MNT_DETACH);
+  });
+  int mismatched = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const ProcessFacts f = ReadProcessFacts(getpid(), {false, false, true, false});
+    mismatched += !f.exe || f.exe->ends_with(kNotTheFileThere);
+  }
+  stop = true;
+  mounter.join();
+  rmdir(dir);
+  EXPECT_EQ(mismatched, 0) << "of 20000 reads";
 }
 
 TEST(ProcessFactsTest, OnlyWhatIsWantedIsRead) {
