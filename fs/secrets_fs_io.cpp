@@ -19,8 +19,9 @@ bool SecretsFs::MayLogAgain(std::atomic<int64_t>& last_ns) {
 
 int SecretsFs::RefusedName(const std::string& what, const Status& why) const {
   if (MayLogAgain(refused_name_logged_ns_))
-    LogWarning(what, Status(why.code(), why.message() + " (refused names are logged at most "
-                                                        "every 10 s)"));
+    LogWarning(what,
+               Status(why.code(), why.message() + " (refused names are logged at most every " +
+                                      std::to_string(kWarningLogGap.count()) + " s)"));
   return -EINVAL;
 }
 
