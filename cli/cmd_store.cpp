@@ -16,15 +16,14 @@ int Init(CliContext& ctx, const std::string& label, const std::string& pwhash) {
     throw UsageError{"--label: UTF-8 text without control characters"};
   auto key = ctx.LoadKey(keyring::Prompt::kConfirm);
   if (!key) return CliContext::Fail("init", key.status());
-  if (Status s = store::SecretStore::Create(dir, *key, *limits, label); !s.ok())
+  // The log starts with the store's creation; a store whose event could not be recorded (a
+  // nearly full disk) is not left behind.
+  const auto record_creation = [](store::SecretStore& store) {
+    return CliContext::Record(store, CliContext::CliEvent("init"), Status::Ok());
+  };
+  if (Status s = store::SecretStore::Create(dir, *key, *limits, label, {}, record_creation);
+      !s.ok())
     return CliContext::Fail("init " + dir, s);
-  // The log starts with the store's creation.
-  auto store = store::SecretStore::Open(dir);
-  Status recorded = store.status();
-  if (store.ok()) recorded = (*store)->Unlock(*key);
-  if (recorded.ok())
-    recorded = CliContext::Record(**store, CliContext::CliEvent("init"), Status::Ok());
-  if (!recorded.ok()) return CliContext::Fail("init " + dir, recorded);
   std::cout << "created store " << dir << " with key slot 1 (" << key->origin << ")\n";
   return kExitOk;
 }

@@ -83,10 +83,10 @@ Result<keyring::SecretBuffer> SecretStore::AuditKey() const {
 
 Status SecretStore::Create(const std::string& dir, const keyring::KeyMaterial& first_key,
                            keyring::PwhashLimits limits, const std::string& label,
-                           const StoreOptions& options) {
+                           const StoreOptions& options, const FirstUse& first) {
   SECRETFS_RETURN_IF_ERROR(keyring::InitCrypto());
   // Everything that can fail for a reason of the operator's is checked before a file is made.
-  const keyring::MasterKey master = keyring::MasterKey::Generate();
+  keyring::MasterKey master = keyring::MasterKey::Generate();
   const std::vector<uint8_t> store_id = keyring::RandomBytes(keyring::kStoreIdBytes);
   auto slot = keyring::MakeSlot(master, store_id, 1, label, first_key, limits);
   if (!slot) return slot.status();
@@ -108,8 +108,16 @@ Status SecretStore::Create(const std::string& dir, const keyring::KeyMaterial& f
     SECRETFS_RETURN_IF_ERROR(txn.Put(Db::kMeta, AsBytes(kNextSlotKey), U32Bytes(2)));
     return txn.Put(Db::kSlots, SlotKey(1), slot->Encode());
   });
+  if (s.ok() && first) {
+    std::unique_ptr<SecretStore> store(new SecretStore(dir, std::move(*env), store_id, options));
+    store->master_ = std::make_unique<keyring::MasterKey>(std::move(master));
+    store->unlocked_slot_ = 1;
+    s = first(*store);
+  }
   if (!s.ok()) {
-    // Leave no half-made store behind: the files were created by this call.
+    // Leave no half-made store behind: the files were created by this call (a store that
+    // exists makes Env::Open fail), and one that failed its first use would refuse the init
+    // run again with "a store already exists" while holding nothing but a key slot.
     env->reset();
     std::error_code ec;
     std::filesystem::remove(dir + "/data.mdb", ec);

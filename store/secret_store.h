@@ -172,11 +172,15 @@ struct StoreUsage {
 
 class SecretStore {
  public:
+  // What Create runs on the new store, unlocked, before it returns (init records its event).
+  using FirstUse = std::function<Status(SecretStore& store)>;
+
   // Creates a store in `dir` (created 0700 if missing; EEXIST if it holds a store) with a new
-  // master key and one key slot opening with `first_key`.
+  // master key and one key slot opening with `first_key`, then runs `first` on it, if given.
+  // When any of it fails, nothing of the store is left: the same command can be run again.
   static Status Create(const std::string& dir, const keyring::KeyMaterial& first_key,
                        keyring::PwhashLimits limits, const std::string& label,
-                       const StoreOptions& options = {});
+                       const StoreOptions& options = {}, const FirstUse& first = {});
 
   // Opens an existing store, locked: metadata can be read, values cannot until Unlock.
   static Result<std::unique_ptr<SecretStore>> Open(const std::string& dir,

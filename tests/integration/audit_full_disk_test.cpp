@@ -2,6 +2,7 @@
 // EIO and no bytes; pruning, destroying and purging free the disk again.
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 namespace secretfs::testing {
 namespace {
 
+using ::testing::AnyOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -144,6 +146,50 @@ TEST_F(AuditFullDiskTest, AReadWhoseEventCannotBeCommittedFailsWithEioAndNoBytes
   EXPECT_EQ(again.bytes, "the-value");
   const ProcessResult verify = CliOn(store, {"audit", "verify"});
   EXPECT_EQ(verify.exit_code, 0) << Describe(verify);
+}
+
+// init on a nearly full disk: whatever the room, it either makes a store that opens and whose
+// log starts with its creation, or fails and leaves nothing that makes the next init fail with
+// "a store already exists". The store and the init event are two commits; with room for the
+// first only, init failed and left a store holding a key slot.
+TEST_F(AuditFullDiskTest, InitOnANearlyFullDiskMakesAWholeStoreOrNone) {
+  tmpfs_ = Local("small");
+  ASSERT_EQ(mkdir(tmpfs_.c_str(), 0700), 0);
+  ASSERT_EQ(mount("tmpfs", tmpfs_.c_str(), "tmpfs", 0, "size=1m,mode=0700"), 0) << strerror(errno);
+  const std::string store = tmpfs_ + "/store", filler = tmpfs_ + "/filler";
+  int failed = 0, made = 0;
+  for (size_t room_kib = 32; room_kib <= 256; room_kib += 4) {
+    std::filesystem::remove_all(store);
+    std::filesystem::remove(filler);
+    struct statvfs fs {};
+    ASSERT_EQ(statvfs(tmpfs_.c_str(), &fs), 0);
+    const size_t free_bytes = size_t{fs.f_bavail} * fs.f_frsize;
+    ASSERT_GT(free_bytes, room_kib * 1024);
+    {
+      Fd fd(open(filler.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+      const std::string bytes(free_bytes - room_kib * 1024, 'f');
+      ASSERT_EQ(write(fd.get(), bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+    }
+    const ProcessResult init = CliOn(store, {"init"});
+    if (init.exit_code != 0) {
+      ++failed;
+      EXPECT_THAT(init.err, AnyOf(HasSubstr("is full"), HasSubstr("No space left")))
+          << room_kib << " KiB free";
+      std::filesystem::remove(filler);
+      const ProcessResult again = CliOn(store, {"init"});
+      EXPECT_EQ(again.exit_code, 0)
+          << "after an init with " << room_kib << " KiB free failed: " << Describe(again);
+      continue;
+    }
+    ++made;
+    std::filesystem::remove(filler);  // `audit` records its own event
+    const ProcessResult log = CliOn(store, {"audit", "--op", "init", "--json"});
+    EXPECT_EQ(log.exit_code, 0) << room_kib << " KiB free: " << Describe(log);
+    EXPECT_EQ(std::count(log.out.begin(), log.out.end(), '\n'), 1) << room_kib << " KiB free";
+  }
+  // The range spans both outcomes, so the boundary between them was crossed.
+  EXPECT_GT(failed, 0);
+  EXPECT_GT(made, 0);
 }
 
 // A reader can fill the disk with its events alone. The operator's way out must still work then,

@@ -92,6 +92,26 @@ TEST_F(StoreOpenTest, CreateRefusesAnExistingStore) {
   EXPECT_EQ(Get("dev", "KEY"), "kept");
 }
 
+// Create's first use (init records its event) gets the new store unlocked; when it fails, no
+// store is left, so the same init can run again.
+TEST_F(StoreOpenTest, AStoreWhoseFirstUseFailsIsNotLeftBehind) {
+  bool was_unlocked = false;
+  const secretfs::Status failed = SecretStore::Create(
+      dir_, Key(), PwhashLimits::Interactive(), "test", {}, [&](SecretStore& store) {
+        was_unlocked = store.unlocked() && store.AuditKey().ok();
+        return secretfs::Status(ENOSPC, "the disk is full");
+      });
+  EXPECT_EQ(failed.code(), ENOSPC) << failed.message();
+  EXPECT_TRUE(was_unlocked);
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/data.mdb"));
+  EXPECT_EQ(SecretStore::Open(dir_).status().code(), ENOENT);
+
+  ASSERT_NO_FATAL_FAILURE(CreateAndUnlock());
+  ASSERT_NO_FATAL_FAILURE(MakeWorkspace("dev"));
+  ASSERT_TRUE(Put("dev", "KEY", "kept").ok());
+  EXPECT_EQ(Get("dev", "KEY"), "kept");
+}
+
 TEST_F(StoreOpenTest, OpenWithoutAStoreIsEnoent) {
   EXPECT_EQ(SecretStore::Open(dir_).status().code(), ENOENT);
   std::filesystem::create_directories(dir_);
