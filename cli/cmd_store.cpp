@@ -31,12 +31,20 @@ int Init(CliContext& ctx, const std::string& label, const std::string& pwhash) {
 int Backup(CliContext& ctx, const std::string& dest) {
   auto store = ctx.OpenFor("backup", policy::Action::kOwn);
   if (!store) return CliContext::Fail("backup", store.status());
-  // Recorded before the copy, so the backup holds its own event.
+  // Recorded once DEST is found fit and before the copy, so the backup holds its own event; a
+  // copy that fails after it is recorded again with its error.
   audit::Event event = CliContext::CliEvent("backup");
   event.detail = dest;
-  if (Status s = CliContext::Record(**store, std::move(event), Status::Ok()); !s.ok())
+  bool recorded = false;
+  Status s = (*store)->Backup(dest, [&] {
+    Status r = CliContext::Record(**store, event, Status::Ok());
+    recorded = r.ok();
+    return r;
+  });
+  if (!s.ok()) {
+    if (recorded) (void)CliContext::Record(**store, std::move(event), s);
     return CliContext::Fail("backup " + dest, s);
-  if (Status s = (*store)->Backup(dest); !s.ok()) return CliContext::Fail("backup " + dest, s);
+  }
   std::cout << "backed up " << ctx.options().store_dir << " to " << dest
             << " (opens with the same keys)\n";
   return kExitOk;

@@ -8,7 +8,7 @@
 
 namespace secretfs::store {
 
-Status SecretStore::Backup(const std::string& dest) {
+Status SecretStore::Backup(const std::string& dest, const std::function<Status()>& before_copy) {
   auto made = MakeDirectories(dest, 0700);
   if (!made) return made.status();
   const int dir = open(dest.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -31,6 +31,7 @@ Status SecretStore::Backup(const std::string& dest) {
                         : Status::FromErrno(errno, file);
   if (fd >= 0) {
     if (fchmod(fd, 0600) != 0) s = Status::FromErrno(errno, file);  // exactly, under any umask
+    if (s.ok() && before_copy) s = before_copy();
     if (s.ok()) s = env_->CopyCompact(fd, dest);
     if (s.ok() && fsync(fd) != 0) s = Status::FromErrno(errno, "writing " + file);
     if (close(fd) != 0 && s.ok()) s = Status::FromErrno(errno, "writing " + file);

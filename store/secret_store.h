@@ -257,8 +257,10 @@ class SecretStore {
   StoreUsage Usage() const { return {env_->map_bytes(), env_->used_bytes()}; }
 
   // A compacted, consistent copy into directory `dest` (created if missing; EEXIST if it holds a
-  // store). The copy opens with the same key slots.
-  Status Backup(const std::string& dest);
+  // store). The copy opens with the same key slots. `before_copy`, when given, runs once `dest`
+  // has been checked and its data file made, so what it commits (the backup's audit event) is in
+  // the copy; when it fails, nothing is copied and its error is returned.
+  Status Backup(const std::string& dest, const std::function<Status()>& before_copy = {});
   // Gives `workspace` a new data key (the next generation) and re-encrypts every version of every
   // secret under it, in one transaction: afterwards no record of the store opens with the old
   // key, whose wrapped copy is replaced. Readers keep working throughout (they see the old or the

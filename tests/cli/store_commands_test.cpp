@@ -497,6 +497,13 @@ TEST_F(StoreCommandsTest, BackupIntoADirectoryOthersMayWriteIsRefused) {
     EXPECT_THAT(r.err, ::testing::HasSubstr("the backup directory " + dest + " belongs to"));
     EXPECT_FALSE(std::filesystem::exists(std::filesystem::symlink_status(dest + "/data.mdb")));
   }
+  // A refused backup copied nothing, so it is no backup event; the two below are.
+  const auto backup_events = [&] {
+    const ProcessResult events = Run({"audit", "--op", "backup", "--json"});
+    EXPECT_EQ(events.exit_code, 0) << Describe(events);
+    return std::count(events.out.begin(), events.out.end(), '\n');
+  };
+  EXPECT_EQ(backup_events(), 0);
   // A fresh one, and one of the operator's that only they may write, take the copy, 0600.
   ASSERT_EQ(mkdir(Path("mine").c_str(), 0755), 0);
   for (const std::string& dest : {Path("fresh"), Path("mine")}) {
@@ -506,6 +513,7 @@ TEST_F(StoreCommandsTest, BackupIntoADirectoryOthersMayWriteIsRefused) {
     EXPECT_TRUE(S_ISREG(st.st_mode));
     EXPECT_EQ(st.st_mode & 07777, 0600u) << dest;
   }
+  EXPECT_EQ(backup_events(), 2);
 }
 
 // The directories init and backup make above the store or DEST are 0755 less the umask, and
