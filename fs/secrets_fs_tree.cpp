@@ -48,24 +48,25 @@ int SecretsFs::Rename(const Caller& who, uint64_t parent, const std::string& nam
   if (Status s = store::ValidateKeyName(new_name, ws->naming); !s.ok())
     return RefusedName("rename in " + from.workspace, s);
   to = {NodeKind::kSecret, from.workspace, new_name, 0};
-  // Moving a value changes both names: write on both (SPEC §5 lets a member rename what it
-  // cannot read).
+  // Moving a value changes both names: write on both (SPEC §5 lets a member rename).
   for (const Node* n : {&from, &to})
     if (int rc = Check(who, *n, Access::kWrite); rc != 0)
       return Audit(who, audit::op::kRename, to, rc == -ENOENT && n == &to ? -EACCES : rc, 0,
                    "from " + from.key);
-  // But a move must not reveal the value: onto a name the caller may read, only what it may read
-  // already (or a `member` with `admin` on MINE_* would read any secret by moving it there).
+  // But a move must not reveal a value to anyone: a name's readers are not its source's, so who
+  // may not read the source moves only a value it wrote itself (a temporary file it saves by
+  // renaming over the secret). Otherwise a `member` could move any secret onto a name it, or
+  // the application it deploys, may read.
+  const bool may_read_from = Check(who, from, Access::kRead) == 0;
   const bool may_read_to = Check(who, to, Access::kRead) == 0;
-  if (may_read_to && Check(who, from, Access::kRead) != 0)
-    return Audit(who, audit::op::kRename, to, -EACCES, 0, "from " + from.key);
   // Onto a live secret with an equal value a rename makes no version, unless the caller may not
   // read that secret: "no new version" would confirm its guess of the value (as for writes).
   auto result = Audited(
       who, audit::op::kRename, to,
       [&] {
         return store_.Rename(from.workspace, from.key, to.key, (flags & RENAME_NOREPLACE) != 0,
-                             Author(who), /*even_if_unchanged=*/!may_read_to);
+                             Author(who), /*even_if_unchanged=*/!may_read_to,
+                             /*only_own_value=*/!may_read_from);
       },
       "from " + from.key);
   if (!result) return ToNegErrno(result.status());

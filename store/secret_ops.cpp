@@ -328,7 +328,8 @@ Result<WriteResult> SecretStore::Rollback(std::string_view workspace, std::strin
 
 Result<WriteResult> SecretStore::Rename(std::string_view workspace, std::string_view from,
                                         std::string_view to, bool no_replace,
-                                        const std::string& author, bool even_if_unchanged) {
+                                        const std::string& author, bool even_if_unchanged,
+                                        bool only_own_value) {
   SECRETFS_RETURN_IF_ERROR(CheckNames(workspace, from));
   SECRETFS_RETURN_IF_ERROR(ValidateKeyName(to));
   SECRETFS_RETURN_IF_ERROR(RequireUnlocked());
@@ -339,6 +340,8 @@ Result<WriteResult> SecretStore::Rename(std::string_view workspace, std::string_
     SECRETFS_RETURN_IF_ERROR(ValidateKeyName(to, ws->naming));
     auto source = LoadLiveSecret(txn, workspace, from);
     if (!source) return source.status();
+    if (only_own_value && source->updated_by != author)
+      return Status(EACCES, PathText(workspace, from) + " holds a value written by another");
     if (from == to) {
       result = WriteResult{source->version, false, true, source->incarnation()};
       return Status::Ok();

@@ -241,10 +241,12 @@ class SecretStore {
   // Gives `to` a new version with `from`'s current value and soft-deletes `from`, in one
   // transaction (what mv and editors that save by rename need). EEXIST when `no_replace` and `to`
   // is live; ENOENT when `from` is not live. `even_if_unchanged` as in WriteRequest: a caller
-  // that may not read `to` gets a new version even when the values are equal.
+  // that may not read `to` gets a new version even when the values are equal. `only_own_value`:
+  // EACCES unless `from`'s current version was written by `author` (a caller that may not read
+  // `from` moves only a value it wrote itself), decided in the move's own transaction.
   Result<WriteResult> Rename(std::string_view workspace, std::string_view from, std::string_view to,
                              bool no_replace, const std::string& author,
-                             bool even_if_unchanged = false);
+                             bool even_if_unchanged = false, bool only_own_value = false);
   // Erases one version for good (EBUSY for the current one), or with no version the secret and
   // all its versions.
   Status Destroy(std::string_view workspace, std::string_view key, std::optional<uint64_t> version);

@@ -321,31 +321,41 @@ TEST_F(PolicyTest, AMemberCannotConfirmAGuessOfAValueItMayNotRead) {
 TEST_F(PolicyTest, AMoveCannotRevealAValueToWhoMayNotReadIt) {
   Put("prod/DB_PASSWORD", "db-password-s3cret");
   Put("prod/MINE_OLD", "mine");
+  Put("prod/APP_TOKEN", "app-token");
   ASSERT_NO_FATAL_FAILURE(MountWithPolicy(R"ini(
 [*]
 user:root = owner
 [prod]
 user:sfs_member = member
 user:sfs_member = admin MINE_*
+user:sfs_reader = reader APP_TOKEN
 )ini"));
   const TestUser& member = User("member");
+  const TestUser& reader = User("reader");
   const std::string m = mnt_;
   const auto move_as = [&](const std::string& from, const std::string& to) {
     return ErrnoAs(member, [=] { return ErrnoOf(rename((m + from).c_str(), (m + to).c_str())); });
   };
+  // Onto a name the member may read, or one the application it deploys reads.
   EXPECT_EQ(ReadAs(member, M("prod/DB_PASSWORD")).error, EACCES);
   EXPECT_EQ(move_as("/prod/DB_PASSWORD", "/prod/MINE_tmp"), EACCES);
   EXPECT_EQ(ReadAs(member, M("prod/MINE_tmp")).error, ENOENT);
+  EXPECT_EQ(move_as("/prod/DB_PASSWORD", "/prod/APP_TOKEN"), EACCES);
+  EXPECT_EQ(ReadAs(reader, M("prod/APP_TOKEN")).bytes, "app-token");
+  // Nor between two names only others read: the value is another's all the same.
+  Put("prod/OTHER", "other");
+  EXPECT_EQ(move_as("/prod/OTHER", "/prod/OTHER_MOVED"), EACCES);
   EXPECT_EQ(Get("prod/DB_PASSWORD"), "db-password-s3cret");
   EXPECT_THAT(Versions("prod/DB_PASSWORD"), ElementsAre(1));
+  EXPECT_EQ(Get("prod/OTHER"), "other");
 
-  // Between names it may not read, and from one it may read to any: allowed, as before.
-  Put("prod/OTHER", "other");
-  EXPECT_EQ(move_as("/prod/OTHER", "/prod/OTHER_MOVED"), 0);
-  EXPECT_EQ(Get("prod/OTHER_MOVED"), "other");
+  // A value the member wrote itself moves anywhere it may write: an atomic save of the token.
+  ASSERT_EQ(WriteAs(member, M("prod/TOKEN_NEW"), "new-app-token"), 0);
+  EXPECT_EQ(move_as("/prod/TOKEN_NEW", "/prod/APP_TOKEN"), 0);
+  EXPECT_EQ(ReadAs(reader, M("prod/APP_TOKEN")).bytes, "new-app-token");
+  // And from one it may read to any.
   EXPECT_EQ(move_as("/prod/MINE_OLD", "/prod/NOT_MINE"), 0);
   EXPECT_EQ(Get("prod/NOT_MINE"), "mine");
-  EXPECT_EQ(move_as("/prod/NOT_MINE", "/prod/MINE_BACK"), EACCES);
 }
 
 // A descriptor open for reading can be mapped, and a private mapping shows the kernel's cached
