@@ -64,13 +64,15 @@ int SecretsFs::OpenForWrite(const Caller& who, const Node& node, uint64_t ino, i
   if (int rc = Check(who, node, Access::kWrite); rc != 0)
     return Audit(who, audit::op::kWrite, node, rc);
   const bool may_read = Check(who, node, Access::kRead) == 0;
-  // A descriptor open for reading can be mapped (MAP_PRIVATE), and a mapping shows the pages of
-  // the kernel's cache, which are the inode's: what another process's mmap or sendfile read of
-  // the secret put there. So who may not read gets no readable descriptor of a secret, as
-  // open(2) of a write-only file answers on any filesystem. Creating one with O_RDWR is allowed
-  // there too, and mkstemp-style atomic saves do it: its pages are the caller's own value.
-  if ((flags & O_ACCMODE) == O_RDWR && !may_read && kind == WriteOpen::kExisting)
-    return Audit(who, audit::op::kRead, node, -EACCES);
+  // A descriptor open for reading can be mapped (MAP_PRIVATE) or spliced from, and both read
+  // the pages of the kernel's cache, which are the inode's: what another process's mmap or
+  // sendfile read of the secret put there. So who may not read gets no readable descriptor of a
+  // secret, as open(2) of a write-only file answers on any filesystem. Creating a name with one
+  // (mkstemp's O_RDWR) is no exception: kept open, it would show the pages of the values others
+  // write to that name later.
+  if ((flags & O_ACCMODE) != O_WRONLY && !may_read)
+    return Audit(who, kind == WriteOpen::kCreating ? audit::op::kCreate : audit::op::kRead, node,
+                 -EACCES);
   auto file = std::make_unique<OpenFile>();
   file->node = node;
   file->ino = ino;

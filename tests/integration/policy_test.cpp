@@ -360,8 +360,8 @@ user:sfs_reader = reader APP_TOKEN
 
 // A descriptor open for reading can be mapped, and a private mapping shows the kernel's cached
 // pages of the file, whoever's read put them there. So a member (write-only) gets no O_RDWR
-// descriptor of an existing secret, as open(2) of a write-only file answers; O_WRONLY writes as
-// before, and creating a new name with O_RDWR (mkstemp) still works.
+// descriptor of a secret, as open(2) of a write-only file answers, nor creates a name with one;
+// O_WRONLY writes and creates as before.
 TEST_F(PolicyTest, WhoMayNotReadASecretCannotOpenItForReadingAndWriting) {
   Put("prod/DB", "db-value");
   ASSERT_NO_FATAL_FAILURE(MountWithPolicy(kRolePolicy));
@@ -381,8 +381,14 @@ TEST_F(PolicyTest, WhoMayNotReadASecretCannotOpenItForReadingAndWriting) {
   EXPECT_THAT(Versions("prod/DB"), ElementsAre(1));
   EXPECT_EQ(WriteAs(member, db, "from-member"), 0);
   EXPECT_EQ(Get("prod/DB"), "from-member");
-  EXPECT_EQ(open_as(member, fresh, O_RDWR | O_CREAT | O_EXCL), 0);
   EXPECT_EQ(open_as(User("admin"), db, O_RDWR), 0);
+  // Nor a new name: mkstemp's O_RDWR handle, kept open, would show the pages of values others
+  // write to that name later. O_WRONLY creates it.
+  EXPECT_EQ(open_as(member, fresh, O_RDWR | O_CREAT | O_EXCL), EACCES);
+  EXPECT_EQ(open_as(member, fresh, O_RDONLY | O_CREAT), EACCES);
+  EXPECT_EQ(ReadPath(fresh).error, ENOENT);
+  EXPECT_EQ(open_as(member, fresh, O_WRONLY | O_CREAT | O_EXCL), 0);
+  EXPECT_THAT(Versions("prod/FRESH"), ElementsAre(1));
 }
 
 // A check-and-set version set before the open waits in the daemon, by process, until that
