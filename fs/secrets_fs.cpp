@@ -242,10 +242,15 @@ int SecretsFs::StatFs(const Caller& who, struct statvfs& out) {
   out.f_frsize = 4096;
   out.f_namemax = store::kMaxKeyName;
   size_t secrets = 0;
-  if (auto list = store_.ListWorkspaces())
+  // Only the workspaces the caller may list are counted: the time counting takes would tell one
+  // with no role how many secrets the others hold.
+  const auto listed = [&](std::string_view name) {
+    return (options_.workspace.empty() || name == options_.workspace) &&
+           Check(who, {NodeKind::kWorkspace, std::string(name), "", 0}, Access::kList) == 0;
+  };
+  if (auto list = store_.ListWorkspaces(listed))
     for (const auto& w : *list) {
-      if (!options_.workspace.empty() && w.name != options_.workspace) continue;
-      if (Check(who, {NodeKind::kWorkspace, w.name, "", 0}, Access::kList) != 0) continue;
+      if (!listed(w.name)) continue;
       // Removed secrets count for who may see them under .versions (as ReadDir lists them).
       if (SeesEveryKey(who, w.name)) {
         const bool history =

@@ -316,7 +316,8 @@ Status CountSecrets(const Txn& txn, WorkspaceInfo& info) {
 
 }  // namespace
 
-Result<std::vector<WorkspaceInfo>> SecretStore::ListWorkspaces() {
+Result<std::vector<WorkspaceInfo>> SecretStore::ListWorkspaces(
+    const std::function<bool(std::string_view name)>& counted) {
   std::vector<WorkspaceInfo> out;
   SECRETFS_RETURN_IF_ERROR(env_->Read([&](Txn& txn) -> Status {
     Status damaged;
@@ -332,7 +333,8 @@ Result<std::vector<WorkspaceInfo>> SecretStore::ListWorkspaces() {
       return true;
     }));
     SECRETFS_RETURN_IF_ERROR(damaged);
-    for (auto& info : out) SECRETFS_RETURN_IF_ERROR(CountSecrets(txn, info));
+    for (auto& info : out)
+      if (!counted || counted(info.name)) SECRETFS_RETURN_IF_ERROR(CountSecrets(txn, info));
     return Status::Ok();
   }));
   return out;

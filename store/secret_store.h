@@ -210,7 +210,10 @@ class SecretStore {
   // `purge`, which erases every secret and version and destroys the data key.
   // `keep_versions`: as SetKeepVersions (0 keeps every version).
   Status CreateWorkspace(std::string_view name, Naming naming, uint32_t keep_versions = 0);
-  Result<std::vector<WorkspaceInfo>> ListWorkspaces();
+  // With `counted`, only the workspaces it accepts get their secrets counted (the others' counts
+  // are 0): counting takes time in proportion, which told who may not see them how many there are.
+  Result<std::vector<WorkspaceInfo>> ListWorkspaces(
+      const std::function<bool(std::string_view name)>& counted = {});
   Result<WorkspaceInfo> GetWorkspace(std::string_view name);
   Status DeleteWorkspace(std::string_view name, bool purge);
   // From now on each new version of a secret of `workspace` (a write, rollback or rename through

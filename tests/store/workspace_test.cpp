@@ -1,8 +1,11 @@
 // Workspaces: create, list with counts, delete, purge.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cerrno>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "store/schema.h"
 #include "store/secret_store.h"
@@ -82,6 +85,19 @@ TEST_F(WorkspaceTest, ListShowsEveryWorkspaceWithItsCounts) {
   ASSERT_TRUE(one.ok());
   EXPECT_EQ(one->live_secrets, 2u);
   EXPECT_EQ(one->deleted_secrets, 1u);
+
+  // Counted only where asked (statfs counts what its caller may list): the rest are not read.
+  std::vector<std::string> asked;
+  auto some = store_->ListWorkspaces([&](std::string_view name) {
+    asked.emplace_back(name);
+    return name == "prod2";
+  });
+  ASSERT_TRUE(some.ok());
+  ASSERT_EQ(some->size(), 4u);
+  EXPECT_THAT(asked, ::testing::ElementsAre("app", "empty", "prod", "prod2"));
+  EXPECT_EQ((*some)[2].live_secrets, 0u);
+  EXPECT_EQ((*some)[2].deleted_secrets, 0u);
+  EXPECT_EQ((*some)[3].live_secrets, 1u);
 }
 
 TEST_F(WorkspaceTest, WriteToAMissingWorkspaceIsEnoent) {
