@@ -1,5 +1,6 @@
 // SecretStore: backup and verification.
 #include <fcntl.h>
+#include <stdio.h>  // renameat2
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,23 +21,36 @@ Status SecretStore::Backup(const std::string& dest, const std::function<Status()
   Status s = fstat(dir, &st) == 0 ? CheckPrivateDirectory(st, dest, "the backup directory")
                                   : Status::FromErrno(errno, dest);
   const std::string file = dest + "/data.mdb";
+  // The copy is made under a name that is no store's and renamed to data.mdb once whole: a
+  // backup killed halfway left a data.mdb that `verify` called a damaged store. A partial copy
+  // left by such a kill is this command's own leftover, in a directory only we may write.
+  constexpr char kPartial[] = "data.mdb.partial";
+  if (s.ok() && unlinkat(dir, kPartial, 0) != 0 && errno != ENOENT)
+    s = Status::FromErrno(errno, dest + "/" + kPartial);
+  struct stat existing {};
+  if (s.ok() && fstatat(dir, "data.mdb", &existing, AT_SYMLINK_NOFOLLOW) == 0)
+    s = Status(EEXIST, dest + " already holds a store; choose an empty directory");
   // 0600 from its first byte: a copy of a large store takes a while, and another user who opened
-  // it meanwhile would keep a descriptor to its key slots. O_EXCL | O_NOFOLLOW: any entry of that
-  // name, a dangling symlink included, is refused.
+  // it meanwhile would keep a descriptor to its key slots. O_EXCL | O_NOFOLLOW: no entry of that
+  // name, a symlink included, is followed.
   const int fd =
-      s.ok() ? openat(dir, "data.mdb", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)
+      s.ok() ? openat(dir, kPartial, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)
              : -1;
-  if (s.ok() && fd < 0)
-    s = errno == EEXIST ? Status(EEXIST, dest + " already holds a store; choose an empty directory")
-                        : Status::FromErrno(errno, file);
+  if (s.ok() && fd < 0) s = Status::FromErrno(errno, dest + "/" + kPartial);
   if (fd >= 0) {
     if (fchmod(fd, 0600) != 0) s = Status::FromErrno(errno, file);  // exactly, under any umask
     if (s.ok() && before_copy) s = before_copy();
     if (s.ok()) s = env_->CopyCompact(fd, dest);
     if (s.ok() && fsync(fd) != 0) s = Status::FromErrno(errno, "writing " + file);
     if (close(fd) != 0 && s.ok()) s = Status::FromErrno(errno, "writing " + file);
-    // No half-written backup that looks like a store; only the file made here is removed.
-    if (!s.ok()) unlinkat(dir, "data.mdb", 0);
+    // RENAME_NOREPLACE: a data.mdb made meanwhile is not replaced.
+    if (s.ok() && renameat2(dir, kPartial, dir, "data.mdb", RENAME_NOREPLACE) != 0)
+      s = errno == EEXIST
+              ? Status(EEXIST, dest + " already holds a store; choose an empty directory")
+              : Status::FromErrno(errno, file);
+    if (s.ok() && fsync(dir) != 0) s = Status::FromErrno(errno, "writing " + dest);
+    // No half-written backup is left; only the file made here is removed.
+    if (!s.ok()) unlinkat(dir, kPartial, 0);
   }
   close(dir);
   return s;

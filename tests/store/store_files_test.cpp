@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <string>
 #include <vector>
@@ -313,6 +314,38 @@ TEST_F(StoreFilesTest, BackupIntoAnExistingEmptyDirectory) {
   const std::string backup = root_ + "/empty";
   std::filesystem::create_directories(backup);
   ASSERT_TRUE(store_->Backup(backup).ok());
+  store_.reset();
+  dir_ = backup;
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  EXPECT_EQ(Get("prod", "A"), "a");
+}
+
+// Until the copy is whole, DEST holds no data.mdb: a backup killed halfway left one that
+// `verify` called a damaged store. What such a kill leaves (data.mdb.partial) is no store, and
+// the next backup into DEST replaces it.
+TEST_F(StoreFilesTest, ABackupIsNamedDataMdbOnlyOnceItIsWhole) {
+  ASSERT_NO_FATAL_FAILURE(CreateAndUnlock());
+  ASSERT_NO_FATAL_FAILURE(MakeWorkspace("prod"));
+  ASSERT_TRUE(Put("prod", "A", "a").ok());
+  const std::string backup = root_ + "/backup";
+  ASSERT_TRUE(std::filesystem::create_directory(backup));
+  ASSERT_EQ(chmod(backup.c_str(), 0700), 0);
+  {  // a killed backup's leftover
+    std::ofstream partial(backup + "/data.mdb.partial");
+    partial << "half a copy";
+  }
+  EXPECT_EQ(secretfs::store::SecretStore::Open(backup).status().code(), ENOENT);
+  bool named_before_whole = true;
+  ASSERT_TRUE(store_
+                  ->Backup(backup,
+                           [&] {
+                             named_before_whole = std::filesystem::exists(
+                                 std::filesystem::symlink_status(backup + "/data.mdb"));
+                             return secretfs::Status::Ok();
+                           })
+                  .ok());
+  EXPECT_FALSE(named_before_whole);
+  EXPECT_FALSE(std::filesystem::exists(backup + "/data.mdb.partial"));
   store_.reset();
   dir_ = backup;
   ASSERT_NO_FATAL_FAILURE(Reopen());
