@@ -2,12 +2,15 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <deque>
 #include <optional>
 #include <string_view>
 
@@ -76,6 +79,97 @@ std::string SecretfsMountOf(dev_t dev) {
   return point;
 }
 
+Status DirectoryRefused(const std::string& path, const std::string& dir, const OtherWriter& w) {
+  return Status(EACCES, path + ": its directory " + dir + " is " + w.who +
+                            ", so another user could replace the file, or a link on the way to "
+                            "it, and grant themselves any role; move the file, or make the "
+                            "directory root's and writable by nobody else");
+}
+
+// Follows `absolute` one name at a time as the kernel does (each link's target read in the
+// directory that holds it, at most 40 links), and refuses it when a directory it looks a name up
+// in could be changed by another user: the directories of the name, of every link on the way and
+// of the file it ends at. `fd` is the file opened by that name; the walk must end at it, or the
+// names changed while they were checked. A link in /proc (/dev/stdin, /proc/self/fd/N) leads
+// where the kernel says, which for a pipe is no name at all: the walk ends there, on the caller's
+// own descriptor.
+Status RequireTrustedWay(int fd, const std::string& path, const std::string& absolute,
+                         uid_t trusted) {
+  constexpr int kMaxLinks = 40;  // Linux's MAXSYMLINKS
+  std::deque<std::string> names;
+  auto push_front = [&names](const std::string& p) {
+    std::deque<std::string> parts;
+    for (size_t start = 0; start <= p.size();) {
+      size_t slash = p.find('/', start);
+      if (slash == std::string::npos) slash = p.size();
+      if (slash > start) parts.push_back(p.substr(start, slash - start));
+      start = slash + 1;
+    }
+    names.insert(names.begin(), parts.begin(), parts.end());
+  };
+  push_front(absolute);
+  std::string dir = "/";
+  int links = 0;
+  std::string checked;  // the last directory found trusted
+  while (!names.empty()) {
+    const std::string name = names.front();
+    names.pop_front();
+    if (name == ".") continue;
+    if (name == "..") {
+      dir = Parent(dir);
+      continue;
+    }
+    if (dir != checked) {
+      struct stat d {};
+      if (stat(dir.c_str(), &d) != 0) return Status::FromErrno(errno, path + ": directory " + dir);
+      if (!S_ISDIR(d.st_mode)) return Status::FromErrno(ENOTDIR, path + ": " + dir);
+      if (const auto writer = OtherWriters(d, trusted, true))
+        return DirectoryRefused(path, dir, *writer);
+      checked = dir;
+    }
+    const std::string entry = dir == "/" ? "/" + name : dir + "/" + name;
+    struct stat st {};
+    if (lstat(entry.c_str(), &st) != 0) return Status::FromErrno(errno, path + ": " + entry);
+    if (!S_ISLNK(st.st_mode)) {
+      dir = entry;  // the next name is looked up in it, or it is the file
+      continue;
+    }
+    if (++links > kMaxLinks) return Status::FromErrno(ELOOP, path);
+    struct statfs fs {};
+    if (statfs(dir.c_str(), &fs) != 0) return Status::FromErrno(errno, path + ": " + dir);
+    std::string target;
+    if (fs.f_type == PROC_SUPER_MAGIC) {
+      // A "magic" link: what it leads to is an open file, whatever its text says.
+      const int at = open(entry.c_str(), O_PATH | O_CLOEXEC);
+      if (at < 0) return Status::FromErrno(errno, path + ": " + entry);
+      target = RealPath(at);
+      close(at);
+      if (target.empty()) {  // a pipe or another file without a name: the caller's own
+        if (!names.empty()) return Status::FromErrno(ENOTDIR, path + ": " + entry);
+        return Status::Ok();
+      }
+    } else {
+      char buf[PATH_MAX];
+      const ssize_t n = readlink(entry.c_str(), buf, sizeof buf);
+      if (n < 0) return Status::FromErrno(errno, path + ": " + entry);
+      if (n == 0 || static_cast<size_t>(n) >= sizeof buf)
+        return Status::FromErrno(ENAMETOOLONG, path + ": " + entry);
+      target.assign(buf, static_cast<size_t>(n));
+    }
+    if (target.starts_with('/')) dir = "/";
+    push_front(target);
+  }
+  struct stat end {
+  }, opened{};
+  if (stat(dir.c_str(), &end) != 0) return Status::FromErrno(errno, path + ": " + dir);
+  if (fstat(fd, &opened) != 0) return Status::FromErrno(errno, path);
+  if (end.st_dev != opened.st_dev || end.st_ino != opened.st_ino)
+    return Status(EAGAIN, path +
+                              ": changed while it was checked (a link on the way to it was "
+                              "pointed elsewhere); try again");
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string AbsolutePath(const std::string& path) {
@@ -89,30 +183,36 @@ Status RequireOnlyTrustedWriters(int fd, const std::string& path, uid_t trusted)
   struct stat st {};
   if (fstat(fd, &st) != 0) return Status::FromErrno(errno, path);
   // A pipe is checked as a file: a FIFO another user made where the path leads would feed the
-  // policy as surely as a file of theirs. Only a device is exempt from the owner and mode test
-  // (/dev/null is 0666): only root makes device nodes, and the directories are still checked.
+  // policy as surely as a file of theirs. Only a device of root's that is no terminal is exempt
+  // from the owner and mode test (/dev/null is 0666): only root makes device nodes, and the
+  // directories are still checked. A terminal is refused: whoever types at it (the user who
+  // opened a pty owns /dev/pts/N; anyone may open /dev/tty) writes the policy.
   if (S_ISDIR(st.st_mode)) return Status::FromErrno(EISDIR, path);
   if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode))
     return Status(EINVAL, path + ": not a regular file");
-  if (const auto writer = S_ISCHR(st.st_mode) ? std::nullopt : OtherWriters(st, trusted, false))
+  if (S_ISCHR(st.st_mode) && isatty(fd))
+    return Status(EACCES, path +
+                              ": a terminal, where whoever types could grant themselves any "
+                              "role; give a file, or a pipe (--policy <(cat FILE))");
+  const bool exempt = S_ISCHR(st.st_mode) && st.st_uid == 0;
+  if (const auto writer = exempt ? std::nullopt : OtherWriters(st, trusted, false))
     return Status(EACCES, path + ": " + writer->who + ", " + writer->fix);
   if (const std::string mount = SecretfsMountOf(st.st_dev); !mount.empty())
     return Status(EACCES, path + ": on the secretfs mount " + mount +
                               ", where the policy, not the file's mode, says who may write it: "
                               "whoever may write that secret could grant themselves any role; "
                               "keep the file on a local disk (/etc/secretfs)");
-  // Both the directories the name goes through (a link there could be pointed elsewhere) and
-  // those the file really is in.
-  for (const std::string& named : {AbsolutePath(path), RealPath(fd)}) {
-    if (named.empty()) continue;
-    for (std::string dir = Parent(named);; dir = Parent(dir)) {
+  // Every directory the name is looked up in, through every link on the way (one there could be
+  // pointed elsewhere), then those the file really is in.
+  const std::string absolute = AbsolutePath(path);
+  if (absolute.empty()) return Status::FromErrno(errno ? errno : ENOENT, path);
+  SECRETFS_RETURN_IF_ERROR(RequireTrustedWay(fd, path, absolute, trusted));
+  if (const std::string real = RealPath(fd); !real.empty()) {
+    for (std::string dir = Parent(real);; dir = Parent(dir)) {
       struct stat d {};
       if (stat(dir.c_str(), &d) != 0) return Status::FromErrno(errno, path + ": directory " + dir);
       if (const auto writer = OtherWriters(d, trusted, true))
-        return Status(EACCES, path + ": its directory " + dir + " is " + writer->who +
-                                  ", so another user could replace the file and grant themselves "
-                                  "any role; move the file, or make the directory root's and "
-                                  "writable by nobody else");
+        return DirectoryRefused(path, dir, *writer);
       if (dir == "/") break;
     }
   }

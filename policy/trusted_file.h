@@ -23,10 +23,13 @@ namespace secretfs::policy {
 //     user or by a group other than root's without the sticky bit (in a sticky directory such as
 //     /tmp only a file's owner may remove or replace it).
 //   - the file is a secret on a secretfs mount, whose modes do not say who may write it.
-// The directories checked are those `path` names (a link in one another user may write could be
-// pointed elsewhere) and those of the file the descriptor really is, links resolved.
-// A pipe (a FIFO, or /dev/stdin from a pipe) is checked as a file is; a character device only for
-// its directories; a directory is EISDIR, anything else (a socket) EINVAL.
+// `path` is followed one name at a time as the kernel follows it (at most 40 links, else ELOOP):
+// every directory a name is looked up in is checked, those holding each link on the way included
+// (a link in one another user may write could be pointed elsewhere), and so are those of the file
+// the descriptor really is. EAGAIN when `path` no longer leads to the file open at `fd`.
+// A pipe (a FIFO, or /dev/stdin from a pipe) is checked as a file is; a character device root
+// owns only for its directories, unless it is a terminal, which is EACCES; a directory is
+// EISDIR, anything else (a socket) EINVAL.
 Status RequireOnlyTrustedWriters(int fd, const std::string& path, uid_t trusted);
 
 // `path` made absolute against the working directory, without resolving links ("" if unknown):

@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -131,6 +132,56 @@ TEST_F(TrustedFileTest, TheDirectoriesOfTheNameAndOfTheFileItLinksToAreChecked) 
   EXPECT_THAT(Check(open + "/link.ini").message(), HasSubstr("its directory " + open));
 }
 
+// A link to a link: the directory holding the link in the middle is neither above the name nor
+// above the file, yet whoever may write there may point the chain elsewhere before a SIGHUP.
+TEST_F(TrustedFileTest, TheDirectoryOfEveryLinkOnTheWayIsChecked) {
+  const std::string safe = Dir("safe", 0755);
+  const std::string open = Dir("open", 0777);
+  File(safe + "/real.ini", 0644);
+  ASSERT_EQ(symlink((safe + "/real.ini").c_str(), (open + "/link").c_str()), 0);
+  ASSERT_EQ(symlink((open + "/link").c_str(), (safe + "/plink").c_str()), 0);
+  const Status s = Check(safe + "/plink");
+  EXPECT_EQ(s.code(), EACCES);
+  EXPECT_THAT(s.message(), HasSubstr("its directory " + open + " is writable by every user"));
+
+  // The same through a relative link to a directory that holds a link.
+  ASSERT_EQ(symlink("../open", (safe + "/via").c_str()), 0);
+  EXPECT_THAT(Check(safe + "/via/link").message(), HasSubstr("its directory " + open + " is"));
+}
+
+// A deploy that switches `current -> v2` (a link root owns, read relative to its directory) is
+// followed as the kernel follows it; a loop of links is refused, not followed for ever.
+TEST_F(TrustedFileTest, LinksInTrustedDirectoriesAreFollowedAsTheKernelFollowsThem) {
+  const std::string etc = Dir("etc", 0755);
+  ASSERT_EQ(mkdir((etc + "/v2").c_str(), 0755), 0);
+  File(etc + "/v2/policy.ini", 0644);
+  ASSERT_EQ(symlink("v2", (etc + "/current").c_str()), 0);
+  ASSERT_EQ(symlink("current/policy.ini", (etc + "/policy.ini").c_str()), 0);
+  EXPECT_TRUE(Check(etc + "/current/policy.ini").ok());
+  EXPECT_TRUE(Check(etc + "/policy.ini").ok());
+  EXPECT_TRUE(Check(etc + "/v2/../current/./policy.ini").ok());
+
+  ASSERT_EQ(symlink("b", (etc + "/a").c_str()), 0);
+  ASSERT_EQ(symlink("a", (etc + "/b").c_str()), 0);
+  const int fd = open((etc + "/policy.ini").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(RequireOnlyTrustedWriters(fd, etc + "/a", geteuid()).code(), ELOOP);
+  close(fd);
+}
+
+// The name must still lead to the file that was opened: a link pointed elsewhere between the
+// open and the check is not taken for the file checked.
+TEST_F(TrustedFileTest, ANameThatNoLongerLeadsToTheOpenFileIsRefused) {
+  const std::string etc = Dir("etc", 0755);
+  const int fd = open(File(etc + "/one.ini", 0644).c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  File(etc + "/two.ini", 0644);
+  const Status s = RequireOnlyTrustedWriters(fd, etc + "/two.ini", geteuid());
+  close(fd);
+  EXPECT_EQ(s.code(), EAGAIN);
+  EXPECT_THAT(s.message(), HasSubstr("changed while it was checked"));
+}
+
 TEST_F(TrustedFileTest, ADeviceIsCheckedOnlyForItsDirectories) {
   // /dev/null is writable by every user (0666): a regular file like it would be refused.
   const int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -138,6 +189,35 @@ TEST_F(TrustedFileTest, ADeviceIsCheckedOnlyForItsDirectories) {
   EXPECT_TRUE(RequireOnlyTrustedWriters(fd, "/dev/null", 0).ok());
   close(fd);
   EXPECT_EQ(Check(dir_).code(), EISDIR) << "a directory is no policy file";
+}
+
+// A pty's /dev/pts/N belongs to the user who opened it, and /dev/tty is anyone's terminal:
+// whoever types there would write the policy.
+TEST_F(TrustedFileTest, ATerminalIsRefusedThoughItIsADevice) {
+  const int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) GTEST_SKIP() << "no ptys here";
+  ASSERT_EQ(grantpt(master), 0);
+  ASSERT_EQ(unlockpt(master), 0);
+  const std::string pts = ptsname(master);
+  const int fd = open(pts.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  const Status s = RequireOnlyTrustedWriters(fd, pts, geteuid());
+  EXPECT_EQ(s.code(), EACCES);
+  EXPECT_THAT(s.message(), HasSubstr(pts + ": a terminal"));
+  close(fd);
+  close(master);
+}
+
+// A device node another user owns is checked as a file is: only root's are exempt.
+TEST_F(TrustedFileTest, ADeviceOwnedByAnotherUserIsRefused) {
+  if (!Root()) GTEST_SKIP() << "mknod and chown need root";
+  const std::string null = dir_ + "/null";
+  if (mknod(null.c_str(), S_IFCHR | 0666, makedev(1, 3)) != 0) GTEST_SKIP() << "no mknod here";
+  EXPECT_TRUE(Check(null, kStranger).ok()) << "root's /dev/null";
+  ASSERT_EQ(chown(null.c_str(), kStranger, kStranger), 0);
+  const Status s = Check(null, 0);
+  EXPECT_EQ(s.code(), EACCES);
+  EXPECT_THAT(s.message(), HasSubstr("owned by uid 4321"));
 }
 
 // A FIFO another user made where the policy path leads (a sticky directory lets anyone add
