@@ -10,6 +10,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <set>
 #include <string_view>
@@ -224,6 +225,11 @@ Status ApplyConfigFile(const std::string& path, MountOptions& options) {
     if (end - start > kMaxLine)
       return Status(EINVAL, "config file " + path + " line " + std::to_string(line) +
                                 ": longer than " + std::to_string(kMaxLine) + " characters");
+    // inih reads a C string: a NUL would end the file there, and the options after it (a `ro`,
+    // an unknown option that should fail the mount) would be dropped without a word.
+    if (std::memchr(text.data() + start, '\0', end - start) != nullptr)
+      return Status(EINVAL, "config file " + path + " line " + std::to_string(line) +
+                                ": a NUL byte (not a text file?)");
     const size_t first = std::min(text.find_first_not_of(" \t", start), end);
     unindented.append(text, first, end - first).push_back('\n');
     start = end + 1;
