@@ -21,8 +21,8 @@
 namespace secretfs::fs {
 namespace {
 
-// FUSE and mount(8) options passed through. Anything else unknown is refused, so a typo never
-// silently weakens a mount.
+// FUSE and mount(8) options passed through (those in kMountOnlyOptions are accepted and dropped).
+// Anything else unknown is refused, so a typo never silently weakens a mount.
 const std::set<std::string, std::less<>> kFuseOptions = {
     "allow_other", "allow_root",  "auto_unmount", "default_permissions",
     "fsname",      "subtype",     "max_read",     "rw",
@@ -33,6 +33,16 @@ const std::set<std::string, std::less<>> kFuseOptions = {
     "user",        "nouser",      "users",        "_netdev",
     "nofail",      "defaults"};
 
+// Options for mount(8), fstab and systemd, not for the kernel: libfuse refuses them, so they are
+// accepted (an fstab line or a mount unit carries them) and not passed on. So are x-* options
+// (x-systemd.automount, x-systemd.requires=...), which mount(8) keeps for userspace.
+const std::set<std::string, std::less<>> kMountOnlyOptions = {
+    "rw", "defaults", "auto", "noauto", "user", "nouser", "users", "_netdev", "nofail"};
+
+bool IsMountOnly(const std::string& name) {
+  return kMountOnlyOptions.count(name) != 0 || name.starts_with("x-");
+}
+
 template <class T>
 Status ParseNumber(const std::string& name, const std::string& text, T& out, int base = 10) {
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out, base);
@@ -42,11 +52,18 @@ Status ParseNumber(const std::string& name, const std::string& text, T& out, int
   return Status::Ok();
 }
 
+// Decimal seconds only (5, 0.5, 1.): strtod also read 0x10 as 16, 1e1 as 10, " 1" and "+1".
 Status ParseSeconds(const std::string& name, const std::string& text, double& out) {
-  char* end = nullptr;
-  out = std::strtod(text.c_str(), &end);
-  if (text.empty() || *end != '\0' || !std::isfinite(out) || out < 0 || out > 86400)
-    return Status(EINVAL, "mount option " + name + "=" + text + ": not a number of seconds");
+  const bool decimal = std::any_of(text.begin(), text.end(), ::isdigit) &&
+                       std::count(text.begin(), text.end(), '.') <= 1 &&
+                       std::all_of(text.begin(), text.end(),
+                                   [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
+  auto [end, ec] =
+      std::from_chars(text.data(), text.data() + text.size(), out, std::chars_format::fixed);
+  if (!decimal || ec != std::errc() || end != text.data() + text.size() || !std::isfinite(out) ||
+      out < 0 || out > 86400)
+    return Status(EINVAL, "mount option " + name + "=" + text +
+                              ": not a number of seconds (decimal, such as 1 or 0.5)");
   return Status::Ok();
 }
 
@@ -135,9 +152,25 @@ Status ApplyOption(const std::string& name, const std::optional<std::string>& va
     // keyring rotate, a second mount on one point): another would hide this one.
     return Status(EINVAL, "mount option subtype=" + value.value_or("") +
                               ": a secretfs mount is always of type fuse.secretfs");
+  } else if (IsMountOnly(name)) {
+    // mount(8)'s, fstab's and systemd's, with any value (mount(8) hands a helper user=NAME).
   } else if (kFuseOptions.count(name)) {
-    if (name != "rw" && name != "defaults")
-      o.fuse_options.push_back(value ? name + "=" + *value : name);
+    std::optional<std::string> v = value;
+    if (IsFlag(name) && v) {
+      // `-o allow_other=0` as a config file's `allow_other = no`; libfuse takes no value.
+      const std::optional<bool> on = SwitchValue(*v);
+      if (!on)
+        return Status(EINVAL, "mount option " + name + "=" + *v +
+                                  ": takes no value, or yes or no (1 or 0, true or false)");
+      if (!*on) return Status::Ok();
+      v.reset();
+    }
+    if (name == "max_read") {
+      SECRETFS_RETURN_IF_ERROR(need());
+      uint32_t bytes = 0;
+      SECRETFS_RETURN_IF_ERROR(ParseNumber(name, *v, bytes));
+    }
+    o.fuse_options.push_back(v ? name + "=" + *v : name);
   } else if (name == "role") {
     SECRETFS_RETURN_IF_ERROR(need());
     o.role_cap = policy::ParseRole(*value);
