@@ -22,6 +22,7 @@ fuse_lowlevel_ops SecretsFsOperations() {
   table.forget_multi = ops::ForgetMulti;
   table.getattr = ops::GetAttr;
   table.setattr = ops::SetAttr;
+  table.access = ops::CheckAccess;
   table.opendir = ops::OpenDir;
   table.readdir = ops::ReadDir;
   table.releasedir = ops::ReleaseDir;

@@ -74,6 +74,7 @@ void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name);
 void Forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
 void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets);
 void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+void CheckAccess(fuse_req_t req, fuse_ino_t ino, int mask);
 void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi);
 void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
 void ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi);

@@ -1,5 +1,5 @@
-// FUSE callbacks for names, attributes, directories and the tree: lookup, getattr, setattr,
-// readdir, unlink, rename, mkdir, rmdir, statfs, and the refused mknod/symlink/link.
+// FUSE callbacks for names, attributes, directories and the tree: lookup, getattr, access,
+// setattr, readdir, unlink, rename, mkdir, rmdir, statfs, and the refused mknod/symlink/link.
 #include "fs/fuse_ops_internal.h"
 
 namespace secretfs::fs::ops {
@@ -32,6 +32,15 @@ void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     OpenFile* file = FileOf(fi);
     if (int rc = fs.GetAttr(CallerOf(req), ino, file, st); rc != 0) return rc;
     fuse_reply_attr(req, &st, file != nullptr ? 0 : fs.attr_timeout());
+    return 0;
+  });
+}
+
+// access(2), faccessat(2) and chdir(2); the kernel asks only without default_permissions.
+void CheckAccess(fuse_req_t req, fuse_ino_t ino, int mask) {
+  Guard(req, "access", [&] {
+    if (int rc = FsOf(req).Permitted(CallerOf(req), ino, mask); rc != 0) return rc;
+    fuse_reply_err(req, 0);
     return 0;
   });
 }

@@ -1,6 +1,8 @@
 // SecretsFs: names, attributes, listings, access and statfs.
 #include "fs/secrets_fs.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <charconv>
 
@@ -192,6 +194,39 @@ int SecretsFs::GetAttr(const Caller& who, uint64_t ino, OpenFile* file, struct s
   if (int rc = Attributes(*node, ino, out); rc != 0) return rc;
   if (file != nullptr) out.st_size = static_cast<off_t>(HandleSize(*file));
   return 0;
+}
+
+int SecretsFs::Permitted(const Caller& who, uint64_t ino, int mask) {
+  auto node = NodeOf(ino);
+  if (!node) return -ENOENT;
+  const bool history =
+      node->kind == NodeKind::kVersionKeyDir || node->kind == NodeKind::kVersionFile;
+  // F_OK: whether the name is there for the caller, as lookup and getattr answer.
+  if (node->kind != NodeKind::kRoot)
+    if (int rc = Check(who, *node, history ? Access::kReadVersions : Access::kList); rc != 0)
+      return rc;
+  struct stat st {};
+  if (int rc = Attributes(*node, ino, st); rc != 0) return rc;
+  if ((mask & W_OK) != 0) {
+    if (int rc = CheckWritable(); rc != 0) return rc;
+    switch (node->kind) {
+      case NodeKind::kRoot:  // mkdir: who may make workspaces of any name ([*] rules)
+        if (Check(who, {NodeKind::kWorkspace, "", "", 0}, Access::kManageWorkspaces) != 0)
+          return -EACCES;
+        break;
+      case NodeKind::kWorkspace:  // create, unlink, rename: who may write keys here
+      case NodeKind::kSecret:
+        if (Check(who, *node, Access::kWrite) != 0) return -EACCES;
+        break;
+      default:  // history is read-only
+        return -EACCES;
+    }
+  }
+  // Directories: listing and entering them is what seeing them allows (checked above).
+  if (node->is_dir() || (mask & (R_OK | X_OK)) == 0) return 0;
+  if ((mask & X_OK) != 0) return -EACCES;  // values are not programs
+  if (node->kind == NodeKind::kSecret && Check(who, *node, Access::kRead) != 0) return -EACCES;
+  return 0;  // an old version is readable by who may see it: kReadVersions, checked above
 }
 
 int SecretsFs::ReadDir(const Caller& who, uint64_t ino, std::vector<DirEntry>& out) {

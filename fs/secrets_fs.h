@@ -117,6 +117,12 @@ class SecretsFs {
   // With `file` (the kernel names the handle for lseek's SEEK_END, not for fstat): the size is
   // that handle's, the version it opened or the value it is writing, not the stored one.
   int GetAttr(const Caller& who, uint64_t ino, OpenFile* file, struct stat& out);
+  // access(2) and chdir(2) (`mask`: R_OK, W_OK, X_OK bits; 0 for F_OK), answered from the
+  // policy, as the operation it asks about would be: 0, -EACCES, -EROFS, or -ENOENT where the
+  // name is not there for `who` (as lookup answers). Without this the kernel, told ENOSYS,
+  // grants every access(2), and fusermount3 decides by access(".", W_OK) whether a user may
+  // mount over a directory: anyone could have hidden the secrets under a mount of their own.
+  int Permitted(const Caller& who, uint64_t ino, int mask);
   // Only truncation changes anything; mode/owner changes are EPERM unless they change nothing;
   // times are accepted and ignored. `file` is the open handle for ftruncate, else null.
   int SetAttr(const Caller& who, uint64_t ino, const AttrChange& change, OpenFile* file,

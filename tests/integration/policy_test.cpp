@@ -6,8 +6,12 @@
 //
 // Every mount here uses allow_other (other users may reach it at all) and entry_timeout=0,
 // attr_timeout=0 (the kernel's name cache must not answer for the daemon).
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -186,6 +190,126 @@ INSTANTIATE_TEST_SUITE_P(PolicyRoles, PolicyMatrixTest, ::testing::Range(0, 6),
                          [](const ::testing::TestParamInfo<int>& param) {
                            return std::string(kRoles[param.param]);
                          });
+
+// ---- access(2): what fusermount3 and programs ask before they act. ----
+
+// access(2) as `user` on `path` with `mode` (F_OK, R_OK, W_OK, X_OK): 0 or the errno.
+int AccessAs(const TestUser& user, const std::string& path, int mode) {
+  return ErrnoAs(user, [=] { return ErrnoOf(access(path.c_str(), mode)); });
+}
+
+// fusermount3 run as `user` to mount a FUSE filesystem of its own on `target`, in a mount
+// namespace of its own whose /dev/fuse is mode 0666, as Debian makes it (this machine's stays as
+// it is; the namespace, and any mount made in it, ends with the process). Its exit code (-1 when
+// it did not run) and what it printed.
+std::pair<int, std::string> FusermountAs(const TestUser& user, const std::string& target,
+                                         const std::string& scratch) {
+  int out[2];
+  if (pipe(out) != 0) return {-1, "pipe"};
+  const pid_t child = fork();
+  if (child == 0) {
+    dup2(out[1], STDOUT_FILENO);
+    dup2(out[1], STDERR_FILENO);
+    const std::string node = scratch + "/fuse";
+    int sockets[2];
+    if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) ||
+        (mknod(node.c_str(), S_IFCHR | 0666, makedev(10, 229)) != 0 && errno != EEXIST) ||
+        chmod(node.c_str(), 0666) != 0 ||
+        mount(node.c_str(), "/dev/fuse", nullptr, MS_BIND, nullptr) != 0 ||
+        socketpair(AF_UNIX, SOCK_STREAM, 0, sockets) != 0 || dup2(sockets[0], 3) != 3) {
+      perror("setting up the namespace");
+      _exit(127);
+    }
+    // fusermount3 sends the descriptor of its mount through _FUSE_COMMFD; nobody takes it.
+    setenv("_FUSE_COMMFD", "3", 1);
+    std::vector<std::string> argv = SetprivPrefix(user);
+    argv.insert(argv.end(), {"fusermount3", "-o", "fsname=fake", "--", target});
+    std::vector<char*> args;
+    for (std::string& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  close(out[1]);
+  std::string text;
+  char buf[512];
+  ssize_t n = 0;
+  while ((n = read(out[0], buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+  close(out[0]);
+  int status = 0;
+  if (child < 0 || waitpid(child, &status, 0) != child || !WIFEXITED(status)) return {-1, text};
+  return {WEXITSTATUS(status), text};
+}
+
+// secretfs had no access handler: the kernel, told ENOSYS, granted every access(2), so `test -w`
+// said yes to anyone, and fusermount3, which lets a user mount over a directory it may write
+// (chdir, then access(".", W_OK)), let a user with no role hide the secrets under a mount of its
+// own. access(2) now answers what the operation it names would do.
+TEST_F(PolicyTest, AccessAnswersWhatTheCallerMayDo) {
+  Put("prod/DB", "db-v1");
+  ASSERT_NO_FATAL_FAILURE(MountWithPolicy(kRolePolicy));
+  const std::string root = mnt_, ws = M("prod"), db = M("prod/DB"), versions = M("prod/.versions");
+  constexpr int A = EACCES, N = ENOENT;
+  struct Row {
+    const char* role;
+    std::string path;
+    int mode;
+    int want;
+  };
+  const std::vector<Row> rows = {
+      {"none", root, R_OK | X_OK, 0},  // the root is everyone's: chdir and ls work
+      {"none", root, W_OK, A},
+      {"none", ws, F_OK, N},
+      {"none", ws, W_OK, N},
+      {"none", db, R_OK, N},
+      {"viewer", ws, R_OK | X_OK, 0},
+      {"viewer", ws, W_OK, A},
+      {"viewer", db, F_OK, 0},
+      {"viewer", db, R_OK, A},
+      {"reader", root, W_OK, A},
+      {"reader", ws, W_OK, A},
+      {"reader", db, R_OK, 0},
+      {"reader", db, W_OK, A},
+      {"reader", db, X_OK, A},
+      {"member", root, W_OK, A},
+      {"member", ws, W_OK | X_OK, 0},
+      {"member", db, R_OK, A},  // member is write-only
+      {"member", db, W_OK, 0},
+      {"member", versions, W_OK, A},
+      {"admin", root, W_OK, 0},
+      {"admin", versions, R_OK | X_OK, 0},
+      {"admin", versions, W_OK, A},
+      {"admin", versions + "/DB/1", R_OK, 0},
+      {"admin", versions + "/DB/1", W_OK, A},
+      {"member", versions + "/DB/1", F_OK, A},
+  };
+  for (const Row& row : rows)
+    EXPECT_EQ(AccessAs(User(row.role), row.path, row.mode), row.want)
+        << row.role << " access(" << row.path << ", " << row.mode << ")";
+}
+
+// fusermount3 (setuid root) mounts for a user over any directory that user may write, and over
+// a FUSE mount too: with /dev/fuse open to all (Debian's 0666), a user with no role, or a member,
+// could mount a filesystem of its own over the mount root or a workspace, locking everyone out
+// of the secrets (with user_allow_other, serving fake ones). Only who may write a workspace
+// (member and up) may still mount over it, as over any directory it may write
+// (docs/filesystem.md).
+TEST_F(PolicyTest, AUserCannotMountItsOwnFilesystemOverTheMount) {
+  Put("prod/DB", "db-v1");
+  ASSERT_NO_FATAL_FAILURE(MountWithPolicy(kRolePolicy));
+  const std::string scratch = Local("dev");
+  ASSERT_EQ(mkdir(scratch.c_str(), 0755), 0) << strerror(errno);
+  const std::vector<std::pair<const char*, std::string>> attempts = {
+      {"none", mnt_}, {"member", mnt_}, {"viewer", M("prod")}, {"reader", M("prod")}};
+  for (const auto& [role, target] : attempts) {
+    const auto [code, text] = FusermountAs(User(role), target, scratch);
+    EXPECT_EQ(code, 1) << role << " on " << target << ": " << text;
+    EXPECT_THAT(text, HasSubstr("no write access to mountpoint")) << role << " on " << target;
+  }
+  // Nothing but secretfs is mounted there (the namespaces are gone, with whatever they mounted).
+  EXPECT_EQ(MountedType(mnt_), "fuse.secretfs");
+  EXPECT_EQ(ReadPath(M("prod/DB")).bytes, "db-v1");
+}
 
 // ---- Rules narrower than a whole workspace. ----
 
