@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,9 +16,14 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
+#include <memory>
+#include <mutex>
 #include <sstream>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "audit/audit_query.h"
@@ -326,23 +333,68 @@ Status CheckAgainstStore(const std::string& mountpoint, const std::string& store
   return Status::Ok();
 }
 
+// The absolute path of `path`, which may be a dead mount that realpath cannot resolve.
+std::string AbsoluteMountPoint(const std::string& path) {
+  std::string trimmed = path;
+  while (trimmed.size() > 1 && trimmed.back() == '/') trimmed.pop_back();
+  const size_t slash = trimmed.rfind('/');
+  if (slash == std::string::npos) return Absolute(".") + "/" + trimmed;
+  const std::string parent = slash == 0 ? "/" : Absolute(trimmed.substr(0, slash));
+  return (parent == "/" ? "" : parent) + "/" + trimmed.substr(slash + 1);
+}
+
+// A mount point whose connection is gone (ENOTCONN: its daemon was killed, by SIGKILL or the OOM
+// killer). A dead secretfs mount is detached, so that the next mount (systemd's restart of the
+// unit) serves again; a dead mount of another filesystem is not ours to remove.
+Status ClearDeadMount(const std::string& mountpoint) {
+  const std::string point = AbsoluteMountPoint(mountpoint);
+  const std::string stale =
+      mountpoint + " is a crashed FUSE mount (transport endpoint is not connected)";
+  if (MountAt(point).fstype != "fuse.secretfs")
+    return Status(ENOTCONN, stale + "; clear it with: fusermount3 -u " + mountpoint);
+  LogToOperator(mountpoint + " is a secretfs mount whose daemon is gone: detaching it");
+  if (geteuid() == 0) {
+    if (umount2(point.c_str(), MNT_DETACH) != 0)
+      return Status::FromErrno(errno, stale + "; detaching it failed");
+    return Status::Ok();
+  }
+  // Not root: fusermount3 (setuid) unmounts the mounts of the user who asks.
+  const pid_t child = fork();
+  if (child < 0) return Status::FromErrno(errno, "fork");
+  if (child == 0) {
+    execlp("fusermount3", "fusermount3", "-u", "-z", "--", point.c_str(), nullptr);
+    _exit(127);
+  }
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return Status(ENOTCONN, stale + "; fusermount3 -u -z " + mountpoint + " failed");
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status CheckMountpoint(const std::string& mountpoint, const std::string& store_dir) {
   struct stat st {};
   if (stat(mountpoint.c_str(), &st) != 0) {
     // ENOTCONN; ECONNABORTED in the moment right after the daemon died.
-    if (errno == ENOTCONN || errno == ECONNABORTED)
-      return Status(ENOTCONN, mountpoint +
-                                  " is a crashed FUSE mount (transport endpoint is not "
-                                  "connected); clear it with: fusermount3 -u " +
-                                  mountpoint);
-    return Status::FromErrno(errno, "mount point " + mountpoint);
+    if (errno != ENOTCONN && errno != ECONNABORTED)
+      return Status::FromErrno(errno, "mount point " + mountpoint);
+    SECRETFS_RETURN_IF_ERROR(ClearDeadMount(mountpoint));
+    if (stat(mountpoint.c_str(), &st) != 0)
+      return Status::FromErrno(errno, "mount point " + mountpoint);
   }
   if (!S_ISDIR(st.st_mode))
     return Status(ENOTDIR, "mount point " + mountpoint + " is not a directory");
-  if (MountAt(Absolute(mountpoint)).fstype == "fuse.secretfs")
-    return Status(EBUSY, "a secretfs is already mounted on " + mountpoint);
+  if (MountAt(Absolute(mountpoint)).fstype == "fuse.secretfs") {
+    // Its attributes may still be in the kernel's cache for a second after its daemon died;
+    // statfs always asks the daemon.
+    struct statfs fs {};
+    if (statfs(mountpoint.c_str(), &fs) == 0 || (errno != ENOTCONN && errno != ECONNABORTED))
+      return Status(EBUSY, "a secretfs is already mounted on " + mountpoint);
+    SECRETFS_RETURN_IF_ERROR(ClearDeadMount(mountpoint));
+  }
   return CheckAgainstStore(mountpoint, store_dir);
 }
 

@@ -16,9 +16,10 @@ struct MountRequest {
   bool foreground = false;
 };
 
-// Refuses a mount point that is a stale (crashed) FUSE mount, with the command that clears it,
-// that already has a secretfs mounted on it, or that is the directory of the store at
-// `store_dir`, above it or inside it.
+// Detaches a dead secretfs mount on `mountpoint` (its daemon was killed: ENOTCONN), with a log
+// line, so that a restart mounts again. Refuses a mount point that is a dead mount of another
+// filesystem, with the command that clears it, that already has a live secretfs mounted on it, or
+// that is the directory of the store at `store_dir`, above it or inside it.
 Status CheckMountpoint(const std::string& mountpoint, const std::string& store_dir);
 
 // Mounts and serves until unmounted or signalled (SIGTERM/SIGINT). The store is opened and
