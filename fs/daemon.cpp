@@ -278,7 +278,41 @@ void DetachStdio() {
   close(null);
 }
 
-// The child of a background mount: opens the store, mounts, tells the parent, serves.
+// What the child of a background mount tells its parent, once: that it serves (an empty message)
+// or why it failed. The pipe is closed after it.
+class ReadyReport {
+ public:
+  explicit ReadyReport(int fd) : fd_(fd) {}
+  // The mount answered: the parent may exit 0. Nothing once Ended().
+  void Ready() {
+    std::lock_guard lock(mutex_);
+    if (!ended_) SendLocked(std::string(1, '\0'));
+  }
+  // The session is over: no Ready() from now on.
+  void End() {
+    std::lock_guard lock(mutex_);
+    ended_ = true;
+  }
+  // Why the mount failed (nothing when Ready() came first).
+  void Fail(const std::string& error) {
+    std::lock_guard lock(mutex_);
+    SendLocked(error);
+  }
+
+ private:
+  void SendLocked(const std::string& message) {
+    if (fd_ < 0) return;
+    [[maybe_unused]] ssize_t n = write(fd_, message.data(), message.size());
+    close(std::exchange(fd_, -1));
+  }
+  std::mutex mutex_;
+  int fd_;
+  bool ended_ = false;
+};
+
+// The child of a background mount: opens the store, mounts, serves, and tells the parent once the
+// mount answers. That is after FUSE INIT, which the session loop answers: libfuse may refuse the
+// kernel's INIT (max_read= it cannot have, ...), and then the mount never serves.
 int ServeDetached(const MountRequest& r, keyring::KeyMaterial inherited, int report_fd) {
   DisableCoreDumps();  // inherited from Mount(); said again where the serving process starts
   setsid();
@@ -286,20 +320,37 @@ int ServeDetached(const MountRequest& r, keyring::KeyMaterial inherited, int rep
   keyring::KeyMaterial key{inherited.kind, keyring::SecretBuffer::CopyOf(inherited.bytes.bytes()),
                            inherited.origin};
   inherited = {};
-  Served served;
-  Status s = Prepare(r, key, served);
-  key = {};
-  if (!s.ok()) {
-    const std::string& m = s.message();
-    [[maybe_unused]] ssize_t n = write(report_fd, m.data(), m.size());
-    return 1;
-  }
-  [[maybe_unused]] int cd = chdir("/");
-  DetachStdio();
-  const char ready = '\0';
-  [[maybe_unused]] ssize_t n = write(report_fd, &ready, 1);
-  close(report_fd);
-  return Serve(served, r);  // `served` unmounts as it goes out of scope
+  auto report = std::make_shared<ReadyReport>(report_fd);
+  int rc = 1;
+  std::string failure;
+  {
+    Served served;
+    Status s = Prepare(r, key, served);
+    key = {};
+    if (!s.ok()) {
+      failure = s.message();
+    } else {
+      [[maybe_unused]] int cd = chdir("/");
+      // The stat goes through the kernel to this process's session loop, which answers INIT
+      // first, so it returns only once the mount serves; after a failed INIT it fails with
+      // ECONNREFUSED, and the loop ends. Until the mount answers, stderr is still the
+      // operator's: libfuse says there why it refused.
+      std::thread([report, mountpoint = r.mountpoint] {
+        struct stat st {};
+        if (stat(mountpoint.c_str(), &st) != 0 &&
+            (errno == ENOTCONN || errno == ECONNABORTED || errno == ECONNREFUSED))
+          return;  // the session loop ends, and the failure is told from there
+        DetachStdio();
+        report->Ready();
+      }).detach();
+      rc = Serve(served, r);
+      report->End();
+      failure = "the mount on " + r.mountpoint +
+                " ended before it answered a request (see the message above)";
+    }
+  }  // `served` unmounts here, before the parent hears of a failure
+  report->Fail(failure);
+  return rc;
 }
 
 // A mount on the store's directory, or on a directory above it, hides the store from every

@@ -465,6 +465,20 @@ TEST_F(MountTest, AMountOverTheDeadMountOfAKilledDaemonServesAndNoAcknowledgedWr
   EXPECT_THAT(Versions("dev/ACK0"), ElementsAre(1, 2));
 }
 
+// libfuse refuses the kernel's INIT when max_read= is below what it asked in fuse_session_new;
+// the mount then never serves. A background mount signalled success as soon as mount(2) returned
+// and exited 0 with nothing mounted; it now waits until the mount answers.
+TEST_F(MountTest, AMountThatFailsAtFuseInitExitsNonZeroAndLeavesNoMount) {
+  const std::string other = Local("other");
+  ASSERT_EQ(mkdir(other.c_str(), 0700), 0) << strerror(errno);
+  const ProcessResult r = MountAt(other, "max_read=1");
+  EXPECT_TRUE(FailedCleanly(r)) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("ended before it answered a request"));
+  EXPECT_EQ(MountedType(other), "");
+  struct stat st {};
+  EXPECT_EQ(stat(other.c_str(), &st), 0) << strerror(errno);
+}
+
 // Runs last in a plain `integration_test` run, and beside other tests under ctest: no mount made
 // by a test process that has finished (and so can no longer clean up) may remain.
 TEST(ZzNothingLeftMounted, NoMountOfAFinishedTestProcessRemains) {
