@@ -111,11 +111,12 @@ const std::vector<Cell>& Matrix() {
       {"unlink a key",
        [](const std::string& m) { return ErrnoOf(unlink((m + "/prod/DEL").c_str())); },
        {N, A, A, 0, 0, 0}},
+      // A member moves only a value it wrote itself (MV is root's): AMoveCannotRevealAValue...
       {"rename a key",
        [](const std::string& m) {
          return ErrnoOf(rename((m + "/prod/MV").c_str(), (m + "/prod/MOVED").c_str()));
        },
-       {N, A, A, 0, 0, 0}},
+       {N, A, A, A, 0, 0}},
       {"setfattr user.secretfs.description",
        [](const std::string& m) {
          return ErrnoOf(
