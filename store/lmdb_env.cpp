@@ -181,8 +181,15 @@ Result<std::unique_ptr<Env>> Env::Open(const std::string& dir, const Options& op
   bool index_missing = false;
   {
     MDB_txn* txn = nullptr;
-    if (int rc = mdb_txn_begin(raw, nullptr, options.create ? 0 : MDB_RDONLY, &txn); rc != 0)
-      return FromLmdb(rc, "opening the store at " + dir);
+    int begun = mdb_txn_begin(raw, nullptr, options.create ? 0 : MDB_RDONLY, &txn);
+    // Another process (the daemon, a CLI writer) grew the map since mdb_env_open read its size:
+    // adopt the new size (0 = take it from the file) and begin again, as Read does.
+    for (int round = 0; begun == MDB_MAP_RESIZED && round < 8; ++round) {
+      mdb_env_set_mapsize(raw, 0);
+      env->LocateMap();
+      begun = mdb_txn_begin(raw, nullptr, options.create ? 0 : MDB_RDONLY, &txn);
+    }
+    if (begun != 0) return FromLmdb(begun, "opening the store at " + dir);
     TxnGuard guard(txn);
     for (int i = 0; i < static_cast<int>(Db::kCount); ++i) {
       MDB_dbi dbi = 0;
