@@ -1,6 +1,9 @@
 // secretfs keyring list [--json] | add --new-key SOURCE [--label L] | remove SLOT | rotate
 // [--force]
 //   | host-key PATH
+#include <unistd.h>
+
+#include <algorithm>
 #include <iostream>
 #include <optional>
 
@@ -162,6 +165,8 @@ int Rotate(CliContext& ctx, bool force) {
   audit::Event event = CliContext::CliEvent(what);
   event.detail = "slot " + std::to_string((*store)->unlocked_slot());
   uint64_t rechained = 0;
+  const bool terminal = isatty(STDERR_FILENO) != 0;
+  size_t shown = 0;
   auto rotated = (*store)->RotateMasterKey(
       material,
       [&](store::Txn& txn, const keyring::SecretBuffer& old_key,
@@ -171,13 +176,20 @@ int Rotate(CliContext& ctx, bool force) {
         rechained = *n;
         audit::Event recorded = event;                 // the body may run again when the map grows
         return audit::Append(txn, new_key, recorded);  // under the new key, in the same commit
+      },
+      [&](size_t done, size_t total) {
+        if (!terminal || (done != total && done - shown < std::max<size_t>(total / 100, 1))) return;
+        shown = done;
+        std::cerr << "\rre-encrypting: " << done << "/" << total << " versions" << std::flush;
       });
+  if (terminal && shown > 0) std::cerr << "\n";
   if (!rotated) {
     (void)CliContext::Record(**store, std::move(event), rotated.status());
     return CliContext::Fail(what, rotated.status());
   }
   std::cout << "rotated the master key: " << rotated->workspaces
-            << " workspace data key(s) rewrapped, " << rechained
+            << " workspace(s) given a new data key, " << rotated->versions
+            << " version(s) re-encrypted, " << rechained
             << " audit event(s) chained under the new audit key\n"
             << "kept slot " << rotated->kept_slot << " (the key given)\n";
   for (const store::KeySlotInfo& slot : rotated->resealed)
@@ -240,8 +252,8 @@ void AddKeyringCommands(CLI::App& app, CliContext& ctx, Action& action) {
   auto force = std::make_shared<bool>(false);
   auto* rotate = keyring_cmd->add_subcommand(
       "rotate",
-      "Give the store a new master key: data keys rewrapped, the slot used and recipient slots "
-      "kept, other slots dropped (listed)");
+      "Give the store a new master key and every workspace a new data key (every version "
+      "re-encrypted): the slot used and recipient slots kept, other slots dropped (listed)");
   rotate->add_flag("--force", *force,
                    "Rotate even while the store is mounted (remount afterwards)");
   rotate->callback(

@@ -19,8 +19,9 @@ Result<std::vector<std::vector<uint8_t>>> StoredSlots(const Txn& txn) {
 
 }  // namespace
 
-Result<RotateResult> SecretStore::RotateMasterKey(const keyring::KeyMaterial& material,
-                                                  const AuditKeyChange& audit_key_change) {
+Result<RotateResult> SecretStore::RotateMasterKey(
+    const keyring::KeyMaterial& material, const AuditKeyChange& audit_key_change,
+    const std::function<void(size_t, size_t)>& progress) {
   SECRETFS_RETURN_IF_ERROR(RequireUnlocked());
   Result<std::vector<std::vector<uint8_t>>> before = Status(EIO, "no key slots");
   SECRETFS_RETURN_IF_ERROR(env_->Read([&](Txn& txn) {
@@ -98,6 +99,15 @@ Result<RotateResult> SecretStore::RotateMasterKey(const keyring::KeyMaterial& ma
                               std::vector<uint8_t>(v.begin(), v.end()));
       return true;
     }));
+    // Not only rewrapped: a data key kept across the rotation would open what is written after
+    // it to anyone holding an old slot and a later copy of data.mdb, whose free pages keep the old
+    // slot and the old workspace record (the data key wrapped under the old master key). So each
+    // workspace gets a new data key and its versions are re-encrypted, as `rekey W` does. In this
+    // transaction: the store is not served meanwhile (the caller holds the serving lock), and a
+    // crash or a full disk leaves the old master key, data keys and records whole.
+    const size_t total = txn.Entries(Db::kVersions);
+    size_t done_before = 0;
+    result.versions = 0;
     for (const auto& [name, bytes] : workspaces) {
       auto ws = WorkspaceRecord::Decode(bytes);
       if (!ws) return ws.status().Wrap("workspace " + name);
@@ -107,8 +117,14 @@ Result<RotateResult> SecretStore::RotateMasterKey(const keyring::KeyMaterial& ma
                                " does not open, so the master key was not rotated (see secretfs "
                                "verify): " +
                                key.status().message());
-      ws->wrapped_key = key->Wrap(fresh, name);
-      SECRETFS_RETURN_IF_ERROR(txn.Put(Db::kWorkspaces, AsBytes(name), ws->Encode()));
+      auto rekeyed = RekeyInTxn(txn, name, fresh, [&](size_t done, size_t) {
+        if (progress) progress(done_before + done, total);
+      });
+      if (!rekeyed)
+        return Status(rekeyed.status().code(),
+                      rekeyed.status().message() + ", so the master key was not rotated");
+      done_before += rekeyed->versions;
+      result.versions += rekeyed->versions;
     }
     result.workspaces = workspaces.size();
 
@@ -122,7 +138,7 @@ Result<RotateResult> SecretStore::RotateMasterKey(const keyring::KeyMaterial& ma
 
   master_ = std::make_unique<keyring::MasterKey>(std::move(fresh));
   std::lock_guard lock(keys_mutex_);
-  data_keys_.clear();  // unwrapped under the old master key; the same keys, unwrapped again on use
+  data_keys_.clear();  // the old data keys: every workspace has a new one
   return result;
 }
 

@@ -157,7 +157,8 @@ struct RotateResult {
   uint32_t kept_slot = 0;             // the slot that unlocked the store, remade for the new key
   std::vector<KeySlotInfo> resealed;  // recipient slots, sealed to the new key
   std::vector<KeySlotInfo> dropped;   // slots that need a secret the rotation did not have
-  size_t workspaces = 0;              // data keys rewrapped
+  size_t workspaces = 0;              // workspaces given a new data key
+  size_t versions = 0;                // versions re-encrypted under them
 };
 
 // Runs inside the rotation's write transaction with the old and the new audit key (both derived
@@ -274,16 +275,20 @@ class SecretStore {
   Result<RekeyResult> RekeyWorkspace(std::string_view workspace,
                                      const std::function<void(size_t, size_t)>& progress = {});
 
-  // `keyring rotate`: gives the store a new master key, in one transaction. Every workspace's data
-  // key is rewrapped under it (the data keys and records stay as they are), the slot that
-  // unlocked the store is remade for `material` (which must open it: the operator keeps their
-  // key, passphrase limits included), recipient slots are sealed again (they need no secret), and
-  // every other slot is dropped. Afterwards nothing in the store opens with the old master key.
-  // `audit_key_change` runs in the same transaction. EACCES when `material` does not open the
-  // unlocking slot, EAGAIN when the slots changed meanwhile, EIO when a data key does not open
-  // (nothing changes then).
+  // `keyring rotate`: gives the store a new master key, in one transaction. Every workspace gets
+  // a new data key, wrapped under the new master key, and every version is re-encrypted under it
+  // (as RekeyWorkspace does), so that no key that existed before the rotation (an old master key
+  // or data key, carved with an old slot or workspace record out of a later copy's free pages)
+  // opens anything written after it. The slot that unlocked the store is remade for `material`
+  // (which must open it: the operator keeps their key, passphrase limits included), recipient
+  // slots are sealed again (they need no secret), and every other slot is dropped. Afterwards
+  // nothing in the store opens with the old master key. `audit_key_change` runs in the same
+  // transaction. EACCES when `material` does not open the unlocking slot, EAGAIN when the slots
+  // changed meanwhile, EIO when a data key or a version does not open (nothing changes then).
+  // `progress`, when set, is called as (versions done, versions total).
   Result<RotateResult> RotateMasterKey(const keyring::KeyMaterial& material,
-                                       const AuditKeyChange& audit_key_change);
+                                       const AuditKeyChange& audit_key_change,
+                                       const std::function<void(size_t, size_t)>& progress = {});
 
   // Opens every record (needs the store unlocked); reports each one that fails. `progress`, when
   // set, is called as (versions done, versions total).
@@ -312,6 +317,13 @@ class SecretStore {
   // how many to `erased`.
   static Status PruneVersions(Txn& txn, std::string_view workspace, std::string_view key,
                               uint64_t current, uint32_t keep, size_t& erased);
+  // Inside `txn`: gives `workspace` a new data key (the next generation), wrapped under
+  // `wrap_under`, and re-encrypts every version of it under that key. The old records are opened
+  // with the data key as unwrapped under master_ from the workspace record `txn` holds. What
+  // RekeyWorkspace does, and RotateMasterKey for every workspace.
+  Result<RekeyResult> RekeyInTxn(Txn& txn, std::string_view workspace,
+                                 const keyring::MasterKey& wrap_under,
+                                 const std::function<void(size_t, size_t)>& progress);
   Status RequireUnlocked() const;
 
   std::string dir_;

@@ -137,7 +137,8 @@ TEST_F(KeyringCommandsTest, RotateKeepsTheKeyUsedAndRecipientsAndDropsTheRest) {
 
   r = Run({"keyring", "rotate"});
   ASSERT_TRUE(Succeeded(r));
-  EXPECT_THAT(r.out, ::testing::HasSubstr("1 workspace data key(s) rewrapped"));
+  EXPECT_THAT(r.out, ::testing::HasSubstr(
+                         "1 workspace(s) given a new data key, 2 version(s) re-encrypted"));
   EXPECT_THAT(r.out, ::testing::HasSubstr("kept slot 1 (the key given)"));
   EXPECT_THAT(r.out, ::testing::HasSubstr("resealed slot 3 (recipient, web1)"));
   EXPECT_THAT(r.out, ::testing::HasSubstr("dropped slot 2 (key-file, backup)"));

@@ -1,8 +1,9 @@
-// RotateMasterKey: a new master key; data keys rewrapped; the used slot and recipient slots kept.
+// RotateMasterKey: a new master key and new data keys; the used slot and recipient slots kept.
 #include <gtest/gtest.h>
 
 #include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "keyring/key_source.h"
@@ -153,8 +154,11 @@ TEST_F(RotateTest, TheOldMasterKeyOpensNothingAndEveryValueReadsBack) {
   EXPECT_FALSE(SecretBuffer::CopyOf(new_master.bytes()).Equals(old_master.bytes()));
   EXPECT_FALSE(OpensAnyDataKey(old_master));
   EXPECT_TRUE(OpensAnyDataKey(new_master));
-  // The data keys themselves did not change (rekey W does that): records stay byte for byte.
-  EXPECT_EQ(Dump(Db::kVersions), versions_before);
+  // The data keys changed too (as rekey W does): every record was sealed again.
+  const Table versions_after = Dump(Db::kVersions);
+  ASSERT_EQ(versions_after.size(), versions_before.size());
+  for (const auto& [k, v] : versions_after) EXPECT_NE(v, versions_before.at(k));
+  EXPECT_EQ(rotated->versions, 4u);
 
   for (const char* ws : {"dev", "prod"}) {
     EXPECT_EQ(Get(ws, "TOKEN"), std::string(ws) + "-v2");
@@ -228,4 +232,63 @@ TEST_F(RotateTest, AFailureInTheSameTransactionChangesNothing) {
   EXPECT_EQ(Dump(Db::kWorkspaces), workspaces);
   EXPECT_EQ(Get("dev", "TOKEN"), "dev-v2");  // this process keeps its master key
   EXPECT_TRUE(Reunlock(KeyFileMaterial(second_key_)).ok());
+}
+
+TEST_F(RotateTest, NoKeyThatExistedBeforeTheRotationOpensWhatIsWrittenAfterIt) {
+  // What a leaked key file and a later copy of data.mdb give: the old master key (an old slot
+  // carved from free pages) and the old workspace records (the data keys wrapped under it).
+  const MasterKey old_master = MasterNow();
+  const Table old_workspaces = Dump(Db::kWorkspaces);
+  std::map<std::string, secretfs::keyring::DataKey> old_keys;
+  for (const auto& [k, v] : old_workspaces) {
+    auto ws = secretfs::store::WorkspaceRecord::Decode(v);
+    ASSERT_TRUE(ws.ok());
+    const std::string name(k.begin(), k.end());
+    auto key =
+        secretfs::keyring::DataKey::Unwrap(old_master, name, ws->key_generation, ws->wrapped_key);
+    ASSERT_TRUE(key.ok()) << key.status().message();
+    old_keys.emplace(name, std::move(*key));
+  }
+
+  auto rotated = store_->RotateMasterKey(Key(), {});
+  ASSERT_TRUE(rotated.ok()) << rotated.status().message();
+  EXPECT_EQ(rotated->workspaces, 2u);
+  for (const char* ws : {"dev", "prod"}) {
+    auto info = store_->GetWorkspace(ws);
+    ASSERT_TRUE(info.ok());
+    EXPECT_EQ(info->key_generation, 2u) << ws;
+  }
+  ASSERT_TRUE(Put("prod", "TOKEN", "written-after").ok());
+  ASSERT_TRUE(Put("dev", "NEW", "also-after").ok());
+
+  // Neither the old data key nor the old record unwrapped with the old master key opens them.
+  for (const auto& [ws, key, version] :
+       {std::tuple<std::string, std::string, uint64_t>{"prod", "TOKEN", 3},
+        {"dev", "NEW", 1},
+        {"dev", "TOKEN", 2}}) {
+    Bytes stored;
+    std::vector<uint8_t> bytes;
+    ASSERT_TRUE(store_->env()
+                    .Read([&](Txn& txn) {
+                      Status s = txn.Get(Db::kVersions,
+                                         secretfs::store::VersionKey(ws, key, version), stored);
+                      bytes.assign(stored.begin(), stored.end());
+                      return s;
+                    })
+                    .ok());
+    auto rec = secretfs::store::VersionRecord::Decode(bytes);
+    ASSERT_TRUE(rec.ok());
+    EXPECT_FALSE(
+        secretfs::keyring::OpenRecord(old_keys.at(ws), {ws, key, version}, rec->sealed).ok())
+        << ws << "/" << key << " v" << version;
+  }
+
+  EXPECT_EQ(Get("prod", "TOKEN"), "written-after");
+  EXPECT_EQ(Get("prod", "TOKEN", 1), "prod-v1");
+  EXPECT_EQ(Get("dev", "TOKEN"), "dev-v2");
+  EXPECT_EQ(Get("dev", "NEW"), "also-after");
+  auto report = store_->Verify();
+  ASSERT_TRUE(report.ok()) << report.status().message();
+  EXPECT_TRUE(report->problems.empty()) << report->problems.front().message;
+  EXPECT_EQ(report->versions_ok, 6u);
 }
