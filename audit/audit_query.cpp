@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "audit/audit_index.h"
+#include "audit/audit_log.h"
 #include "common/byte_codec.h"
 #include "common/text_format.h"
 
@@ -284,7 +285,7 @@ Result<VerifyResult> Verify(store::Env& env, const keyring::SecretBuffer& key,
 }
 
 Result<uint64_t> Prune(store::Env& env, const keyring::SecretBuffer& key, int64_t before_ns,
-                       uint64_t max_events) {
+                       uint64_t max_events, const Event* record) {
   SECRETFS_RETURN_IF_ERROR(RequireAuditKey(key));
   uint64_t removed = 0;
   SECRETFS_RETURN_IF_ERROR(env.Write([&](store::Txn& txn) -> Status {
@@ -335,6 +336,13 @@ Result<uint64_t> Prune(store::Env& env, const keyring::SecretBuffer& key, int64_
     }
     SECRETFS_RETURN_IF_ERROR(
         txn.Put(Db::kMeta, AsBytes(kAnchorKey), EncodeAnchor(key.bytes(), last)));
+    if (record != nullptr) {
+      // In this transaction: a prune killed before the next step still left who removed these.
+      Event self = *record;
+      self.time_ns = 0;  // now: later than before_ns, so a later step stops at it
+      self.detail = PruneDetail(before_ns, doomed.size());
+      SECRETFS_RETURN_IF_ERROR(Append(txn, key, self));
+    }
     removed = doomed.size();
     return Status::Ok();
   }));
@@ -342,10 +350,10 @@ Result<uint64_t> Prune(store::Env& env, const keyring::SecretBuffer& key, int64_
 }
 
 Status PruneInSteps(store::Env& env, const keyring::SecretBuffer& key, int64_t before_ns,
-                    uint64_t events_per_transaction, uint64_t& removed) {
+                    uint64_t events_per_transaction, uint64_t& removed, const Event* record) {
   const uint64_t step = std::max<uint64_t>(events_per_transaction, 1);
   for (;;) {
-    const Result<uint64_t> pruned = Prune(env, key, before_ns, step);
+    const Result<uint64_t> pruned = Prune(env, key, before_ns, step, record);
     if (!pruned) return pruned.status();
     removed += *pruned;
     if (*pruned < step) return Status::Ok();

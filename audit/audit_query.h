@@ -60,16 +60,23 @@ Result<VerifyResult> Verify(store::Env& env, const keyring::SecretBuffer& key,
 // At most the `max_events` oldest go, in one write transaction: a prune of a million events
 // holds the store's writer for seconds, and every durable access waits for that writer. The
 // log is whole after each call; call again while it returns `max_events`.
+// `record`, when given, is the prune's own event (op `audit prune`, who ran it): when this call
+// removes events, a copy of it with detail PruneDetail(before_ns, removed) is appended to the
+// chain in the same transaction, so no event leaves the log without a record of who removed it,
+// also when the process is killed right after (the appended event is newer than `before_ns` and
+// is itself never removed by the same prune).
 Result<uint64_t> Prune(store::Env& env, const keyring::SecretBuffer& key, int64_t before_ns,
-                       uint64_t max_events = UINT64_MAX);
+                       uint64_t max_events = UINT64_MAX, const Event* record = nullptr);
 // What one prune step removes at most (about 10 ms of the store's writer here). It also keeps a
 // prune of a log of millions of events below LMDB's limit of pages one transaction may change.
 inline constexpr uint64_t kPruneEventsPerTransaction = 10'000;
 // Prune, one transaction of at most `events_per_transaction` after another, until no event older
 // than `before_ns` is left or a step fails. `removed` adds up what the steps removed, also when
-// a later step failed (those stay removed, and the log verifies).
+// a later step failed (those stay removed, and the log verifies). `record` as in Prune: each step
+// that removes events records its own `audit prune` event, with that step's count.
 Status PruneInSteps(store::Env& env, const keyring::SecretBuffer& key, int64_t before_ns,
-                    uint64_t events_per_transaction, uint64_t& removed);
+                    uint64_t events_per_transaction, uint64_t& removed,
+                    const Event* record = nullptr);
 // The detail of a prune's own event, by the CLI or the daemon: "before=T removed=N" (no removed=
 // when a prune failed before removing anything).
 std::string PruneDetail(int64_t before_ns, std::optional<uint64_t> removed);

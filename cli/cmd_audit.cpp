@@ -442,16 +442,21 @@ int PruneCommand(CliContext& ctx, const std::string& before_text) {
   auto key = store->AuditKey();
   if (!key) return CliContext::Fail("audit prune", key.status());
   // Pruning is how an operator frees a disk that the log filled: FreeingSpace gives it room.
-  // Counted over both attempts: the first may commit steps and fail on a later one, or on its
-  // event. In steps, so the mount's durable accesses are not held for the whole prune.
+  // Counted over both attempts: the first may commit steps and fail on a later one. In steps, so
+  // the mount's durable accesses are not held for the whole prune. Each step that removes events
+  // records this prune's event in its own transaction: killed between two steps, the prune has
+  // still left who removed them (an event recorded only after the last step left none).
   uint64_t removed = 0;
+  const audit::Event self = CliContext::CliEvent(audit::op::kAuditPrune);
   const Status done = CliContext::FreeingSpace(*store, [&]() -> Status {
-    const Status pruned =
-        audit::PruneInSteps(store->env(), *key, before, audit::kPruneEventsPerTransaction, removed);
-    audit::Event self = CliContext::CliEvent(audit::op::kAuditPrune);
-    self.detail = audit::PruneDetail(
+    const Status pruned = audit::PruneInSteps(store->env(), *key, before,
+                                              audit::kPruneEventsPerTransaction, removed, &self);
+    if (pruned.ok() && removed > 0) return pruned;  // each step is on record
+    // Nothing was due, or a step failed: that is recorded too, with what the run removed.
+    audit::Event outcome = self;
+    outcome.detail = audit::PruneDetail(
         before, pruned.ok() || removed > 0 ? std::optional(removed) : std::nullopt);
-    SECRETFS_RETURN_IF_ERROR(CliContext::Record(*store, self, pruned));
+    SECRETFS_RETURN_IF_ERROR(CliContext::Record(*store, outcome, pruned));
     return pruned;
   });
   if (!done.ok()) return CliContext::Fail("audit prune", done);

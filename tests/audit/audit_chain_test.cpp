@@ -414,6 +414,47 @@ TEST_F(ChainTest, PruneInStepsRemovesAllThatIsDueAndCountsStepsBeforeAFailure) {
   EXPECT_FALSE(Stored(13).has_value());
 }
 
+// `audit prune` killed between two steps: the steps it committed removed events, and each must
+// have left the prune's event (who ran it), since the event after the last step never comes.
+TEST_F(ChainTest, APruneStoppedAfterItsFirstStepHasRecordedWhoRemovedItsEvents) {
+  ASSERT_NO_FATAL_FAILURE(AppendOldEvents(20));
+  Event self = SampleEvent(secretfs::audit::op::kAuditPrune, "", "", 4321);
+  self.origin = Origin::kCli;
+  self.version = 0;
+
+  // The first step only, as if the process were killed right after it.
+  auto first = Prune(env(), audit_key_, 8000, 3, &self);
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  EXPECT_EQ(*first, 3u);
+  std::vector<Event> prunes;
+  for (const Event& e : All())
+    if (e.op == secretfs::audit::op::kAuditPrune) prunes.push_back(e);
+  ASSERT_EQ(prunes.size(), 1u) << "the step's own transaction recorded it";
+  EXPECT_EQ(prunes[0].uid, 4321u);
+  EXPECT_EQ(prunes[0].origin, Origin::kCli);
+  EXPECT_EQ(prunes[0].seq, 21u);
+  EXPECT_NE(prunes[0].detail.find(" removed=3"), std::string::npos) << prunes[0].detail;
+  secretfs::audit::VerifyResult verified = VerifyOk();
+  EXPECT_FALSE(verified.broken_seq.has_value()) << verified.problem;
+  EXPECT_EQ(verified.first_seq, 4u);
+
+  // The prune run again, in steps: each step records itself; none removes an earlier prune's
+  // event (it is newer than --before).
+  uint64_t removed = 0;
+  const Status s = secretfs::audit::PruneInSteps(env(), audit_key_, 8000, 3, removed, &self);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(removed, 4u) << "events 4..7, in steps of 3 and 1";
+  prunes.clear();
+  for (const Event& e : All())
+    if (e.op == secretfs::audit::op::kAuditPrune) prunes.push_back(e);
+  ASSERT_EQ(prunes.size(), 3u);
+  EXPECT_NE(prunes[1].detail.find(" removed=3"), std::string::npos) << prunes[1].detail;
+  EXPECT_NE(prunes[2].detail.find(" removed=1"), std::string::npos) << prunes[2].detail;
+  verified = VerifyOk();
+  EXPECT_FALSE(verified.broken_seq.has_value()) << verified.problem;
+  EXPECT_EQ(verified.first_seq, 8u);
+}
+
 // A mount's durable accesses commit in another process than an operator's `audit prune`: they
 // must get the store's writer between two steps, not only after the last one.
 TEST_F(ChainTest, AnotherProcessCommitsBetweenTheStepsOfAPrune) {

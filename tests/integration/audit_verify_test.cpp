@@ -288,9 +288,13 @@ TEST_F(AuditVerifyTest, APruneStopsAtAnEditedEventAndItsOwnEventCountsWhatItRemo
   const std::vector<AuditEvent> left = Events();
   ASSERT_FALSE(left.empty());
   EXPECT_EQ(left.front().seq, events[kStep].seq) << "the first step stays committed";
+  // The first step recorded itself in its own transaction; the failure is recorded after it.
   const std::vector<AuditEvent> prunes = Events({"--op", "audit prune"});
-  ASSERT_EQ(prunes.size(), 1u);
-  const AuditEvent& self = prunes.front();
+  ASSERT_EQ(prunes.size(), 2u);
+  EXPECT_EQ(prunes.front().result_name, "ok") << prunes.front().json;
+  EXPECT_THAT(prunes.front().detail, HasSubstr("removed=" + std::to_string(kStep)))
+      << prunes.front().json;
+  const AuditEvent& self = prunes.back();
   EXPECT_NE(self.result_name, "ok") << self.json;
   EXPECT_THAT(self.detail, HasSubstr("removed=" + std::to_string(kStep))) << self.json;
 }
