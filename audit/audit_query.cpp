@@ -368,6 +368,32 @@ std::string PruneDetail(int64_t before_ns, std::optional<uint64_t> removed) {
          (removed ? " removed=" + std::to_string(*removed) : "");
 }
 
+Result<LoggedVersions> HighestLoggedVersions(store::Env& env) {
+  LoggedVersions highest;
+  SECRETFS_RETURN_IF_ERROR(Query(env, {}, [&](const Event& e) {
+    if (e.result != 0 || e.workspace.empty()) return true;
+    if (e.origin == Origin::kCli && e.op == "workspace delete" && e.key.empty() &&
+        e.detail == "purge") {
+      // Every secret of the workspace is gone, with its numbering.
+      for (auto it = highest.lower_bound({e.workspace, ""});
+           it != highest.end() && it->first.first == e.workspace;)
+        it = highest.erase(it);
+      return true;
+    }
+    if (e.key.empty()) return true;
+    // destroy W/K with every version leaves no record to fill the event's version from.
+    if (e.origin == Origin::kCli && e.op == "destroy" && e.version == 0) {
+      highest.erase({e.workspace, e.key});
+      return true;
+    }
+    if (e.version == 0) return true;
+    uint64_t& v = highest[{e.workspace, e.key}];
+    v = std::max(v, e.version);
+    return true;
+  }));
+  return highest;
+}
+
 Result<uint64_t> Rechain(store::Txn& txn, const keyring::SecretBuffer& old_key,
                          const keyring::SecretBuffer& new_key) {
   SECRETFS_RETURN_IF_ERROR(RequireAuditKey(old_key));

@@ -3,8 +3,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "audit/event.h"
@@ -80,6 +82,16 @@ Status PruneInSteps(store::Env& env, const keyring::SecretBuffer& key, int64_t b
 // The detail of a prune's own event, by the CLI or the daemon: "before=T removed=N" (no removed=
 // when a prune failed before removing anything).
 std::string PruneDetail(int64_t before_ns, std::optional<uint64_t> removed);
+
+// The highest version of each secret (workspace, key) that a successful event of the log names:
+// a write, a read, a rollback ... of that version. A secret's current version below it was set
+// back (its record restored from an older copy of data.mdb) after the log recorded the newer one;
+// `secretfs verify` compares. A secret destroyed whole (`destroy W/K`) and the secrets of a purged
+// workspace start again from version 1, so the log's versions before that are forgotten. The
+// events are read as stored, not verified (`audit verify` does that); a pruned log gives lower
+// bounds.
+using LoggedVersions = std::map<std::pair<std::string, std::string>, uint64_t>;
+Result<LoggedVersions> HighestLoggedVersions(store::Env& env);
 
 // Re-keys the chain inside write transaction `txn` (`keyring rotate`, whose new master key
 // derives a new audit key): checks every event and the prune anchor with `old_key`, then MACs

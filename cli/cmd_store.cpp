@@ -1,8 +1,10 @@
 // secretfs init | backup DEST | verify
 #include <unistd.h>
 
+#include <cerrno>
 #include <iostream>
 
+#include "audit/audit_query.h"
 #include "cli/commands.h"
 
 namespace secretfs::cli {
@@ -64,6 +66,22 @@ int Verify(CliContext& ctx) {
   });
   if (terminal && shown > 0) std::cerr << "\n";
   if (!report) return CliContext::Fail("verify", report.status());
+  // A secret whose record was set back and its newer versions deleted leaves nothing in the store
+  // to notice; the audit log still names the newer version (its write, its reads).
+  auto logged = audit::HighestLoggedVersions((*store)->env());
+  if (!logged) return CliContext::Fail("verify: reading the audit log", logged.status());
+  for (const auto& [name, highest] : *logged) {
+    const auto& [workspace, key] = name;
+    auto info = (*store)->Stat(workspace, key);
+    if (!info && info.status().code() != ENOENT) continue;  // damaged: reported above
+    if (info && info->record.version >= highest) continue;
+    report->problems.push_back(
+        {workspace, key, 0,
+         (info ? "at version " + std::to_string(info->record.version) + ", behind"
+               : std::string("no record, though")) +
+             " the audit log, which records version " + std::to_string(highest) +
+             ": its record was set back (a rollback of data.mdb?)"});
+  }
   for (const auto& p : report->problems) {
     std::string where = p.workspace;
     if (!p.key.empty()) where += "/" + p.key;

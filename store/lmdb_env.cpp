@@ -449,6 +449,14 @@ Status Txn::Put(Db db, Bytes key, Bytes value) {
   return FromLmdb(rc, "writing the store");
 }
 
+Status Txn::Insert(Db db, Bytes key, Bytes value) {
+  MDB_val k = Val(key), v = Val(value);
+  const int rc = mdb_put(txn_, dbis_[static_cast<int>(db)], &k, &v, MDB_NOOVERWRITE);
+  if (rc == MDB_KEYEXIST) return Status(EEXIST, "already stored");
+  if (rc == MDB_MAP_FULL) map_full_ = true;
+  return FromLmdb(rc, "writing the store");
+}
+
 Status Txn::Del(Db db, Bytes key) {
   MDB_val k = Val(key);
   const int rc = mdb_del(txn_, dbis_[static_cast<int>(db)], &k, nullptr);

@@ -42,6 +42,8 @@ class Txn {
   // ENOENT when `key` is absent.
   Status Get(Db db, Bytes key, Bytes& value) const;
   Status Put(Db db, Bytes key, Bytes value);
+  // Like Put, but never replaces: EEXIST (nothing written) when `key` is already there.
+  Status Insert(Db db, Bytes key, Bytes value);
   // ENOENT when `key` is absent.
   Status Del(Db db, Bytes key);
   // Calls `visit` for each entry whose key starts with `prefix`, in key order, until it returns

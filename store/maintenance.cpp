@@ -4,6 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <map>
+#include <optional>
+#include <utility>
+
 #include "store/secret_store.h"
 #include "store/store_directory.h"
 
@@ -73,7 +77,9 @@ Result<VerifyReport> SecretStore::Verify(const std::function<void(size_t, size_t
       return true;
     }));
 
-    // Secrets: each record decodes and its current version exists.
+    // Secrets: each record decodes and its current version exists. Their current versions, for
+    // the version scan (a damaged record maps to nullopt: its versions are not judged).
+    std::map<std::pair<std::string, std::string>, std::optional<uint64_t>> current;
     SECRETFS_RETURN_IF_ERROR(txn.Scan(Db::kSecrets, {}, [&](Bytes k, Bytes v) {
       VerifyProblem p;
       if (!SplitSecretKey(k, p.workspace, p.key)) {
@@ -82,6 +88,7 @@ Result<VerifyReport> SecretStore::Verify(const std::function<void(size_t, size_t
       }
       ++report.secrets;
       auto rec = SecretRecord::Decode(v);
+      current[{p.workspace, p.key}] = rec ? std::optional(rec->version) : std::nullopt;
       if (!rec) {
         p.message = rec.status().message();
         report.problems.push_back(std::move(p));
@@ -99,12 +106,27 @@ Result<VerifyReport> SecretStore::Verify(const std::function<void(size_t, size_t
       return true;
     }));
 
-    // Versions: each record opens.
+    // Versions: each record opens, and belongs to a secret whose record has not been set back.
+    // secretfs numbers a new version after the record's current one and never keeps a version
+    // of a secret it has no record of, so either is a rollback of the secret's record (someone
+    // who could write data.mdb restored an older record, to serve an older value as current).
     const size_t total = txn.Entries(Db::kVersions);
     size_t done = 0;
     SECRETFS_RETURN_IF_ERROR(txn.Scan(Db::kVersions, {}, [&](Bytes k, Bytes) {
       VerifyProblem p;
-      if (!SplitVersionKey(k, p.workspace, p.key, p.version)) {
+      const bool named = SplitVersionKey(k, p.workspace, p.key, p.version);
+      auto owner = named ? current.find({p.workspace, p.key}) : current.end();
+      if (named && owner == current.end()) {
+        report.problems.push_back({p.workspace, p.key, p.version,
+                                   "a version of a secret the store has no record of (its record "
+                                   "was removed from data.mdb?)"});
+      } else if (named && owner->second && p.version > *owner->second) {
+        report.problems.push_back({p.workspace, p.key, p.version,
+                                   "beyond the secret's current version " +
+                                       std::to_string(*owner->second) +
+                                       ": its record was set back (a rollback of data.mdb?)"});
+      }
+      if (!named) {
         report.problems.push_back({"", "", 0, "a version's name in the store is damaged"});
       } else if (auto it = key_ok.find(p.workspace); it == key_ok.end() || !it->second) {
         p.message = "its workspace's data key is unavailable";

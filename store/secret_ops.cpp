@@ -136,8 +136,17 @@ Result<WriteResult> SecretStore::PutValue(Txn& txn, std::string_view workspace,
   const std::vector<uint8_t> sealed =
       keyring::SealRecord(**data_key, {workspace, key, version}, value);
   rec.sealed = sealed;
-  SECRETFS_RETURN_IF_ERROR(
-      txn.Put(Db::kVersions, VersionKey(workspace, key, version), rec.Encode()));
+  // A version numbered above the record's current one cannot have been written by secretfs: the
+  // record was set back (a rollback of data.mdb by someone who could write it). Overwriting it
+  // would erase the evidence, so the write fails and verify names it.
+  if (Status s = txn.Insert(Db::kVersions, VersionKey(workspace, key, version), rec.Encode());
+      !s.ok())
+    return s.code() == EEXIST
+               ? Status(EIO, "the store is damaged: version " + std::to_string(version) + " of " +
+                                 PathText(workspace, key) +
+                                 " exists beyond its record's current version (" +
+                                 std::to_string(meta->version) + "); see secretfs verify")
+               : s;
   size_t erased = 0;
   SECRETFS_RETURN_IF_ERROR(PruneVersions(txn, workspace, key, version, ws.keep_versions, erased));
 

@@ -1,5 +1,7 @@
 // Damaged stores (SPEC §7, §11): a damaged or misplaced record fails alone and verify names it;
 // damage anywhere in data.mdb never kills the command or makes it print a value never written.
+#include <lmdb.h>
+
 #include <filesystem>
 #include <set>
 
@@ -118,6 +120,80 @@ TEST_F(CorruptionTest, DamagedRecordLengthFailsThatRecordAndVerifyNamesIt) {
   EXPECT_EQ(verify.exit_code, 1) << Describe(verify);
   EXPECT_THAT(verify.out, HasSubstr("prod/API_KEY version 2"));
   EXPECT_THAT(verify.out, HasSubstr("; 1 problem(s)\n"));
+}
+
+// What someone who can write data.mdb does to set one secret back: its record restored from an
+// older copy, its newer version records deleted. Raw LMDB, while no secretfs process runs.
+void SetSecretBack(const std::string& store_dir, const std::string& workspace,
+                   const std::string& key, const std::string& old_record, uint64_t newer_from,
+                   uint64_t newer_to) {
+  MDB_env* env = nullptr;
+  ASSERT_EQ(mdb_env_create(&env), 0);
+  MDB_txn* txn = nullptr;
+  MDB_dbi secrets = 0, versions = 0;
+  int rc = mdb_env_set_maxdbs(env, 32);
+  if (rc == 0) rc = mdb_env_open(env, store_dir.c_str(), 0, 0600);
+  if (rc == 0) rc = mdb_txn_begin(env, nullptr, 0, &txn);
+  if (rc == 0) rc = mdb_dbi_open(txn, "secrets", 0, &secrets);
+  if (rc == 0) rc = mdb_dbi_open(txn, "versions", 0, &versions);
+  std::string name = workspace + std::string(1, '\0') + key;
+  if (rc == 0) {
+    MDB_val k{name.size(), name.data()};
+    MDB_val v{old_record.size(), const_cast<char*>(old_record.data())};
+    rc = mdb_put(txn, secrets, &k, &v, 0);
+  }
+  for (uint64_t version = newer_from; rc == 0 && version <= newer_to; ++version) {
+    std::string vk = name + std::string(1, '\0');
+    for (int shift = 56; shift >= 0; shift -= 8) vk.push_back(static_cast<char>(version >> shift));
+    MDB_val k{vk.size(), vk.data()};
+    rc = mdb_del(txn, versions, &k, nullptr);
+  }
+  if (rc == 0) {
+    rc = mdb_txn_commit(txn);
+    txn = nullptr;
+  }
+  if (txn != nullptr) mdb_txn_abort(txn);
+  mdb_env_close(env);
+  ASSERT_EQ(rc, 0) << mdb_strerror(rc);
+}
+
+// The newer version records deleted too: nothing in the store is amiss, but the audit log has
+// recorded the newer version's write (and reads), so verify compares.
+TEST_F(CorruptionTest, ASecretSetBackWithItsNewerVersionsDeletedIsFoundBehindItsAuditLog) {
+  Put("prod/TOKEN", "revoked-1111");
+  const auto at_v1 = LocateSecretRecord(store_, "prod", "TOKEN");
+  ASSERT_TRUE(at_v1);
+  const std::string record_v1 = ReadFileBytes(DataFile()).substr(at_v1->offset, at_v1->size);
+  Put("prod/TOKEN", "rotated-2222");
+  Put("prod/OTHER", "other-value");
+  ASSERT_TRUE(Succeeded(Run({"verify"})));
+  ASSERT_NO_FATAL_FAILURE(SetSecretBack(store_, "prod", "TOKEN", record_v1, 2, 2));
+  EXPECT_EQ(Get("prod/TOKEN"), "revoked-1111");  // served: the store alone cannot tell
+
+  const ProcessResult r = Run({"verify"});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("FAILED prod/TOKEN: at version 1, behind the audit log, which "
+                               "records version 2"));
+  EXPECT_THAT(r.out, Not(HasSubstr("OTHER")));
+  EXPECT_THAT(r.out, HasSubstr("; 1 problem(s)\n"));
+}
+
+// Nothing secretfs does itself puts a secret behind its log: destroy and purge start numbering
+// again, and the log's versions before them are forgotten.
+TEST_F(CorruptionTest, VerifyFindsNoSecretBehindItsLogAfterDestroyAndPurge) {
+  Put("prod/A", "a-one");
+  Put("prod/A", "a-two");
+  ASSERT_TRUE(Succeeded(Run({"destroy", "prod/A"})));
+  Put("prod/A", "a-again");
+  ASSERT_NO_FATAL_FAILURE(CreateWorkspace("dev"));
+  Put("dev/B", "b-one");
+  Put("dev/B", "b-two");
+  ASSERT_TRUE(Succeeded(Run({"workspace", "delete", "dev", "--purge", "--yes"})));
+  ASSERT_NO_FATAL_FAILURE(CreateWorkspace("dev"));
+  Put("dev/B", "b-again");
+  const ProcessResult r = Run({"verify"});
+  EXPECT_TRUE(Succeeded(r)) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("; 0 problem(s)\n"));
 }
 
 // LMDB trusts its file: a damaged page can make liblmdb itself read a wild address. main.cpp turns
