@@ -17,6 +17,7 @@
 #include "audit/audit_query.h"
 #include "cli/commands.h"
 #include "cli/json_output.h"
+#include "cli/progress_line.h"
 #include "cli/table.h"
 #include "common/age.h"
 #include "common/byte_codec.h"
@@ -369,14 +370,9 @@ int VerifyCommand(CliContext& ctx, const std::string& expect, bool reindex) {
     std::cerr << "audit index rebuilt: " << *indexed << " events\n";
   }
 
-  const bool terminal = isatty(STDERR_FILENO) != 0;
-  uint64_t shown = 0;
-  auto result = audit::Verify(store->env(), *key, [&](uint64_t done, uint64_t total) {
-    if (!terminal || (done != total && done - shown < std::max<uint64_t>(total / 100, 1))) return;
-    shown = done;
-    std::cerr << "\rverifying the audit log: " << done << "/" << total << " events" << std::flush;
-  });
-  if (terminal && shown > 0) std::cerr << "\n";
+  ProgressLine progress("verifying the audit log", "events");
+  auto result = audit::Verify(store->env(), *key, std::ref(progress));
+  progress.Finish();
 
   Status outcome = result.status();
   std::string why;

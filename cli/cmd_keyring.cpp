@@ -1,9 +1,7 @@
 // secretfs keyring list [--json] | add --new-key SOURCE [--label L] | remove SLOT | rotate
 // [--force]
 //   | host-key PATH
-#include <unistd.h>
 
-#include <algorithm>
 #include <iostream>
 #include <optional>
 
@@ -11,6 +9,7 @@
 #include "audit/audit_query.h"
 #include "cli/commands.h"
 #include "cli/json_output.h"
+#include "cli/progress_line.h"
 #include "cli/table.h"
 #include "fs/proc_info.h"
 #include "fs/serving_lock.h"
@@ -165,8 +164,7 @@ int Rotate(CliContext& ctx, bool force) {
   audit::Event event = CliContext::CliEvent(what);
   event.detail = "slot " + std::to_string((*store)->unlocked_slot());
   uint64_t rechained = 0;
-  const bool terminal = isatty(STDERR_FILENO) != 0;
-  size_t shown = 0;
+  ProgressLine progress("re-encrypting", "versions");
   auto rotated = (*store)->RotateMasterKey(
       material,
       [&](store::Txn& txn, const keyring::SecretBuffer& old_key,
@@ -177,12 +175,8 @@ int Rotate(CliContext& ctx, bool force) {
         audit::Event recorded = event;                 // the body may run again when the map grows
         return audit::Append(txn, new_key, recorded);  // under the new key, in the same commit
       },
-      [&](size_t done, size_t total) {
-        if (!terminal || (done != total && done - shown < std::max<size_t>(total / 100, 1))) return;
-        shown = done;
-        std::cerr << "\rre-encrypting: " << done << "/" << total << " versions" << std::flush;
-      });
-  if (terminal && shown > 0) std::cerr << "\n";
+      std::ref(progress));
+  progress.Finish();
   if (!rotated) {
     (void)CliContext::Record(**store, std::move(event), rotated.status());
     return CliContext::Fail(what, rotated.status());

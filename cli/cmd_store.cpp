@@ -1,11 +1,11 @@
 // secretfs init | backup DEST | verify
-#include <unistd.h>
 
 #include <cerrno>
 #include <iostream>
 
 #include "audit/audit_query.h"
 #include "cli/commands.h"
+#include "cli/progress_line.h"
 
 namespace secretfs::cli {
 namespace {
@@ -57,14 +57,9 @@ int Verify(CliContext& ctx) {
   if (!store) return CliContext::Fail("verify", store.status());
   if (Status s = CliContext::Record(**store, CliContext::CliEvent("verify"), Status::Ok()); !s.ok())
     return CliContext::Fail("verify", s);
-  const bool terminal = isatty(STDERR_FILENO) != 0;
-  size_t shown = 0;
-  auto report = (*store)->Verify([&](size_t done, size_t total) {
-    if (!terminal || (done != total && done - shown < std::max<size_t>(total / 100, 1))) return;
-    shown = done;
-    std::cerr << "\rverifying: " << done << "/" << total << " versions" << std::flush;
-  });
-  if (terminal && shown > 0) std::cerr << "\n";
+  ProgressLine progress("verifying", "versions");
+  auto report = (*store)->Verify(std::ref(progress));
+  progress.Finish();
   if (!report) return CliContext::Fail("verify", report.status());
   // A secret whose record was set back and its newer versions deleted leaves nothing in the store
   // to notice; the audit log still names the newer version (its write, its reads).

@@ -1,12 +1,11 @@
 // secretfs workspace create W [--naming env] [--keep-versions N] | list [--json] | delete W
 // [--purge] [--yes] | set W --keep-versions N; secretfs rekey W
-#include <unistd.h>
 
-#include <algorithm>
 #include <iostream>
 
 #include "cli/commands.h"
 #include "cli/json_output.h"
+#include "cli/progress_line.h"
 #include "cli/table.h"
 
 namespace secretfs::cli {
@@ -138,16 +137,11 @@ int Rekey(CliContext& ctx, const std::string& name) {
   const std::string what = "rekey " + name;
   auto store = ctx.OpenFor("rekey", policy::Action::kOwn, name);
   if (!store) return CliContext::Fail(what, store.status());
-  const bool terminal = isatty(STDERR_FILENO) != 0;
-  size_t shown = 0;
+  ProgressLine progress("re-encrypting", "versions");
   auto result = CliContext::Audited(**store, CliContext::CliEvent("rekey", name), [&] {
-    return (*store)->RekeyWorkspace(name, [&](size_t done, size_t total) {
-      if (!terminal || (done != total && done - shown < std::max<size_t>(total / 100, 1))) return;
-      shown = done;
-      std::cerr << "\rre-encrypting: " << done << "/" << total << " versions" << std::flush;
-    });
+    return (*store)->RekeyWorkspace(name, std::ref(progress));
   });
-  if (terminal && shown > 0) std::cerr << "\n";
+  progress.Finish();
   if (!result) return CliContext::Fail(what, result.status());
   std::cout << "workspace " << name << ": new data key (generation " << result->generation << "), "
             << result->versions << " version(s) re-encrypted; the old key is gone\n";

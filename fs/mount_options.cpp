@@ -21,17 +21,15 @@
 namespace secretfs::fs {
 namespace {
 
-// FUSE and mount(8) options passed through (those in kMountOnlyOptions are accepted and dropped).
-// Anything else unknown is refused, so a typo never silently weakens a mount.
+// FUSE and kernel mount options passed through. Anything else unknown (and not in
+// kMountOnlyOptions) is refused, so a typo never silently weakens a mount.
 const std::set<std::string, std::less<>> kFuseOptions = {
-    "allow_other", "allow_root",  "auto_unmount", "default_permissions",
-    "fsname",      "subtype",     "max_read",     "rw",
-    "dev",         "nodev",       "suid",         "nosuid",
-    "exec",        "noexec",      "atime",        "noatime",
-    "relatime",    "strictatime", "nodiratime",   "sync",
-    "async",       "dirsync",     "auto",         "noauto",
-    "user",        "nouser",      "users",        "_netdev",
-    "nofail",      "defaults"};
+    "allow_other", "allow_root", "auto_unmount", "default_permissions",
+    "fsname",      "subtype",    "max_read",     "dev",
+    "nodev",       "suid",       "nosuid",       "exec",
+    "noexec",      "atime",      "noatime",      "relatime",
+    "strictatime", "nodiratime", "sync",         "async",
+    "dirsync"};
 
 // Options for mount(8), fstab and systemd, not for the kernel: libfuse refuses them, so they are
 // accepted (an fstab line or a mount unit carries them) and not passed on. So are x-* options
@@ -54,9 +52,8 @@ Status ParseNumber(const std::string& name, const std::string& text, T& out, int
 
 // Decimal seconds only (5, 0.5, 1.): strtod also read 0x10 as 16, 1e1 as 10, " 1" and "+1".
 Status ParseSeconds(const std::string& name, const std::string& text, double& out) {
-  const bool decimal = std::any_of(text.begin(), text.end(), ::isdigit) &&
-                       std::count(text.begin(), text.end(), '.') <= 1 &&
-                       std::all_of(text.begin(), text.end(),
+  // from_chars (fixed) refuses the rest: a second '.', or no digit.
+  const bool decimal = std::all_of(text.begin(), text.end(),
                                    [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
   auto [end, ec] =
       std::from_chars(text.data(), text.data() + text.size(), out, std::chars_format::fixed);

@@ -285,7 +285,6 @@ int SecretsFs::StatFs(const Caller& who, struct statvfs& out) {
   };
   if (auto list = store_.ListWorkspaces(listed))
     for (const auto& w : *list) {
-      if (!listed(w.name)) continue;
       // Removed secrets count for who may see them under .versions (as ReadDir lists them).
       if (SeesEveryKey(who, w.name)) {
         const bool history =

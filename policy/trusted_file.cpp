@@ -203,19 +203,11 @@ Status RequireOnlyTrustedWriters(int fd, const std::string& path, uid_t trusted)
                               "whoever may write that secret could grant themselves any role; "
                               "keep the file on a local disk (/etc/secretfs)");
   // Every directory the name is looked up in, through every link on the way (one there could be
-  // pointed elsewhere), then those the file really is in.
+  // pointed elsewhere). The walk ends at the open file, so those the file really is in are among
+  // them.
   const std::string absolute = AbsolutePath(path);
   if (absolute.empty()) return Status::FromErrno(errno ? errno : ENOENT, path);
   SECRETFS_RETURN_IF_ERROR(RequireTrustedWay(fd, path, absolute, trusted));
-  if (const std::string real = RealPath(fd); !real.empty()) {
-    for (std::string dir = Parent(real);; dir = Parent(dir)) {
-      struct stat d {};
-      if (stat(dir.c_str(), &d) != 0) return Status::FromErrno(errno, path + ": directory " + dir);
-      if (const auto writer = OtherWriters(d, trusted, true))
-        return DirectoryRefused(path, dir, *writer);
-      if (dir == "/") break;
-    }
-  }
   return Status::Ok();
 }
 

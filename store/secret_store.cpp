@@ -317,7 +317,7 @@ Status CountSecrets(const Txn& txn, WorkspaceInfo& info) {
 }  // namespace
 
 Result<std::vector<WorkspaceInfo>> SecretStore::ListWorkspaces(
-    const std::function<bool(std::string_view name)>& counted) {
+    const std::function<bool(std::string_view name)>& only) {
   std::vector<WorkspaceInfo> out;
   SECRETFS_RETURN_IF_ERROR(env_->Read([&](Txn& txn) -> Status {
     Status damaged;
@@ -327,14 +327,14 @@ Result<std::vector<WorkspaceInfo>> SecretStore::ListWorkspaces(
         damaged = rec.status();
         return false;
       }
-      out.push_back({std::string(k.begin(), k.end()), rec->naming, rec->created_ns,
-                     rec->key_generation, 0, 0});
+      std::string name(k.begin(), k.end());
+      if (only && !only(name)) return true;
+      out.push_back({std::move(name), rec->naming, rec->created_ns, rec->key_generation, 0, 0});
       out.back().keep_versions = rec->keep_versions;
       return true;
     }));
     SECRETFS_RETURN_IF_ERROR(damaged);
-    for (auto& info : out)
-      if (!counted || counted(info.name)) SECRETFS_RETURN_IF_ERROR(CountSecrets(txn, info));
+    for (auto& info : out) SECRETFS_RETURN_IF_ERROR(CountSecrets(txn, info));
     return Status::Ok();
   }));
   return out;

@@ -211,10 +211,10 @@ class SecretStore {
   // `purge`, which erases every secret and version and destroys the data key.
   // `keep_versions`: as SetKeepVersions (0 keeps every version).
   Status CreateWorkspace(std::string_view name, Naming naming, uint32_t keep_versions = 0);
-  // With `counted`, only the workspaces it accepts get their secrets counted (the others' counts
-  // are 0): counting takes time in proportion, which told who may not see them how many there are.
+  // With `only`, just the workspaces it accepts, and only theirs are counted: counting takes
+  // time in proportion, which told who may not see the others how many secrets they hold.
   Result<std::vector<WorkspaceInfo>> ListWorkspaces(
-      const std::function<bool(std::string_view name)>& counted = {});
+      const std::function<bool(std::string_view name)>& only = {});
   Result<WorkspaceInfo> GetWorkspace(std::string_view name);
   Status DeleteWorkspace(std::string_view name, bool purge);
   // From now on each new version of a secret of `workspace` (a write, rollback or rename through
